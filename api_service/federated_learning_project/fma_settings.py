@@ -1,0 +1,24 @@
+"""FMA's own settings: which packages register handlers and connectors, and which of them to use.
+
+Every name below is looked up in a registry at start-up; an unknown one stops the service with a
+message naming the setting and listing the registered choices.
+"""
+
+# Modules imported at start-up so that their handlers and connectors register themselves.
+INSTALLED_PACKAGES = ["fma_django_connectors"]
+
+API_SERVICE_SETTINGS = {
+    # Lambda handler serving API Gateway and ALB events (registry: fma_core.handlers).
+    "handler": "django_lambda_handler",
+    # Module of api_service.secrets_managers that provides secrets, and the secrets pulled at cold start.
+    "secrets_manager": "env",
+    "secrets_name": [],
+}
+
+AGGREGATOR_SETTINGS = {
+    "aggregator_connector_type": "DjangoAggConnector",
+    "metadata_connector": {"type": "DjangoMetadataConnector"},
+    "model_data_connector": {"type": "DjangoModelDataConnector"},
+    "secrets_manager": "env",
+    "secrets_name": [],
+}

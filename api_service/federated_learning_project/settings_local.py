@@ -1,0 +1,50 @@
+"""The embedded default: SQLite file, model data on local disk, aggregation in-process.
+
+Needs no environment variable. Everything it writes lives in ``FMA_LOCAL_DATA_DIR``
+(default ``<repository>/.local``): the database, uploaded model data and the generated secret key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from federated_learning_project.settings_base import *  # noqa: F403
+from federated_learning_project.settings_base import REPOSITORY_DIR
+
+LOCAL_DATA_DIR = Path(os.environ.get("FMA_LOCAL_DATA_DIR", REPOSITORY_DIR / ".local"))
+LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _local_secret_key() -> str:
+    """A key made once per checkout and kept beside the database, so sessions survive restarts."""
+    if key := os.environ.get("FMA_SECRET_KEY"):
+        return key
+    key_file = LOCAL_DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _local_secret_key()
+DEBUG = os.environ.get("FMA_DEBUG", "false").lower() == "true"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": LOCAL_DATA_DIR / "db.sqlite3",
+        # Aggregations claim updates while requests write them: wait for the lock instead of failing.
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+    }
+}
+
+MEDIA_ROOT = LOCAL_DATA_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve the admin's static files straight from the installed apps, no collectstatic needed.
+WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,139 @@
+"""The metadata of federated learning: clients, models, artifacts, updates, aggregates and scores.
+
+Weights never live in table columns: each row points at a binary file in Django's storage
+(see ``fma_core.serialization``).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+
+
+class Client(models.Model):
+    """A federated client, known only by its uuid."""
+
+    uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_on = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return str(self.uuid)
+
+
+class FederatedModel(models.Model):
+    """An experiment: a model developers train with federated clients."""
+
+    name = models.CharField(max_length=255)
+    developer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="federated_models"
+    )
+    clients = models.ManyToManyField(Client, blank=True, related_name="federated_models")
+    current_artifact = models.OneToOneField(
+        "ModelArtifact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    aggregator = models.CharField(max_length=100)
+    aggregator_args = models.JSONField(null=True, blank=True)
+    requirement = models.CharField(max_length=100, blank=True, default="")
+    requirement_args = models.JSONField(null=True, blank=True)
+    update_schema = models.JSONField(null=True, blank=True)
+    client_agg_results_schema = models.JSONField(null=True, blank=True)
+    furthest_base_agg = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    allow_aggregation = models.BooleanField(default=False)
+    # Server-side aggregator state kept between aggregations (e.g. FedOpt moments), as weights.
+    aggregator_state = models.FileField(upload_to="aggregator_state/", null=True, blank=True)
+    created_on = models.DateTimeField(auto_now_add=True)
+    last_modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.pk})"
+
+
+class ModelArtifact(models.Model):
+    """A published, versioned copy of a model's weights."""
+
+    federated_model = models.ForeignKey(FederatedModel, on_delete=models.CASCADE, related_name="artifacts")
+    values = models.FileField(upload_to="artifacts/")
+    version = models.CharField(max_length=100)
+    created_on = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["federated_model", "version"], name="unique_artifact_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.federated_model_id} v{self.version}"
+
+
+class ModelAggregate(models.Model):
+    """The result of one aggregation; ``parent`` is the aggregate it was built on."""
+
+    federated_model = models.ForeignKey(FederatedModel, on_delete=models.CASCADE, related_name="aggregates")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    result = models.FileField(upload_to="aggregates/")
+    validation_score = models.FloatField(null=True, blank=True)
+    created_on = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"aggregate {self.pk} of {self.federated_model_id}"
+
+
+class ModelUpdate(models.Model):
+    """Weights a client trained locally and sent for aggregation."""
+
+    class Status(models.IntegerChoices):
+        PENDING = 0
+        RUNNING = 1
+        COMPLETE = 2
+        FAILED = 3
+        INVALID = 4
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="updates")
+    federated_model = models.ForeignKey(FederatedModel, on_delete=models.CASCADE, related_name="updates")
+    data = models.FileField(upload_to="updates/")
+    status = models.IntegerField(choices=Status.choices, default=Status.PENDING, db_index=True)
+    base_aggregate = models.ForeignKey(
+        ModelAggregate, null=True, blank=True, on_delete=models.SET_NULL, related_name="based_updates"
+    )
+    applied_aggregate = models.ForeignKey(
+        ModelAggregate, null=True, blank=True, on_delete=models.SET_NULL, related_name="applied_updates"
+    )
+    num_examples = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    # When an aggregation claimed the update; a claim older than the lease is taken back.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_on = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_on", "-id"]
+        indexes = [models.Index(fields=["federated_model", "status"])]
+
+    def __str__(self) -> str:
+        return f"update {self.pk} of {self.federated_model_id} by {self.client_id}"
+
+
+class ClientAggregateScore(models.Model):
+    """A client's validation of an aggregate; one per (aggregate, client)."""
+
+    aggregate = models.ForeignKey(ModelAggregate, on_delete=models.CASCADE, related_name="scores")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="scores")
+    validation_results = models.JSONField()
+    created_on = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["aggregate", "client"], name="unique_score_per_aggregate_client")
+        ]
+
+    def __str__(self) -> str:
+        return f"score of {self.client_id} for aggregate {self.aggregate_id}"

@@ -1,0 +1,7 @@
+"""Routes of API v1."""
+
+from rest_framework.routers import DefaultRouter
+
+router = DefaultRouter()
+
+urlpatterns = router.urls
