@@ -1,0 +1,30 @@
+"""FedAvg: mean of the client models weighted by their number of training examples.
+
+McMahan, Moore, Ramage, Hampson and Agüera y Arcas, "Communication-Efficient Learning of Deep Networks from
+Decentralized Data", AISTATS 2017.
+"""
+
+from __future__ import annotations
+
+from fma_core.algorithms._base import aggregators
+from fma_core.algorithms._maths import weighted_mean
+from fma_core.types import AggregationContext, AggregationResult, UpdateStream
+
+
+@aggregators.register()
+def fed_avg(updates: UpdateStream, *, context: AggregationContext) -> AggregationResult:
+    """Mean of the updates weighted by ``num_examples``; streams one update at a time.
+
+    Parameters
+    ----------
+    updates : UpdateStream
+        At least one update; all of one structure.
+    context : AggregationContext
+        Unused.
+
+    Returns
+    -------
+    AggregationResult
+        ``sum(n_i * w_i) / sum(n_i)`` as float64, with the updates' structure.
+    """
+    return AggregationResult(weights=weighted_mean(updates, lambda update: update.num_examples))

@@ -1,0 +1,43 @@
+"""Coordinate-wise trimmed mean: drop the extremes of every coordinate, average the rest.
+
+Yin, Chen, Ramchandran and Bartlett, "Byzantine-Robust Distributed Learning: Towards Optimal Statistical
+Rates", ICML 2018.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fma_core.algorithms._base import Range, aggregators
+from fma_core.algorithms._maths import coordinate_trimmed_mean, stack, unflatten
+from fma_core.types import AggregationContext, AggregationResult, UpdateStream
+
+
+@aggregators.register()
+def fed_trimmed_mean(
+    updates: UpdateStream,
+    *,
+    context: AggregationContext,
+    beta: Annotated[float, Range(low=0, high=0.5, high_open=True)] = 0.1,
+) -> AggregationResult:
+    """Per coordinate, the mean of the values left after removing the ``floor(beta * N)`` smallest and largest.
+
+    Holds all N updates in memory at once (N·P float64 values).
+
+    Parameters
+    ----------
+    updates : UpdateStream
+        At least one update; all of one structure.
+    context : AggregationContext
+        Unused.
+    beta : float, default 0.1
+        Fraction trimmed at each end, in [0, 0.5); 0 gives the plain mean.
+
+    Returns
+    -------
+    AggregationResult
+        The trimmed mean as float64, with the updates' structure.
+    """
+    template, rows = stack(updates)
+    trim = int(beta * rows.shape[0])
+    return AggregationResult(weights=unflatten(template, coordinate_trimmed_mean(rows, trim)))

@@ -1,0 +1,122 @@
+"""What aggregators and requirements take and return; the workflow builds on exactly these types.
+
+An aggregator is ``(updates: UpdateStream, *, context: AggregationContext, **aggregator_args) -> AggregationResult``.
+A requirement is ``(summary: PendingSummary, **requirement_args) -> bool``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fma_core.serialization import Weights
+
+
+@dataclass(frozen=True)
+class ClientUpdate:
+    """One model update as an aggregator sees it.
+
+    Attributes
+    ----------
+    weights : Weights
+        The update's weights.
+    num_examples : int
+        How many training examples the client used (≥ 1); the weight of the update in ``fed_avg``.
+    staleness : int
+        Aggregates made between the update's ``base_aggregate`` and the newest one (0 when it is based on the
+        newest aggregate or on none).
+    """
+
+    weights: Weights
+    num_examples: int = 1
+    staleness: int = 0
+
+
+class UpdateStream(Protocol):
+    """Updates loaded lazily, one at a time; iterable more than once (robust aggregators need two passes)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[ClientUpdate]: ...
+
+
+class InMemoryUpdates:
+    """An ``UpdateStream`` over updates already in memory (tests, benchmarks, small callers)."""
+
+    def __init__(self, updates: Sequence[ClientUpdate]) -> None:
+        self._updates = tuple(updates)
+
+    def __len__(self) -> int:
+        return len(self._updates)
+
+    def __iter__(self) -> Iterator[ClientUpdate]:
+        return iter(self._updates)
+
+
+@dataclass(frozen=True)
+class AggregationContext:
+    """What an aggregator knows besides the updates.
+
+    Attributes
+    ----------
+    current : Weights or None
+        The global model the round starts from: the newest aggregate, else the current artifact, else None.
+    state : Weights or None
+        State the previous run of this model's aggregator returned (FedOpt moments), else None.
+    """
+
+    current: Weights | None = None
+    state: Weights | None = None
+
+
+@dataclass(frozen=True)
+class AggregationResult:
+    """An aggregator's output.
+
+    Attributes
+    ----------
+    weights : Weights
+        The new global model.
+    state : Weights or None
+        State to persist for the model and hand back next time as ``AggregationContext.state``.
+    """
+
+    weights: Weights
+    state: Weights | None = None
+
+
+@dataclass(frozen=True)
+class PendingSummary:
+    """What a requirement decides on.
+
+    Attributes
+    ----------
+    registered_clients : int
+        Clients registered to the model.
+    pending_updates : int
+        Eligible pending updates.
+    clients_with_pending : int
+        Distinct registered clients that have an eligible pending update.
+    oldest_pending_age_seconds : float or None
+        How long the oldest eligible pending update has waited; None when there is none.
+    """
+
+    registered_clients: int
+    pending_updates: int
+    clients_with_pending: int
+    oldest_pending_age_seconds: float | None = None
+
+
+class Aggregator(Protocol):
+    """Signature of a registered aggregator."""
+
+    def __call__(
+        self, updates: UpdateStream, *, context: AggregationContext, **aggregator_args: Any
+    ) -> AggregationResult: ...
+
+
+class Requirement(Protocol):
+    """Signature of a registered requirement."""
+
+    def __call__(self, summary: PendingSummary, **requirement_args: Any) -> bool: ...
