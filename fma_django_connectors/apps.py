@@ -7,6 +7,7 @@ from django.apps import AppConfig
 # Modules whose import registers handlers and connectors in the core's registries.
 REGISTERING_MODULES = (
     "fma_django_connectors.lambda_handler",
+    "fma_django_connectors.connectors",
 )
 
 
