@@ -1,0 +1,1 @@
+"""Connectors between the aggregation workflow and where metadata and model data live."""

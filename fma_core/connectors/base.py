@@ -1,0 +1,175 @@
+"""Interfaces the aggregation workflow runs on: metadata, model data, and the connector binding both.
+
+A metadata connector owns every read and write of rows (models, aggregates, update statuses); a
+model-data connector owns every byte of weights. Implementations register by class name in
+``fma_core.connectors.factory`` and are chosen by ``AGGREGATOR_SETTINGS``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from fma_core.exceptions import FMAError
+from fma_core.serialization import Weights
+from fma_core.settings import resolve_settings
+
+
+class ModelNotFoundError(FMAError, LookupError):
+    """The federated model asked for does not exist."""
+
+
+class ClaimLostError(FMAError):
+    """Claimed updates were taken back (their lease expired) before the aggregate was recorded."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What the workflow needs to know about a federated model."""
+
+    model_id: int
+    aggregator: str
+    aggregator_args: Any
+    requirement: str
+    requirement_args: Any
+    furthest_base_agg: int | None
+    allow_aggregation: bool
+    registered_clients: frozenset[str]
+    # Reference of the current artifact's weights, the starting point before any aggregate exists.
+    current_artifact_ref: str | None
+
+
+@dataclass(frozen=True)
+class AggregateRecord:
+    """One aggregate of a model's lineage."""
+
+    aggregate_id: int
+    result_ref: str
+
+
+@dataclass(frozen=True)
+class UpdateRecord:
+    """A model update that may be aggregated (pending, or failed in an earlier run)."""
+
+    update_id: int
+    client_id: str
+    base_aggregate_id: int | None
+    num_examples: int
+    data_ref: str
+    created_on: datetime
+
+
+class Connector:
+    """Base of configurable connectors: options are checked against ``default_options``."""
+
+    # Every option the connector accepts, with its default; anything else in the settings is an error.
+    default_options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, *, setting: str = "connector", **options: Any) -> None:
+        self.options = resolve_settings(f"{setting} for {type(self).__name__}", options, self.default_options)
+
+
+class MetadataConnector(Connector, ABC):
+    """Reads and writes the rows of the aggregation workflow.
+
+    Status changes of updates are conditional: each one only touches rows still in the state the
+    caller expects, which is what makes a claim exclusive and an aggregate exactly-once.
+    """
+
+    @abstractmethod
+    def load_model(self, model_id: int) -> ModelConfig:
+        """The model's configuration; raises ``ModelNotFoundError``."""
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def load_lineage(self, model_id: int, *, limit: int | None) -> list[AggregateRecord]:
+        """The newest aggregate then its ancestors (following ``parent``), at most ``limit`` of them."""
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def load_candidate_updates(self, model_id: int) -> list[UpdateRecord]:
+        """Updates of the model that are pending or failed, oldest first."""
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def reclaim_expired(self, model_id: int, *, claimed_before: datetime) -> int:
+        """Return running updates claimed before ``claimed_before`` to pending; how many were."""
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def mark_invalid(self, update_ids: Sequence[int]) -> None:
+        """Mark those of the updates still pending or failed as invalid (never aggregated)."""
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def claim_updates(self, model_id: int, update_ids: Sequence[int], *, claimed_at: datetime) -> list[int]:
+        """Atomically mark those of the updates still pending or failed as running.
+
+        Returns the ids claimed; an update claimed by a concurrent run is left out, never shared.
+        ``claimed_at`` identifies this claim in the calls that settle it.
+        """
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def release_claims(self, update_ids: Sequence[int], *, claimed_at: datetime) -> None:
+        """Return updates of this claim to pending, untouched by aggregation."""
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def record_aggregate(
+        self, model_id: int, *, result_ref: str, update_ids: Sequence[int], claimed_at: datetime
+    ) -> int:
+        """In one transaction: a new aggregate (parent: the newest one), linked updates marked complete.
+
+        Raises ``ClaimLostError`` and changes nothing when any update is no longer held by this claim.
+        Returns the new aggregate's id.
+        """
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def mark_failed(self, update_ids: Sequence[int], *, claimed_at: datetime) -> None:
+        """Mark the updates of this claim as failed (a later run retries them)."""
+        raise NotImplementedError  # pragma: no cover
+
+
+class ModelDataConnector(Connector, ABC):
+    """Reads and writes weights, addressed by the references the metadata connector hands out."""
+
+    @abstractmethod
+    def load_weights(self, ref: str) -> Weights:
+        """The weights stored under ``ref`` (an update's data, an aggregate's result, an artifact)."""
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def save_aggregate_result(self, model_id: int, weights: Weights) -> str:
+        """Store an aggregation result; returns its reference."""
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def delete_weights(self, ref: str) -> None:
+        """Remove stored weights (a result whose aggregate was never recorded)."""
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def load_aggregator_state(self, model_id: int) -> Weights | None:
+        """The state the model's aggregator left after its previous run, if any."""
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def save_aggregator_state(self, model_id: int, state: Weights) -> None:
+        """Keep the aggregator's state for the model's next run (replacing the previous one)."""
+        raise NotImplementedError  # pragma: no cover
+
+
+class AggregatorConnector:
+    """The connectors one aggregation runs on, with the settings that govern it."""
+
+    def __init__(
+        self, *, metadata: MetadataConnector, model_data: ModelDataConnector, settings: Mapping[str, Any]
+    ) -> None:
+        self.metadata = metadata
+        self.model_data = model_data
+        self.claim_lease = timedelta(seconds=settings["claim_lease_seconds"])

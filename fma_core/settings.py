@@ -1,0 +1,68 @@
+"""Settings dicts checked against their defaults: unknown keys are an error that names them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fma_core.exceptions import ConfigurationError
+
+AGGREGATOR_DEFAULTS: dict[str, Any] = {
+    # Registry names (fma_core.connectors.factory) of the connectors the workflow runs on.
+    "aggregator_connector_type": "DjangoAggConnector",
+    "metadata_connector": {"type": "DjangoMetadataConnector"},
+    "model_data_connector": {"type": "DjangoModelDataConnector"},
+    # Where the aggregator's secrets come from, and which ones it pulls at cold start.
+    "secrets_manager": "env",
+    "secrets_name": [],
+    # A claim older than this (an aggregation that died, e.g. a Lambda timeout) is taken back.
+    "claim_lease_seconds": 900,
+}
+
+API_SERVICE_DEFAULTS: dict[str, Any] = {
+    "handler": "django_lambda_handler",
+    "secrets_manager": "env",
+    "secrets_name": [],
+}
+
+
+def resolve_settings(name: str, given: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` completed with ``defaults``.
+
+    Parameters
+    ----------
+    name
+        The setting's name, used in error messages (e.g. ``"AGGREGATOR_SETTINGS"``).
+    given
+        What the deployer wrote; ``None`` means all defaults.
+    defaults
+        Every allowed key with its default value.
+
+    Raises
+    ------
+    ConfigurationError
+        ``given`` is not a dict, or holds keys ``defaults`` does not know (all of them are named).
+    """
+    if given is None:
+        given = {}
+    if not isinstance(given, Mapping):
+        raise ConfigurationError(f"{name} must be a dict, not {type(given).__name__}")
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ConfigurationError(f"{name} has unknown keys {unknown}; allowed keys: {sorted(defaults)}")
+    return {**defaults, **given}
+
+
+def resolve_aggregator_settings(given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``AGGREGATOR_SETTINGS`` completed with defaults and checked."""
+    resolved = resolve_settings("AGGREGATOR_SETTINGS", given, AGGREGATOR_DEFAULTS)
+    lease = resolved["claim_lease_seconds"]
+    if isinstance(lease, bool) or not isinstance(lease, int | float) or lease <= 0:
+        raise ConfigurationError(
+            f'AGGREGATOR_SETTINGS["claim_lease_seconds"] must be a positive number of seconds, not {lease!r}'
+        )
+    for key in ("metadata_connector", "model_data_connector"):
+        section = resolved[key]
+        if not isinstance(section, Mapping) or not isinstance(section.get("type"), str):
+            raise ConfigurationError(f'AGGREGATOR_SETTINGS["{key}"] must be a dict with a "type" name, not {section!r}')
+    return resolved

@@ -1,0 +1,1 @@
+"""Workflows of the core: what happens, in which order, over the connectors."""
