@@ -138,9 +138,12 @@ def _bind(name: str, function: Callable[..., Any], args: Any, *, field: str, pos
         keywords = args
     elif positional and isinstance(args, list | tuple):
         if len(args) > len(parameters):
-            accepted = ", ".join(parameter.name for parameter in parameters) or "none"
+            if not parameters:
+                raise InvalidArgumentsError(f"{name} takes no arguments, got {list(args)!r}")
+            accepted = ", ".join(parameter.name for parameter in parameters)
+            noun = "argument" if len(parameters) == 1 else "arguments"
             raise InvalidArgumentsError(
-                f"{name} takes at most {len(parameters)} positional arguments ({accepted}), got {len(args)}"
+                f"{name} takes at most {len(parameters)} positional {noun} ({accepted}), got {len(args)}"
             )
         keywords = {parameter.name: value for parameter, value in zip(parameters, args, strict=False)}
     else:
