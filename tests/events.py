@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -29,7 +30,7 @@ REQUEST_TIME = "27/Nov/2026:12:00:00 +0000"
 REQUEST_TIME_EPOCH = 1795780800000
 USER_AGENT = "fma-tests/1.0"
 
-__all__ = ["make_alb_event", "make_v1_event", "make_v2_event", "response_body"]
+__all__ = ["make_alb_event", "make_context", "make_v1_event", "make_v2_event", "response_body"]
 
 
 def make_v1_event(
@@ -201,3 +202,17 @@ def _encode_body(body: str | bytes | None, *, binary: bool) -> tuple[str | None,
     if binary:
         return base64.b64encode(raw).decode("ascii"), True
     return raw.decode(), False
+
+
+def make_context(*, request_id: str = "8f5bd3c4-3d11-4a3b-9a8e-5e0d1c2b3a49") -> SimpleNamespace:
+    """The attributes of a Lambda context object that handlers read."""
+    return SimpleNamespace(
+        aws_request_id=request_id,
+        function_name="fma-api",
+        function_version="$LATEST",
+        invoked_function_arn=f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:fma-api",
+        memory_limit_in_mb=1024,
+        log_group_name="/aws/lambda/fma-api",
+        log_stream_name="2026/11/27/[$LATEST]0123456789abcdef",
+        get_remaining_time_in_millis=lambda: 29_000,
+    )

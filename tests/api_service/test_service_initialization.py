@@ -1,0 +1,402 @@
+"""The Lambda entry ``service_initialization.handler``, one class per kind of event it receives."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+import django.contrib.admin
+import pytest
+from rest_framework.authtoken.models import Token
+
+import service_initialization
+from fma_django_connectors import lambda_handler
+from tests.events import make_alb_event, make_context, make_v1_event, make_v2_event, response_body
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+ICON = Path(django.contrib.admin.__file__).parent / "static" / "admin" / "img" / "icon-yes.svg"
+ICON_URL = "/static/admin/img/icon-yes.svg"
+PASSWORD = "correct horse battery staple"
+METHOD_NOT_ALLOWED = '{"detail":"Method \\"GET\\" not allowed."}'
+# Headers of a DRF 405 as Django sends them, in order.
+METHOD_NOT_ALLOWED_HEADERS = [
+    ("Content-Type", "application/json"),
+    ("Allow", "POST, OPTIONS"),
+    ("X-Frame-Options", "DENY"),
+    ("Content-Length", str(len(METHOD_NOT_ALLOWED))),
+    ("Vary", "Cookie"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+]
+
+
+def handle(event):
+    return service_initialization.handler(event, make_context())
+
+
+@pytest.fixture
+def developer(django_user_model):
+    return django_user_model.objects.create_user("ada", password=PASSWORD)
+
+
+@pytest.fixture
+def admin_user(django_user_model):
+    return django_user_model.objects.create_superuser("root", password=PASSWORD)
+
+
+def _credentials_json():
+    return json.dumps({"username": "ada", "password": PASSWORD})
+
+
+def _login_form(csrf_token):
+    return f"csrfmiddlewaretoken={csrf_token}&username=root&password={PASSWORD.replace(' ', '+')}&next=%2Fadmin%2F"
+
+
+def _cookie_values(set_cookie_headers):
+    cookies = SimpleCookie()
+    for header in set_cookie_headers:
+        cookies.load(header)
+    return {name: morsel.value for name, morsel in cookies.items()}
+
+
+@pytest.mark.django_db
+class TestV1Events:
+    def test_get_whole_response(self):
+        response = handle(make_v1_event(path="/api-token-auth/"))
+
+        assert response == {
+            "statusCode": 405,
+            "multiValueHeaders": {name: [value] for name, value in METHOD_NOT_ALLOWED_HEADERS},
+            "isBase64Encoded": False,
+            "body": METHOD_NOT_ALLOWED,
+        }
+
+    def test_single_value_headers_only(self):
+        event = make_v1_event(path="/api-token-auth/")
+        del event["multiValueHeaders"]
+
+        response = handle(event)
+
+        assert response == {
+            "statusCode": 405,
+            "headers": dict(METHOD_NOT_ALLOWED_HEADERS),
+            "isBase64Encoded": False,
+            "body": METHOD_NOT_ALLOWED,
+        }
+
+    def test_post_json(self, developer):
+        event = make_v1_event(
+            method="POST",
+            path="/api-token-auth/",
+            headers={"Content-Type": "application/json"},
+            body=_credentials_json(),
+        )
+
+        response = handle(event)
+
+        assert response["statusCode"] == 200
+        assert json.loads(response["body"]) == {"token": Token.objects.get(user=developer).key}
+
+    def test_post_binary_body(self, developer):
+        event = make_v1_event(
+            method="POST",
+            path="/api-token-auth/",
+            headers={"Content-Type": "application/json"},
+            body=_credentials_json(),
+            binary=True,
+        )
+
+        response = handle(event)
+
+        assert response["statusCode"] == 200
+        assert json.loads(response["body"]) == {"token": Token.objects.get(user=developer).key}
+
+    def test_post_bad_credentials(self, developer):
+        event = make_v1_event(
+            method="POST",
+            path="/api-token-auth/",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps({"username": "ada", "password": "wrong"}),
+        )
+
+        response = handle(event)
+
+        assert response["statusCode"] == 400
+        assert json.loads(response["body"]) == {"non_field_errors": ["Unable to log in with provided credentials."]}
+
+    def test_binary_response(self):
+        response = handle(make_v1_event(path=ICON_URL))
+
+        assert response["statusCode"] == 200
+        assert response["multiValueHeaders"]["Content-Type"] == ["image/svg+xml"]
+        assert response["isBase64Encoded"] is True
+        assert response_body(response) == ICON.read_bytes()
+
+    def test_querystring_decoded_plus_and_percent(self):
+        event = make_v1_event(path="/admin/login/", query={"next": "/admin/a b+c/"})
+
+        response = handle(event)
+
+        assert response["statusCode"] == 200
+        assert '<input type="hidden" name="next" value="/admin/a b+c/">' in response["body"]
+
+    def test_path_percent_encoded(self):
+        response = handle(make_v1_event(path="/static/admin/img/icon%2Dyes.svg"))
+
+        assert response_body(response) == ICON.read_bytes()
+
+    def test_admin_login_sets_several_cookies(self, admin_user):
+        page = handle(make_v1_event(path="/admin/login/"))
+        csrf_token = _cookie_values(page["multiValueHeaders"]["Set-Cookie"])["csrftoken"]
+        event = make_v1_event(
+            method="POST",
+            path="/admin/login/",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": f"csrftoken={csrf_token}",
+                # Behind API Gateway the request is HTTPS, where Django's CSRF check also wants a Referer.
+                "Referer": "https://testserver/admin/login/",
+            },
+            body=_login_form(csrf_token),
+        )
+
+        response = handle(event)
+
+        assert response["statusCode"] == 302
+        assert response["multiValueHeaders"]["Location"] == ["/admin/"]
+        assert set(_cookie_values(response["multiValueHeaders"]["Set-Cookie"])) == {"csrftoken", "sessionid"}
+
+    def test_admin_static_css(self):
+        response = handle(make_v1_event(path="/static/admin/css/base.css"))
+
+        assert response["statusCode"] == 200
+        assert response["isBase64Encoded"] is False
+        assert response["multiValueHeaders"]["Content-Type"] == ['text/css; charset="utf-8"']
+
+
+@pytest.mark.django_db
+class TestV2Events:
+    def test_get_whole_response(self):
+        response = handle(make_v2_event(path="/api-token-auth/"))
+
+        assert response == {
+            "statusCode": 405,
+            "headers": {name.lower(): value for name, value in METHOD_NOT_ALLOWED_HEADERS},
+            "cookies": [],
+            "isBase64Encoded": False,
+            "body": METHOD_NOT_ALLOWED,
+        }
+
+    def test_post_json(self, developer):
+        event = make_v2_event(
+            method="POST",
+            path="/api-token-auth/",
+            headers={"Content-Type": "application/json"},
+            body=_credentials_json(),
+        )
+
+        response = handle(event)
+
+        assert response["statusCode"] == 200
+        assert json.loads(response["body"]) == {"token": Token.objects.get(user=developer).key}
+
+    def test_post_binary_body(self, developer):
+        event = make_v2_event(
+            method="POST",
+            path="/api-token-auth/",
+            headers={"content-type": "application/json"},
+            body=_credentials_json(),
+            binary=True,
+        )
+
+        response = handle(event)
+
+        assert json.loads(response["body"]) == {"token": Token.objects.get(user=developer).key}
+
+    def test_binary_response(self):
+        response = handle(make_v2_event(path=ICON_URL))
+
+        assert response["headers"]["content-type"] == "image/svg+xml"
+        assert response["isBase64Encoded"] is True
+        assert response_body(response) == ICON.read_bytes()
+
+    def test_querystring(self):
+        response = handle(make_v2_event(path="/admin/login/", query={"next": "/admin/a b+c/"}))
+
+        assert '<input type="hidden" name="next" value="/admin/a b+c/">' in response["body"]
+
+    def test_cookies_both_ways(self, admin_user):
+        page = handle(make_v2_event(path="/admin/login/"))
+        csrf_token = _cookie_values(page["cookies"])["csrftoken"]
+        login = handle(
+            make_v2_event(
+                method="POST",
+                path="/admin/login/",
+                headers={"content-type": "application/x-www-form-urlencoded", "referer": "https://testserver/"},
+                cookies=[f"csrftoken={csrf_token}"],
+                body=_login_form(csrf_token),
+            )
+        )
+        session = _cookie_values(login["cookies"])["sessionid"]
+
+        index = handle(make_v2_event(path="/admin/", cookies=[f"sessionid={session}"]))
+
+        assert login["statusCode"] == 302
+        assert "set-cookie" not in login["headers"]
+        assert index["statusCode"] == 200
+        assert "Site administration" in index["body"]
+
+
+@pytest.mark.django_db
+class TestAlbEvents:
+    def test_get_whole_response(self):
+        response = handle(make_alb_event(path="/api-token-auth/"))
+
+        assert response == {
+            "statusCode": 405,
+            "headers": dict(METHOD_NOT_ALLOWED_HEADERS),
+            "isBase64Encoded": False,
+            "body": METHOD_NOT_ALLOWED,
+        }
+
+    def test_get_whole_response_multi_value(self):
+        response = handle(make_alb_event(path="/api-token-auth/", multi_value=True))
+
+        assert response == {
+            "statusCode": 405,
+            "multiValueHeaders": {name: [value] for name, value in METHOD_NOT_ALLOWED_HEADERS},
+            "isBase64Encoded": False,
+            "body": METHOD_NOT_ALLOWED,
+        }
+
+    @pytest.mark.parametrize("multi_value", [False, True])
+    def test_querystring_left_encoded_by_the_alb(self, multi_value):
+        event = make_alb_event(path="/admin/login/", query={"next": "/admin/a b+c/"}, multi_value=multi_value)
+
+        response = handle(event)
+
+        assert '<input type="hidden" name="next" value="/admin/a b+c/">' in response["body"]
+
+    def test_post_binary_body(self, developer):
+        event = make_alb_event(
+            method="POST",
+            path="/api-token-auth/",
+            headers={"Content-Type": "application/json"},
+            body=_credentials_json(),
+            binary=True,
+        )
+
+        response = handle(event)
+
+        assert json.loads(response["body"]) == {"token": Token.objects.get(user=developer).key}
+
+    def test_binary_response(self):
+        response = handle(make_alb_event(path=ICON_URL))
+
+        assert response["headers"]["Content-Type"] == "image/svg+xml"
+        assert response["isBase64Encoded"] is True
+        assert response_body(response) == ICON.read_bytes()
+
+
+@pytest.mark.django_db
+class TestMigrationEvent:
+    MIGRATED = {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": '{"data": "database updated successfully"}',
+    }
+
+    def test_detail_string(self):
+        assert handle({"detail": "update_metadata_db"}) == self.MIGRATED
+
+    def test_scheduled_event_shape(self):
+        event = {
+            "version": "0",
+            "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "detail": {"request": "update_metadata_db"},
+        }
+
+        assert handle(event) == self.MIGRATED
+
+
+class TestUnknownEvents:
+    @pytest.mark.parametrize(
+        ("event", "keys"),
+        [
+            ({}, "[]"),
+            ({"model_id": 3}, "['model_id']"),
+            ({"detail": {"model_id": 3}}, "['detail']"),
+            ({"Records": [{"eventSource": "aws:s3"}]}, "['Records']"),
+        ],
+    )
+    def test_rejected_by_value(self, event, keys):
+        with pytest.raises(ValueError, match=re.escape(f"Unsupported event for the API service: keys {keys}")):
+            handle(event)
+
+    def test_unknown_payload_version(self):
+        event = make_v2_event()
+        event["version"] = "3.0"
+
+        with pytest.raises(ValueError, match=re.escape("Unknown version '3.0'")):
+            handle(event)
+
+
+@pytest.mark.django_db
+class TestWarmContainer:
+    def test_wsgi_app_built_once(self, monkeypatch):
+        built = []
+        real = lambda_handler.get_wsgi_application
+
+        def counting_get_wsgi_application():
+            built.append(1)
+            return real()
+
+        monkeypatch.setattr(lambda_handler, "get_wsgi_application", counting_get_wsgi_application)
+        lambda_handler._apig_wsgi_handler.cache_clear()
+
+        statuses = [handle(build(path="/api-token-auth/"))["statusCode"] for build in (make_v1_event, make_v2_event)]
+        statuses.append(handle(make_alb_event(path="/api-token-auth/"))["statusCode"])
+
+        assert statuses == [405, 405, 405]
+        assert len(built) == 1
+
+
+class TestHandlerSetting:
+    def test_unknown_handler_stops_the_cold_start(self, tmp_path):
+        (tmp_path / "unknown_handler_settings.py").write_text(
+            textwrap.dedent(
+                """
+                from tests.settings import *  # noqa: F403
+                from tests.settings import API_SERVICE_SETTINGS
+
+                API_SERVICE_SETTINGS = {**API_SERVICE_SETTINGS, "handler": "no_such_handler"}
+                """
+            )
+        )
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "unknown_handler_settings",
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPOSITORY), str(REPOSITORY / "api_service")]),
+        }
+
+        result = subprocess.run(
+            [sys.executable, "-c", "import service_initialization"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1] == (
+            "fma_core.exceptions.ConfigurationError: Unknown handler 'no_such_handler' "
+            '(setting API_SERVICE_SETTINGS["handler"]); registered: django_lambda_handler'
+        )
