@@ -13,7 +13,9 @@ PORT ?= 8000
 FMA_TEST_DATABASE ?= $(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo postgres || echo sqlite)
 PYTEST_ARGS ?=
 
-.PHONY: install run migrate test test-postgres test-sqlite test-and-coverage lint fma-django-compile bench clean
+.PHONY: install run migrate test test-postgres test-sqlite test-and-coverage lint fma-django-compile bench clean \
+	lambda-package sam-install sam-build-local sam-build-remote sam-local build-ApiFunction build-AggregatorFunction \
+	checkov-install checkov terraform-validate
 
 install: $(VENV)/.installed
 
@@ -49,5 +51,79 @@ fma-django-compile: install
 bench: install
 	$(PY) bench/aggregate.py
 
+# --- Lambda artifact, SAM and Terraform (docs/deploy.md) ---------------------------------------
+# The artifact holds api_service/, the fma_django_connectors wheel (with fma_core), the collected
+# static files and wheels of the locked dependencies built for the Lambda runtime below, whatever
+# Python and platform run the build.
+# python3.12 runs on Amazon Linux 2023 (glibc 2.34): the locked numpy ships manylinux_2_28 wheels only,
+# which python3.11's Amazon Linux 2 (glibc 2.26) cannot load. Keep in step with Runtime in template.yaml
+# and lambda_runtime in terraform_deploy/variables.tf.
+LAMBDA_PYTHON_VERSION := 3.12
+LAMBDA_PLATFORMS := --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
+LAMBDA_BUILD_DIR := build/lambda
+LAMBDA_ZIP := artifacts/fma-lambda.zip
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .venv-checkov
+TF_PLUGIN_DIR ?= $(firstword $(wildcard /opt/tf-plugins $(HOME)/.terraform.d/plugins))
+
+# $(call lambda_artifact,<empty or new folder>)
+define lambda_artifact
+	$(PIPENV) requirements > build/requirements-lambda.txt
+	$(PY) -m pip install --quiet --no-compile --target "$(1)" --implementation cp \
+		--python-version $(LAMBDA_PYTHON_VERSION) $(LAMBDA_PLATFORMS) --only-binary=:all: \
+		-r build/requirements-lambda.txt artifacts/fma_django_connectors-*.whl
+	rsync -a --exclude __pycache__ --exclude staticfiles api_service/ "$(1)/"
+	# Whitenoise serves the admin's files from STATIC_ROOT in Lambda, so they ship collected.
+	cd api_service && ../$(PY) manage.py collectstatic --no-input --clear -v 0
+	rsync -a api_service/staticfiles "$(1)/"
+endef
+
+$(LAMBDA_ZIP): fma-django-compile
+	mkdir -p build && rm -rf $(LAMBDA_BUILD_DIR) $(LAMBDA_ZIP)
+	$(call lambda_artifact,$(LAMBDA_BUILD_DIR))
+	cd $(LAMBDA_BUILD_DIR) && zip -q -r -X $(CURDIR)/$(LAMBDA_ZIP) .
+
+# The zip that terraform_deploy/ uploads (variable lambda_zip_path).
+lambda-package: $(LAMBDA_ZIP)
+
+# SAM calls these (BuildMethod: makefile) with ARTIFACTS_DIR set; both functions share one artifact.
+build-ApiFunction build-AggregatorFunction: fma-django-compile
+	mkdir -p build
+	$(call lambda_artifact,$(ARTIFACTS_DIR))
+
+# aws-sam-cli gets its own virtualenv: its pins would clash with the project's.
+sam-install: $(SAM)
+
+$(SAM):
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet "aws-sam-cli~=1.170"
+
+# One artifact serves both: the template parameter Settings picks settings_local or settings_remote.
+sam-build-local: $(SAM)
+	$(SAM) build --config-env local
+
+sam-build-remote: $(SAM)
+	$(SAM) validate --lint
+	$(SAM) build
+
+# Needs Docker (sam runs the function in a container); without it use `make run`.
+sam-local: sam-build-local
+	$(SAM) local start-api --config-env local --port $(PORT)
+
+# checkov pins old boto3 and replaces python-hcl2's module: it lives in its own virtualenv.
+checkov-install: $(CHECKOV_VENV)/bin/checkov
+
+$(CHECKOV_VENV)/bin/checkov:
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet "checkov~=3.3"
+
+checkov: checkov-install
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -d terraform_deploy --framework terraform --compact --quiet
+
+terraform-validate:
+	cd terraform_deploy && CHECKPOINT_DISABLE=1 terraform init -backend=false -input=false \
+		$(if $(TF_PLUGIN_DIR),-plugin-dir=$(TF_PLUGIN_DIR)) && terraform validate
+
 clean:
-	rm -rf $(VENV) artifacts build .pytest_cache .ruff_cache htmlcov .coverage
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) artifacts build .pytest_cache .ruff_cache htmlcov .coverage
