@@ -53,8 +53,8 @@ _TEXT_MEDIA_PREFIXES = (
     "application/javascript",
 )
 _TEXT_MEDIA_SUFFIXES = ("+json", "+xml")
-# Framing headers describe this connection, not the response the handler produced.
-_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+# These describe the connection to the client, which is this server's business, not the handler's.
+_CONNECTION_HEADERS = frozenset({"transfer-encoding", "connection", "keep-alive"})
 # How long an over-large body may keep arriving after its 413 before the connection is dropped.
 _DISCARD_SECONDS = 2.0
 
@@ -175,7 +175,7 @@ def response_parts(response: dict[str, Any]) -> tuple[int, list[tuple[str, str]]
     header_pairs += [
         (name, value) for name, value in (response.get("headers") or {}).items() if name.lower() not in multi_names
     ]
-    header_pairs = [(name, value.strip()) for name, value in header_pairs if name.lower() not in _FRAMING_HEADERS]
+    header_pairs = [(name, value.strip()) for name, value in header_pairs if name.lower() not in _CONNECTION_HEADERS]
     raw_body = response.get("body") or ""
     body = base64.b64decode(raw_body) if response.get("isBase64Encoded") else raw_body.encode()
     return int(response["statusCode"]), header_pairs, body
@@ -276,9 +276,13 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes, *, started: float) -> None:
         self.send_response(status)
+        # A HEAD answer keeps the length its GET would have; any other carries the length of its body.
+        keep_length = self.command == "HEAD" and any(name.lower() == "content-length" for name, _ in headers)
         for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+            if keep_length or name.lower() != "content-length":
+                self.send_header(name, value)
+        if not keep_length:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)

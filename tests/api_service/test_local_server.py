@@ -1,0 +1,485 @@
+"""``make run``'s server, started for real and spoken to over HTTP; and its event and response mapping."""
+
+import base64
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+import django.contrib.admin
+import pytest
+
+import local_server
+
+pytestmark = pytest.mark.integration
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+STATIC_ADMIN = Path(django.contrib.admin.__file__).parent / "static" / "admin"
+START_TIMEOUT = 60
+
+
+class RunningServer:
+    """``api_service/local_server.py`` in its own process, with its own data folder."""
+
+    def __init__(self, data_dir, *, admin_password=None, port=0):
+        self.data_dir = data_dir
+        env = {key: value for key, value in os.environ.items() if key not in {"DJANGO_SETTINGS_MODULE", "PORT"}}
+        env.pop("FMA_ADMIN_PASSWORD", None)
+        env |= {
+            "FMA_LOCAL_DATA_DIR": str(data_dir),
+            "PYTHONPATH": os.pathsep.join([str(REPOSITORY), str(REPOSITORY / "api_service")]),
+            "PYTHONUNBUFFERED": "1",
+        }
+        if admin_password is not None:
+            env["FMA_ADMIN_PASSWORD"] = admin_password
+        self.stderr_path = data_dir / "server.stderr"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._stderr = self.stderr_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPOSITORY / "api_service" / "local_server.py"), "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+        self.stdout_lines = []
+        self._ready = threading.Event()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+
+    def _read_stdout(self):
+        for line in self.process.stdout:
+            self.stdout_lines.append(line)
+            if "Press Ctrl-C to stop." in line:
+                self._ready.set()
+        self._ready.set()
+
+    @property
+    def stdout(self):
+        return "".join(self.stdout_lines)
+
+    def wait_ready(self):
+        assert self._ready.wait(START_TIMEOUT), f"no start-up banner:\n{self.stdout}\n{self.stderr()}"
+        match = re.search(r"API +(http://127\.0\.0\.1:(\d+)/)api/v1/", self.stdout)
+        assert match, f"server did not start:\n{self.stdout}\n{self.stderr()}"
+        self.url, self.port = match[1], int(match[2])
+        return self
+
+    @property
+    def admin_password(self):
+        return re.search(r"Login +admin / (\S+)", self.stdout)[1]
+
+    def stderr(self):
+        return self.stderr_path.read_text()
+
+    def stop(self, signum=signal.SIGINT):
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            self.process.wait(timeout=30)
+        finally:
+            self._stderr.close()
+        return self.process.returncode
+
+    def request(self, method, path, *, body=None, headers=None):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, response.headers, response.read()
+        finally:
+            connection.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    running = RunningServer(tmp_path_factory.mktemp("local-server")).wait_ready()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def new_server(tmp_path):
+    """Start servers on demand (all stopped at the end); by default each on a fresh data folder."""
+    started = []
+
+    def start(data_dir=tmp_path / "data", **kwargs):
+        started.append(RunningServer(data_dir, **kwargs))
+        return started[-1].wait_ready()
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+def _cookies(headers):
+    cookies = SimpleCookie()
+    for header in headers.get_all("Set-Cookie") or []:
+        cookies.load(header)
+    return {name: morsel.value for name, morsel in cookies.items()}
+
+
+def _token_request(server, password):
+    return server.request(
+        "POST",
+        "/api-token-auth/",
+        body=json.dumps({"username": "admin", "password": password}),
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def _admin_user_count(data_dir):
+    with sqlite3.connect(data_dir / "db.sqlite3") as connection:
+        return connection.execute("select count(*) from auth_user where username = 'admin'").fetchone()[0]
+
+
+class TestServing:
+    def test_request_round_trips_through_the_handler(self, server):
+        status, headers, body = server.request("GET", "/api-token-auth/")
+
+        assert status == 405
+        assert headers["Content-Type"] == "application/json"
+        assert headers["Allow"] == "POST, OPTIONS"
+        assert json.loads(body) == {"detail": 'Method "GET" not allowed.'}
+
+    def test_json_body(self, server):
+        status, _, body = _token_request(server, server.admin_password)
+
+        assert status == 200
+        assert re.fullmatch(r"[0-9a-f]{40}", json.loads(body)["token"])
+
+    def test_multipart_body_travels_base64_encoded(self, server):
+        boundary = "fma-boundary"
+        fields = {"username": "admin", "password": server.admin_password}
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items()
+        ]
+        body = ("".join(parts) + f"--{boundary}--\r\n").encode()
+
+        status, _, response = server.request(
+            "POST",
+            "/api-token-auth/",
+            body=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+
+        assert status == 200
+        assert json.loads(response) == json.loads(_token_request(server, server.admin_password)[2])
+
+    def test_bad_json_is_a_400(self, server):
+        status, _, body = server.request(
+            "POST", "/api-token-auth/", body=b"{not json", headers={"Content-Type": "application/json"}
+        )
+
+        assert status == 400
+        assert "JSON parse error" in json.loads(body)["detail"]
+
+    def test_query_string(self, server):
+        status, _, body = server.request("GET", "/admin/login/?next=/admin/a+b%2Bc/")
+
+        assert status == 200
+        assert b'<input type="hidden" name="next" value="/admin/a b+c/">' in body
+
+    def test_admin_login_sets_cookies_and_opens_the_admin(self, server):
+        status, headers, _ = server.request("GET", "/admin/login/")
+        csrf_token = _cookies(headers)["csrftoken"]
+        form = f"csrfmiddlewaretoken={csrf_token}&username=admin&password={server.admin_password}&next=/admin/"
+
+        login_status, login_headers, _ = server.request(
+            "POST",
+            "/admin/login/",
+            body=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf_token}"},
+        )
+        session = _cookies(login_headers)["sessionid"]
+        index_status, _, index = server.request("GET", "/admin/", headers={"Cookie": f"sessionid={session}"})
+
+        assert status == 200
+        assert login_status == 302
+        assert login_headers["Location"] == "/admin/"
+        assert len(login_headers.get_all("Set-Cookie")) == 2
+        assert index_status == 200
+        assert b"Site administration" in index
+
+    @pytest.mark.parametrize(
+        ("path", "content_type"),
+        [("css/base.css", 'text/css; charset="utf-8"'), ("img/icon-yes.svg", "image/svg+xml")],
+    )
+    def test_admin_static_files(self, server, path, content_type):
+        status, headers, body = server.request("GET", f"/static/admin/{path}")
+
+        assert status == 200
+        assert headers["Content-Type"] == content_type
+        assert body == (STATIC_ADMIN / path).read_bytes()
+
+    def test_head_has_no_body(self, server):
+        status, headers, body = server.request("HEAD", "/static/admin/img/icon-yes.svg")
+
+        assert status == 200
+        assert int(headers["Content-Length"]) == len((STATIC_ADMIN / "img/icon-yes.svg").read_bytes())
+        assert body == b""
+
+    def test_access_log_line(self, server):
+        server.request("GET", "/api-token-auth/?probe=access-log")
+
+        deadline = time.monotonic() + 10
+        while '"GET /api-token-auth/?probe=access-log HTTP/1.1" 405 40 ' not in server.stderr():
+            assert time.monotonic() < deadline, server.stderr()
+            time.sleep(0.05)
+
+
+class TestBodyLimits:
+    def test_over_large_body_is_a_413(self, server):
+        request = urllib.request.Request(
+            f"{server.url}api/v1/model_updates/",
+            data=b"0" * (local_server.MAX_BODY_BYTES + 1),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(request, timeout=30)
+
+        assert raised.value.code == 413
+        assert raised.value.headers["Content-Type"] == "application/json"
+        assert json.loads(raised.value.read()) == {
+            "detail": "Request body too large: the limit is 10485760 bytes (10 MB), as on API Gateway."
+        }
+
+    def test_413_before_the_body_is_sent(self, server):
+        head = (
+            "POST /api/v1/model_updates/ HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{server.port}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {20 * 1024 * 1024}\r\n"
+            "Expect: 100-continue\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+            connection.sendall(head.encode())
+            answer = connection.makefile("rb").read()
+
+        assert answer.startswith(b"HTTP/1.1 413 ")
+        assert b"100 Continue" not in answer
+        assert answer.endswith(
+            b'{"detail": "Request body too large: the limit is 10485760 bytes (10 MB), as on API Gateway."}'
+        )
+
+    def test_chunked_body_is_a_411(self, server):
+        head = f"POST /api-token-auth/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+            connection.sendall(head.encode() + b"2\r\n{}\r\n0\r\n\r\n")
+            answer = connection.makefile("rb").read()
+
+        assert answer.startswith(b"HTTP/1.1 411 ")
+        assert answer.endswith(b'{"detail": "Chunked request bodies are not supported: send a Content-Length."}')
+
+
+class TestAdminUser:
+    def test_generated_password_printed_kept_and_reused(self, new_server, tmp_path):
+        first = new_server(tmp_path / "data")
+        password = first.admin_password
+        assert first.stop() == 0
+        second = new_server(tmp_path / "data")
+
+        password_file = tmp_path / "data" / "admin_password"
+        assert f"Login  admin / {password}   (generated, kept in {password_file})" in first.stdout
+        assert f"Login  admin / {password}   (kept in {password_file})" in second.stdout
+        assert password_file.read_text().strip() == password
+        assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        assert _admin_user_count(tmp_path / "data") == 1
+        assert _token_request(second, password)[0] == 200
+
+    def test_password_from_environment(self, new_server, tmp_path):
+        running = new_server(tmp_path / "data", admin_password="s3cret-from-env")
+
+        assert "Login  admin / s3cret-from-env   (from FMA_ADMIN_PASSWORD)" in running.stdout
+        assert _token_request(running, "s3cret-from-env")[0] == 200
+        assert not (tmp_path / "data" / "admin_password").exists()
+
+    def test_environment_resets_a_kept_password_and_later_runs_do_not_guess(self, new_server, tmp_path):
+        generated = new_server(tmp_path / "data")
+        generated.stop()
+        overridden = new_server(tmp_path / "data", admin_password="chosen-by-me")
+        overridden.stop()
+
+        later = new_server(tmp_path / "data")
+
+        assert _token_request(later, generated.admin_password)[0] == 400
+        assert _token_request(later, "chosen-by-me")[0] == 200
+        assert "Login  admin / (unchanged)   (existing password kept; set FMA_ADMIN_PASSWORD" in later.stdout
+        assert _admin_user_count(tmp_path / "data") == 1
+
+
+class TestLifecycle:
+    @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+    def test_signal_stops_cleanly(self, new_server, signum):
+        running = new_server()
+        assert running.request("GET", "/api-token-auth/")[0] == 405
+
+        returncode = running.stop(signum)
+
+        assert returncode == 0
+        assert running.stdout.rstrip().endswith("Stopped.")
+        assert "Traceback" not in running.stderr()
+
+    def test_port_in_use(self, new_server, server, tmp_path):
+        process = subprocess.run(
+            [sys.executable, str(REPOSITORY / "api_service" / "local_server.py"), "--port", str(server.port)],
+            env={
+                **{key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"},
+                "FMA_LOCAL_DATA_DIR": str(tmp_path / "other"),
+                "PYTHONPATH": os.pathsep.join([str(REPOSITORY), str(REPOSITORY / "api_service")]),
+            },
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+            check=False,
+        )
+
+        assert process.returncode == 1
+        assert f"Cannot listen on 127.0.0.1:{server.port}: Address already in use. Try another PORT." in process.stderr
+
+
+class TestRequestEvent:
+    def test_whole_event(self):
+        event = local_server.request_event(
+            method="POST",
+            target="/api/v1/model_updates/?federated_model=3&status=0&status=1&q=a+b%2Bc&empty=",
+            headers=[
+                ("Host", "127.0.0.1:8000"),
+                ("Content-Type", "application/json"),
+                ("Accept", "a"),
+                ("accept", "b"),
+            ],
+            body=b'{"data": [1]}',
+            client_ip="127.0.0.1",
+            server_port=8000,
+            request_id="rid-1",
+        )
+        request_context = event.pop("requestContext")
+
+        assert event == {
+            "resource": "/{proxy+}",
+            "path": "/api/v1/model_updates/",
+            "httpMethod": "POST",
+            "headers": {
+                "Host": "127.0.0.1:8000",
+                "Content-Type": "application/json",
+                "Accept": "b",
+                "X-Forwarded-For": "127.0.0.1",
+                "X-Forwarded-Port": "8000",
+                "X-Forwarded-Proto": "http",
+            },
+            "multiValueHeaders": {
+                "Host": ["127.0.0.1:8000"],
+                "Content-Type": ["application/json"],
+                "Accept": ["a", "b"],
+                "X-Forwarded-For": ["127.0.0.1"],
+                "X-Forwarded-Port": ["8000"],
+                "X-Forwarded-Proto": ["http"],
+            },
+            "queryStringParameters": {"federated_model": "3", "status": "1", "q": "a b+c", "empty": ""},
+            "multiValueQueryStringParameters": {
+                "federated_model": ["3"],
+                "status": ["0", "1"],
+                "q": ["a b+c"],
+                "empty": [""],
+            },
+            "pathParameters": {"proxy": "api/v1/model_updates/"},
+            "stageVariables": None,
+            "body": '{"data": [1]}',
+            "isBase64Encoded": False,
+        }
+        assert re.fullmatch(r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000", request_context.pop("requestTime"))
+        assert abs(request_context.pop("requestTimeEpoch") - time.time() * 1000) < 60_000
+        assert request_context == {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": "127.0.0.1:8000",
+            "httpMethod": "POST",
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": None},
+            "path": "/local/api/v1/model_updates/",
+            "protocol": "HTTP/1.1",
+            "requestId": "rid-1",
+            "resourcePath": "/{proxy+}",
+            "stage": "local",
+        }
+
+    def test_no_query_no_body(self):
+        event = local_server.request_event(
+            method="GET", target="/", headers=[], body=b"", client_ip="::1", server_port=1, request_id="r"
+        )
+
+        assert event["queryStringParameters"] is None
+        assert event["multiValueQueryStringParameters"] is None
+        assert event["pathParameters"] is None
+        assert (event["body"], event["isBase64Encoded"]) == (None, False)
+
+    @pytest.mark.parametrize(
+        ("content_type", "body", "is_base64"),
+        [
+            ("image/png", b"\x89PNG\r\n\x1a\n\x00", True),
+            ("application/octet-stream", b"plain ascii", True),
+            ("application/json", b"\xff\xfe not utf-8", True),
+            ("application/json; charset=utf-8", '{"name": "modèle"}'.encode(), False),
+            ("application/problem+json", b"{}", False),
+            ("text/plain", b"hello", False),
+        ],
+    )
+    def test_body_encoding(self, content_type, body, is_base64):
+        event = local_server.request_event(
+            method="POST",
+            target="/",
+            headers=[("Content-Type", content_type)],
+            body=body,
+            client_ip="127.0.0.1",
+            server_port=1,
+            request_id="r",
+        )
+
+        assert event["isBase64Encoded"] is is_base64
+        assert (base64.b64decode(event["body"]) if is_base64 else event["body"].encode()) == body
+
+
+class TestResponseParts:
+    def test_multi_value_headers_and_base64_body(self):
+        response = {
+            "statusCode": 201,
+            "multiValueHeaders": {
+                "Content-Type": ["image/png"],
+                "Set-Cookie": [" a=1; Path=/", " b=2; Path=/"],
+                "Content-Length": ["999"],
+                "Transfer-Encoding": ["chunked"],
+            },
+            "headers": {"X-Only-Single": "yes", "content-type": "ignored/duplicate"},
+            "isBase64Encoded": True,
+            "body": base64.b64encode(b"\x00\x01").decode(),
+        }
+
+        assert local_server.response_parts(response) == (
+            201,
+            [
+                ("Content-Type", "image/png"),
+                ("Set-Cookie", "a=1; Path=/"),
+                ("Set-Cookie", "b=2; Path=/"),
+                ("Content-Length", "999"),
+                ("X-Only-Single", "yes"),
+            ],
+            b"\x00\x01",
+        )
+
+    def test_single_headers_text_body(self):
+        response = {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
+
+        assert local_server.response_parts(response) == (200, [("Content-Type", "application/json")], b"{}")
