@@ -71,6 +71,24 @@ STATIC_URL = "static/"
 STATIC_ROOT = API_SERVICE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+REST_FRAMEWORK = {
+    # Basic first: its challenge makes a missing credential a 401 (see the API contract).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "fma_django_connectors.authentication.ClientUUIDAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["fma_django_connectors.renderers.ORJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["fma_django_connectors.parsers.ORJSONParser"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "EXCEPTION_HANDLER": "fma_django_connectors.exceptions.exception_handler",
+}
+
 # Largest request body accepted, in bytes; API Gateway itself stops at 10 MB and Lambda at 6 MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 

@@ -9,3 +9,9 @@ urlpatterns = [
     path("api-token-auth/", obtain_auth_token, name="api-token-auth"),
     path("api/v1/", include("fma_django_connectors.urls")),
 ]
+
+# Errors Django answers itself (outside DRF) are JSON too.
+handler400 = "fma_django_connectors.exceptions.bad_request"
+handler403 = "fma_django_connectors.exceptions.permission_denied"
+handler404 = "fma_django_connectors.exceptions.not_found"
+handler500 = "fma_django_connectors.exceptions.server_error"

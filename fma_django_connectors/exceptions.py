@@ -1,0 +1,105 @@
+"""Application errors of the API and the one place that turns errors into JSON responses.
+
+Services raise ``ApplicationError`` subclasses (or the core's ``FMAError`` family); the exception
+handler maps them once. The ``bad_request``/``permission_denied``/``not_found``/``server_error``
+views make the errors Django itself answers (outside DRF) JSON as well.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from fma_core.exceptions import FMAError
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """A request the caller can fix; rendered as ``{field: message}`` (``{"detail": message}`` without a field)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    @property
+    def body(self) -> dict[str, str]:
+        return {self.field or "detail": self.message}
+
+
+class SchemaMismatchError(ApplicationError):
+    """A document does not match the JSON Schema its model requires."""
+
+
+class DuplicateError(ApplicationError):
+    """A second artifact with the same version, or a second score of one client for one aggregate."""
+
+
+class NotRegisteredError(ApplicationError):
+    """A client acting on a model it is not registered to."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+
+
+class RequestBodyTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"Request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+        )
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, plus application errors (4xx) and over-large bodies (413)."""
+    # Imported here: rest_framework.views loads the parser settings, and the parsers import this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+    from rest_framework.views import set_rollback
+
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestBodyTooLarge()
+    if isinstance(exc, ApplicationError):
+        set_rollback()
+        return Response(exc.body, status=exc.status_code)
+    if isinstance(exc, FMAError):
+        set_rollback()
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DjangoValidationError):
+        set_rollback()
+        body = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    return drf_exception_handler(exc, context)
+
+
+def bad_request(request: HttpRequest, exception: Exception, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Django's 400 view (``handler400``), in JSON; an over-large body is a 413."""
+    if isinstance(exception, RequestDataTooBig):
+        too_large = RequestBodyTooLarge()
+        return JsonResponse({"detail": str(too_large.detail)}, status=too_large.status_code)
+    return JsonResponse({"detail": "Bad request."}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def permission_denied(request: HttpRequest, exception: Exception, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Django's 403 view (``handler403``), in JSON."""
+    return JsonResponse({"detail": str(exceptions.PermissionDenied.default_detail)}, status=status.HTTP_403_FORBIDDEN)
+
+
+def not_found(request: HttpRequest, exception: Exception, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Django's 404 view (``handler404``), in JSON."""
+    return JsonResponse({"detail": str(exceptions.NotFound.default_detail)}, status=status.HTTP_404_NOT_FOUND)
+
+
+def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Django's 500 view (``handler500``), in JSON and without a traceback."""
+    return JsonResponse({"detail": "A server error occurred."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)

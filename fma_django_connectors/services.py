@@ -1,0 +1,240 @@
+"""Every write of the API. Keyword-only functions named ``<entity>_<action>``.
+
+A service that writes weights files removes them again when it fails, so a rejected request leaves
+neither a row nor a file behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models.fields.files import FieldFile
+
+from fma_core.exceptions import InvalidWeightsError
+from fma_core.serialization import Weights, check_same_structure
+from fma_django_connectors import selectors, triggers
+from fma_django_connectors.exceptions import ApplicationError, DuplicateError, NotRegisteredError
+from fma_django_connectors.models import (
+    Client,
+    ClientAggregateScore,
+    FederatedModel,
+    ModelAggregate,
+    ModelArtifact,
+    ModelUpdate,
+)
+from fma_django_connectors.schedules import schedule_remove, schedule_sync
+from fma_django_connectors.weights_storage import weights_delete, weights_load, weights_save
+
+INITIAL_ARTIFACT_VERSION = "1.0.0"
+
+
+class _NewFiles:
+    """The weights files written by one service call, so that a failure can take them back."""
+
+    def __init__(self) -> None:
+        self.fields: list[FieldFile] = []
+
+    def save(self, field: FieldFile, weights: Weights) -> None:
+        weights_save(field=field, weights=weights)
+        self.fields.append(field)
+
+
+@contextmanager
+def _atomic_with_files() -> Iterator[_NewFiles]:
+    """A transaction whose new weights files are deleted if it does not commit."""
+    new_files = _NewFiles()
+    try:
+        with transaction.atomic():
+            yield new_files
+    except BaseException:
+        for field in new_files.fields:
+            weights_delete(field)
+        raise
+
+
+def _delete_files_on_commit(files: Iterable[FieldFile]) -> None:
+    for field in list(files):
+        transaction.on_commit(partial(weights_delete, field))
+
+
+def client_create() -> Client:
+    """A new client with a fresh uuid."""
+    return Client.objects.create()
+
+
+def client_register(*, model: FederatedModel, client: Client | None = None) -> Client:
+    """Register ``client`` (a new one when None) to ``model``; registering twice changes nothing."""
+    with transaction.atomic():
+        if client is None:
+            client = client_create()
+        model.clients.add(client)
+    return client
+
+
+def _artifact_create(*, new_files: _NewFiles, model: FederatedModel, weights: Weights, version: str) -> ModelArtifact:
+    duplicate = DuplicateError(f"Model {model.pk} already has an artifact of version {version!r}.", field="version")
+    if model.artifacts.filter(version=version).exists():
+        raise duplicate
+    artifact = ModelArtifact(federated_model=model, version=version)
+    new_files.save(artifact.values, weights)
+    try:
+        # A savepoint, so that losing a race on the unique version leaves the outer transaction usable.
+        with transaction.atomic():
+            artifact.save()
+    except IntegrityError:
+        raise duplicate from None
+    return artifact
+
+
+def _artifact_make_current(*, model: FederatedModel, artifact: ModelArtifact) -> None:
+    model.current_artifact = artifact
+    model.save(update_fields=["current_artifact", "last_modified"])
+
+
+def model_create(
+    *,
+    developer: Any,
+    name: str,
+    aggregator: str,
+    aggregator_args: dict[str, Any] | None = None,
+    requirement: str = "",
+    requirement_args: dict[str, Any] | None = None,
+    update_schema: Any = None,
+    client_agg_results_schema: Any = None,
+    furthest_base_agg: int | None = None,
+    allow_aggregation: bool = False,
+    clients: Iterable[Client] = (),
+    initial_model: Weights | None = None,
+) -> FederatedModel:
+    """Create a model; ``initial_model`` becomes its artifact version 1.0.0 and ``current_artifact``."""
+    with _atomic_with_files() as new_files:
+        model = FederatedModel(
+            name=name,
+            developer=developer,
+            aggregator=aggregator,
+            aggregator_args=aggregator_args,
+            requirement=requirement,
+            requirement_args=requirement_args,
+            update_schema=update_schema,
+            client_agg_results_schema=client_agg_results_schema,
+            furthest_base_agg=furthest_base_agg,
+            allow_aggregation=allow_aggregation,
+        )
+        model.full_clean()
+        model.save()
+        model.clients.set(clients)
+        if initial_model is not None:
+            artifact = _artifact_create(
+                new_files=new_files, model=model, weights=initial_model, version=INITIAL_ARTIFACT_VERSION
+            )
+            _artifact_make_current(model=model, artifact=artifact)
+        schedule_sync(model=model)
+    return model
+
+
+def model_update(*, model: FederatedModel, changes: dict[str, Any]) -> FederatedModel:
+    """Change a model's fields (``clients`` replaces the registered clients) and resync its schedule."""
+    changes = dict(changes)
+    clients = changes.pop("clients", None)
+    with transaction.atomic():
+        for field, value in changes.items():
+            setattr(model, field, value)
+        model.full_clean()
+        model.save()
+        if clients is not None:
+            model.clients.set(clients)
+        schedule_sync(model=model)
+    return model
+
+
+def model_delete(*, model: FederatedModel) -> None:
+    """Delete a model with everything under it, its schedule, and (once committed) its weights files."""
+    files = selectors.model_weight_files(model=model)
+    with transaction.atomic():
+        schedule_remove(model_id=model.pk)
+        model.delete()
+        _delete_files_on_commit(files)
+
+
+def update_create(
+    *,
+    model: FederatedModel,
+    client: Client,
+    weights: Weights,
+    base_aggregate: ModelAggregate | None = None,
+    num_examples: int = 1,
+) -> ModelUpdate:
+    """Store a pending update of ``client`` for ``model`` and ask for an aggregation once committed.
+
+    The client must be registered to the model, ``base_aggregate`` must be one of the model's, and
+    the weights must have the structure of the model's current weights when it has any.
+    """
+    if not selectors.client_is_registered(model=model, client=client):
+        raise NotRegisteredError(f"Client {client.uuid} is not registered to model {model.pk}.")
+    if base_aggregate is not None and base_aggregate.federated_model_id != model.pk:
+        raise ApplicationError(
+            f"Aggregate {base_aggregate.pk} is not an aggregate of model {model.pk}.", field="base_aggregate"
+        )
+    reference = selectors.model_reference_weights(model=model)
+    if reference is not None:
+        try:
+            check_same_structure(reference, weights)
+        except InvalidWeightsError as error:
+            raise ApplicationError(str(error), field="data") from None
+    with _atomic_with_files() as new_files:
+        update = ModelUpdate(
+            federated_model=model, client=client, base_aggregate=base_aggregate, num_examples=num_examples
+        )
+        new_files.save(update.data, weights)
+        update.full_clean()
+        update.save()
+        transaction.on_commit(partial(triggers.request_aggregation, model_id=model.pk))
+    return update
+
+
+def update_change(*, update: ModelUpdate, changes: dict[str, Any]) -> ModelUpdate:
+    """Change an update's status (the only field a developer may set after creation)."""
+    with transaction.atomic():
+        for field, value in changes.items():
+            setattr(update, field, value)
+        update.full_clean()
+        update.save()
+    return update
+
+
+def update_delete(*, update: ModelUpdate) -> None:
+    """Delete an update and, once committed, its weights file."""
+    with transaction.atomic():
+        update.delete()
+        _delete_files_on_commit([update.data])
+
+
+def aggregate_publish(*, aggregate: ModelAggregate, version: str) -> ModelArtifact:
+    """Copy an aggregate's result into a new artifact of ``version`` and make it the model's current one."""
+    model = aggregate.federated_model
+    weights = weights_load(aggregate.result)
+    with _atomic_with_files() as new_files:
+        artifact = _artifact_create(new_files=new_files, model=model, weights=weights, version=version)
+        _artifact_make_current(model=model, artifact=artifact)
+    return artifact
+
+
+def score_create(*, aggregate: ModelAggregate, client: Client, validation_results: Any) -> ClientAggregateScore:
+    """Record ``client``'s validation of ``aggregate``; one score per (aggregate, client)."""
+    model = aggregate.federated_model
+    if not selectors.client_is_registered(model=model, client=client):
+        raise NotRegisteredError(f"Client {client.uuid} is not registered to model {model.pk}.")
+    duplicate = DuplicateError(f"Client {client.uuid} has already scored aggregate {aggregate.pk}.")
+    if ClientAggregateScore.objects.filter(aggregate=aggregate, client=client).exists():
+        raise duplicate
+    try:
+        with transaction.atomic():
+            return ClientAggregateScore.objects.create(
+                aggregate=aggregate, client=client, validation_results=validation_results
+            )
+    except IntegrityError:
+        raise duplicate from None

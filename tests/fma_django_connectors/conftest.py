@@ -1,0 +1,133 @@
+"""Fixtures of the API tests: users, clients, models with real weights files, and authenticated API clients."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from fma_core.serialization import parse_weights
+from fma_django_connectors import services
+from fma_django_connectors.models import Client, FederatedModel, ModelAggregate
+from fma_django_connectors.weights_storage import weights_save
+
+PASSWORD = "correct horse battery staple"
+
+NOT_AUTHENTICATED = {"detail": "Authentication credentials were not provided."}
+FORBIDDEN = {"detail": "You do not have permission to perform this action."}
+NOT_FOUND = {"detail": "No FederatedModel matches the given query."}
+
+
+@pytest.fixture
+def media_root(settings, tmp_path) -> Path:
+    """Weights files of each test in a folder of their own, so a test can list what was written.
+
+    The API test modules use it for every test (``pytestmark``).
+    """
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    return root
+
+
+def stored_files(root: Path) -> list[str]:
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+
+
+def _user(username: str, **extra):
+    return get_user_model().objects.create_user(username=username, password=PASSWORD, **extra)
+
+
+@pytest.fixture
+def developer(db):
+    return _user("ada")
+
+
+@pytest.fixture
+def other_developer(db):
+    return _user("grace")
+
+
+@pytest.fixture
+def staff(db):
+    return _user("root", is_staff=True)
+
+
+def basic_client(user) -> APIClient:
+    api = APIClient()
+    credentials = base64.b64encode(f"{user.username}:{PASSWORD}".encode()).decode()
+    api.credentials(HTTP_AUTHORIZATION=f"Basic {credentials}")
+    return api
+
+
+def uuid_client(client: Client) -> APIClient:
+    api = APIClient()
+    api.credentials(HTTP_CLIENT_UUID=str(client.uuid))
+    return api
+
+
+@pytest.fixture
+def anonymous_api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def developer_api(developer) -> APIClient:
+    return basic_client(developer)
+
+
+@pytest.fixture
+def other_developer_api(other_developer) -> APIClient:
+    return basic_client(other_developer)
+
+
+@pytest.fixture
+def staff_api(staff) -> APIClient:
+    return basic_client(staff)
+
+
+@pytest.fixture
+def token(developer) -> str:
+    return Token.objects.create(user=developer).key
+
+
+def make_model(developer, **fields) -> FederatedModel:
+    fields.setdefault("name", "mnist")
+    fields.setdefault("aggregator", "avg_values_if_data")
+    initial = fields.pop("initial_model", None)
+    return services.model_create(
+        developer=developer, initial_model=parse_weights(initial) if initial is not None else None, **fields
+    )
+
+
+def make_aggregate(model: FederatedModel, weights, *, parent=None, validation_score=None) -> ModelAggregate:
+    """An aggregate as the aggregation workflow records it (a weights file and a row)."""
+    aggregate = ModelAggregate(federated_model=model, parent=parent, validation_score=validation_score)
+    weights_save(field=aggregate.result, weights=parse_weights(weights))
+    aggregate.save()
+    return aggregate
+
+
+@pytest.fixture
+def model(developer) -> FederatedModel:
+    return make_model(developer)
+
+
+@pytest.fixture
+def other_model(other_developer) -> FederatedModel:
+    return make_model(other_developer, name="other")
+
+
+@pytest.fixture
+def fed_client(model) -> Client:
+    """A client registered to ``model``."""
+    return services.client_register(model=model)
+
+
+@pytest.fixture
+def fed_client_api(fed_client) -> APIClient:
+    return uuid_client(fed_client)
