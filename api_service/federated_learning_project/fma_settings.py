@@ -11,7 +11,8 @@ API_SERVICE_SETTINGS = {
     # Lambda handler serving API Gateway and ALB events (registry: fma_core.handlers).
     "handler": "django_lambda_handler",
     # Module of api_service.secrets_managers that provides secrets, and the secrets pulled at cold start.
-    "secrets_manager": "env",
+    # aws_secrets reads an environment variable named like the secret first, so it also serves local work.
+    "secrets_manager": "aws_secrets",
     "secrets_name": [],
 }
 
@@ -19,6 +20,6 @@ AGGREGATOR_SETTINGS = {
     "aggregator_connector_type": "DjangoAggConnector",
     "metadata_connector": {"type": "DjangoMetadataConnector"},
     "model_data_connector": {"type": "DjangoModelDataConnector"},
-    "secrets_manager": "env",
+    "secrets_manager": "aws_secrets",
     "secrets_name": [],
 }

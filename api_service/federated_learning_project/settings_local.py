@@ -48,3 +48,10 @@ STORAGES = {
 }
 # Serve the admin's static files straight from the installed apps, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
+
+# No per-model schedules: the local trigger aggregates in-process (see fma_django_connectors.schedules).
+FMA_SCHEDULER = "none"
+
+# Aggregation runs in this process, in a background thread, when an update arrives
+# (see fma_django_connectors.triggers); "none" leaves it to `manage.py run_aggregator`.
+FMA_AGGREGATION_TRIGGER = os.environ.get("FMA_AGGREGATION_TRIGGER", "local")

@@ -1,0 +1,146 @@
+"""AWS: PostgreSQL (RDS) with credentials from Secrets Manager, model data on S3, aggregation by Lambda.
+
+Read from the environment (a missing one stops the start, naming it):
+
+- ``FMA_DATABASE_NAME``, ``FMA_DATABASE_HOST``, ``FMA_DATABASE_PORT``;
+- ``FMA_DB_SECRET_PATH``: Secrets Manager id of the database credentials, RDS form
+  ``{"username": ..., "password": ...}``;
+- ``FMA_MODEL_DATA_BUCKET``: S3 bucket of the weights files;
+- ``TRUSTED_ORIGIN`` and ``AGGREGATOR_LAMBDA_ARN``: the defaults below, overridden by the environment;
+- ``FMA_SECRET_KEY_SECRET_ID`` (or ``FMA_SECRET_KEY``): see ``settings_secret``.
+
+Optional: ``FMA_URL_PREFIX`` (API Gateway stage, e.g. ``/Prod``), ``FMA_DATABASE_SSLMODE`` (default
+``require``), ``FMA_DB_CONN_MAX_AGE`` (seconds, default 600), ``FMA_SCHEDULE_EXPRESSION`` (default
+``rate(1 minute)``), ``FMA_SECRETS_CACHE_TTL``. Static files: see ``settings_static``.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from federated_learning_project.settings_secret import SECRET_KEY  # noqa: F401  (a Django setting)
+from federated_learning_project.settings_static import *  # noqa: F403
+from federated_learning_project.settings_static import AGGREGATOR_SETTINGS, API_SERVICE_SETTINGS, STORAGES
+from secrets_managers import get_secrets_manager, pull_secrets
+
+# A deployment may pin these here; the environment wins. Left empty, the variable is required.
+_DEFAULT_TRUSTED_ORIGIN = ""
+_DEFAULT_AGGREGATOR_LAMBDA_ARN = ""
+
+
+def _require(name: str, default: str = "") -> str:
+    value = os.environ.get(name) or default
+    if not value:
+        raise ImproperlyConfigured(f"settings_remote needs the environment variable {name}")
+    return value
+
+
+def _int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+
+
+def _trusted_hosts(origins: str) -> list[str]:
+    """Hosts of ``TRUSTED_ORIGIN``: comma-separated hosts or ``https://host[:port]`` origins."""
+    hosts = []
+    for origin in filter(None, (part.strip() for part in origins.split(","))):
+        parts = urlsplit(origin if "://" in origin else f"https://{origin}")
+        if parts.scheme != "https" or not parts.netloc or parts.path not in ("", "/") or parts.query:
+            raise ImproperlyConfigured(f"TRUSTED_ORIGIN entries must be hosts or https origins, not {origin!r}")
+        hosts.append(parts.netloc)
+    return hosts
+
+
+def _url_prefix(raw: str) -> str:
+    """``/Prod`` from ``Prod``, ``/Prod/`` or ``/Prod``; ``""`` for none."""
+    stripped = raw.strip("/")
+    return f"/{stripped}" if stripped else ""
+
+
+def _database_credentials(secret_id: str) -> tuple[str, str]:
+    credentials = _get_secret(secret_id)
+    if not (
+        isinstance(credentials, dict)
+        and isinstance(credentials.get("username"), str)
+        and isinstance(credentials.get("password"), str)
+    ):
+        # The value itself stays out of the message: it is a password.
+        raise ImproperlyConfigured(
+            f'Secret {secret_id!r} (FMA_DB_SECRET_PATH) must be JSON with "username" and "password" strings'
+        )
+    return credentials["username"], credentials["password"]
+
+
+DEBUG = False
+
+_get_secret = get_secrets_manager(
+    API_SERVICE_SETTINGS["secrets_manager"], setting='API_SERVICE_SETTINGS["secrets_manager"]'
+)
+# Cold start: every listed secret must be readable now, not at the first request that needs it.
+pull_secrets(API_SERVICE_SETTINGS, setting="API_SERVICE_SETTINGS")
+pull_secrets(AGGREGATOR_SETTINGS, setting="AGGREGATOR_SETTINGS")
+
+# --- HTTP behind API Gateway -------------------------------------------------------------------
+TRUSTED_ORIGIN = _require("TRUSTED_ORIGIN", _DEFAULT_TRUSTED_ORIGIN)
+ALLOWED_HOSTS = _trusted_hosts(TRUSTED_ORIGIN)
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(f"TRUSTED_ORIGIN names no host: {TRUSTED_ORIGIN!r}")
+CSRF_TRUSTED_ORIGINS = [f"https://{host}" for host in ALLOWED_HOSTS]
+
+# The stage of the default execute-api URL (``/Prod``) is not in the path Lambda receives, so Django
+# must add it to every URL it builds; whitenoise strips it again when matching static files.
+URL_PREFIX = _url_prefix(os.environ.get("FMA_URL_PREFIX", ""))
+FORCE_SCRIPT_NAME = URL_PREFIX or None
+STATIC_URL = f"{URL_PREFIX}/static/"
+
+# API Gateway and ALBs terminate TLS and say so in X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = 31_536_000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preloading is a decision about a whole registrable domain (submitted to browser vendors); an
+    # execute-api host cannot be preloaded and a custom domain's owner decides it outside this service.
+    "security.W021",
+]
+
+# --- Metadata database -------------------------------------------------------------------------
+_database_user, _database_password = _database_credentials(_require("FMA_DB_SECRET_PATH"))
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": _require("FMA_DATABASE_NAME"),
+        "HOST": _require("FMA_DATABASE_HOST"),
+        "PORT": _int("FMA_DATABASE_PORT", _require("FMA_DATABASE_PORT")),
+        "USER": _database_user,
+        "PASSWORD": _database_password,
+        # Keep the connection across warm invocations; check it before reuse, since a frozen container's
+        # connection may have been closed by the server meanwhile.
+        "CONN_MAX_AGE": _int("FMA_DB_CONN_MAX_AGE", os.environ.get("FMA_DB_CONN_MAX_AGE", "600")),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"sslmode": os.environ.get("FMA_DATABASE_SSLMODE", "require"), "connect_timeout": 10},
+    }
+}
+
+# --- Model data ----------------------------------------------------------------------------------
+STORAGES = {
+    **STORAGES,
+    "default": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        # Files are private (the bucket blocks public access) and reached only through the API.
+        "OPTIONS": {"bucket_name": _require("FMA_MODEL_DATA_BUCKET"), "default_acl": None, "file_overwrite": False},
+    },
+}
+
+# --- Aggregation -----------------------------------------------------------------------------------
+AGGREGATOR_LAMBDA_ARN = _require("AGGREGATOR_LAMBDA_ARN", _DEFAULT_AGGREGATOR_LAMBDA_ARN)
+FMA_AGGREGATION_TRIGGER = "lambda"
+FMA_SCHEDULER = "eventbridge"
+FMA_SCHEDULE_EXPRESSION = os.environ.get("FMA_SCHEDULE_EXPRESSION", "rate(1 minute)")
