@@ -110,7 +110,7 @@ class DjangoMetadataConnector(MetadataConnector):
         with transaction.atomic():
             claimable = ModelUpdate.objects.filter(
                 pk__in=update_ids, federated_model_id=model_id, status__in=_CLAIMABLE
-            )
+            ).order_by("pk")
             if connection.features.has_select_for_update_skip_locked:
                 claimable = claimable.select_for_update(skip_locked=True)
             ids = list(claimable.values_list("pk", flat=True))
