@@ -1,0 +1,15 @@
+variable "name" {
+  description = "Name of the bucket."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "KMS key that encrypts the objects."
+  type        = string
+}
+
+variable "noncurrent_version_days" {
+  description = "Days an overwritten or deleted object version is kept."
+  type        = number
+  default     = 90
+}
