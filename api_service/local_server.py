@@ -116,6 +116,26 @@ def ensure_admin(*, data_dir: Path, env_password: str | None) -> AdminLogin:
     )
 
 
+PAYLOAD_FORMATS = ("1.0", "2.0")
+_PAYLOAD_NAMES = {"1.0": "REST (payload 1.0)", "2.0": "HTTP API (payload 2.0)"}
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One HTTP request, already in the terms API Gateway uses for both payload formats."""
+
+    method: str
+    path: str
+    raw_query: str
+    headers: dict[str, list[str]]
+    query: dict[str, list[str]]
+    body: str | None
+    is_base64: bool
+    client_ip: str
+    request_id: str
+    time: datetime
+
+
 def request_event(
     *,
     method: str,
@@ -125,44 +145,99 @@ def request_event(
     client_ip: str,
     server_port: int,
     request_id: str,
+    payload_format: str = "1.0",
 ) -> dict[str, Any]:
-    """The API Gateway REST (v1 proxy, ``/{proxy+}``) event for one HTTP request."""
-    path, _, query = target.partition("?")
+    """The API Gateway event for one HTTP request: REST (``1.0``, proxy on ``/{proxy+}``) or HTTP API (``2.0``)."""
+    path, _, raw_query = target.partition("?")
     # API Gateway adds the forwarding headers; apig-wsgi reads the client address and scheme from them.
     all_headers = [*headers, ("X-Forwarded-For", client_ip), ("X-Forwarded-Port", str(server_port))]
     all_headers.append(("X-Forwarded-Proto", "http"))
     multi_headers = _group(all_headers, fold_case=True)
-    # API Gateway hands the query over URL-decoded, "+" as a space, and null when there is none.
-    multi_query = _group(parse_qsl(query, keep_blank_values=True), fold_case=False)
-    now = datetime.now(UTC)
     text = _is_text(_last(multi_headers, "Content-Type"), body)
+    request = _Request(
+        method=method,
+        path=path,
+        raw_query=raw_query,
+        headers=multi_headers,
+        # API Gateway hands query parameters over URL-decoded, "+" as a space.
+        query=_group(parse_qsl(raw_query, keep_blank_values=True), fold_case=False),
+        body=(body.decode() if text else base64.b64encode(body).decode("ascii")) if body else None,
+        is_base64=bool(body) and not text,
+        client_ip=client_ip,
+        request_id=request_id,
+        time=datetime.now(UTC),
+    )
+    return _rest_event(request) if payload_format == "1.0" else _http_api_event(request)
+
+
+def _rest_event(request: _Request) -> dict[str, Any]:
+    # A REST API sends null, not an empty map, where a request has no query string.
     return {
         "resource": "/{proxy+}",
-        "path": path,
-        "httpMethod": method,
-        "headers": {name: values[-1] for name, values in multi_headers.items()},
-        "multiValueHeaders": multi_headers,
-        "queryStringParameters": {key: values[-1] for key, values in multi_query.items()} or None,
-        "multiValueQueryStringParameters": multi_query or None,
-        "pathParameters": {"proxy": path.lstrip("/")} if path.strip("/") else None,
+        "path": request.path,
+        "httpMethod": request.method,
+        "headers": {name: values[-1] for name, values in request.headers.items()},
+        "multiValueHeaders": request.headers,
+        "queryStringParameters": {key: values[-1] for key, values in request.query.items()} or None,
+        "multiValueQueryStringParameters": request.query or None,
+        "pathParameters": {"proxy": request.path.lstrip("/")} if request.path.strip("/") else None,
         "stageVariables": None,
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",
-            "domainName": _last(multi_headers, "Host"),
-            "httpMethod": method,
-            "identity": {"sourceIp": client_ip, "userAgent": _last(multi_headers, "User-Agent")},
-            "path": f"/{STAGE}{path}",
+            "domainName": _last(request.headers, "Host"),
+            "httpMethod": request.method,
+            "identity": {"sourceIp": request.client_ip, "userAgent": _last(request.headers, "User-Agent")},
+            "path": f"/{STAGE}{request.path}",
             "protocol": "HTTP/1.1",
-            "requestId": request_id,
-            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "requestId": request.request_id,
+            "requestTime": request.time.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(request.time.timestamp() * 1000),
             "resourcePath": "/{proxy+}",
             "stage": STAGE,
         },
-        "body": (body.decode() if text else base64.b64encode(body).decode("ascii")) if body else None,
-        "isBase64Encoded": bool(body) and not text,
+        "body": request.body,
+        "isBase64Encoded": request.is_base64,
     }
+
+
+def _http_api_event(request: _Request) -> dict[str, Any]:
+    # An HTTP API lowercases header names, joins repeats with commas, moves cookies to their own list
+    # and leaves out what a request does not have.
+    headers = {name.lower(): ",".join(values) for name, values in request.headers.items() if name.lower() != "cookie"}
+    cookies = [part.strip() for value in _all(request.headers, "Cookie") for part in value.split(";") if part.strip()]
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": request.path,
+        "rawQueryString": request.raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": headers.get("host"),
+            "http": {
+                "method": request.method,
+                "path": request.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": request.client_ip,
+                "userAgent": headers.get("user-agent"),
+            },
+            "requestId": request.request_id,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": request.time.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(request.time.timestamp() * 1000),
+        },
+        "isBase64Encoded": request.is_base64,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if request.query:
+        event["queryStringParameters"] = {key: ",".join(values) for key, values in request.query.items()}
+    if request.body is not None:
+        event["body"] = request.body
+    return event
 
 
 def response_parts(response: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -175,14 +250,26 @@ def response_parts(response: dict[str, Any]) -> tuple[int, list[tuple[str, str]]
     header_pairs += [
         (name, value) for name, value in (response.get("headers") or {}).items() if name.lower() not in multi_names
     ]
+    # HTTP API (2.0) responses carry their cookies apart.
+    header_pairs += [("Set-Cookie", cookie) for cookie in response.get("cookies") or []]
     header_pairs = [(name, value.strip()) for name, value in header_pairs if name.lower() not in _CONNECTION_HEADERS]
     raw_body = response.get("body") or ""
     body = base64.b64decode(raw_body) if response.get("isBase64Encoded") else raw_body.encode()
     return int(response["statusCode"]), header_pairs, body
 
 
+class LocalServer(ThreadingHTTPServer):
+    """A threaded HTTP server that remembers which API Gateway payload format it emulates."""
+
+    def __init__(self, address: tuple[str, int], *, payload_format: str) -> None:
+        super().__init__(address, ProxyRequestHandler)
+        self.payload_format = payload_format
+
+
 class ProxyRequestHandler(BaseHTTPRequestHandler):
     """Serves each request through ``service_initialization.handler`` as API Gateway would."""
+
+    server: LocalServer
 
     protocol_version = "HTTP/1.1"
     server_version = "fma-local"
@@ -204,6 +291,7 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
             client_ip=self.client_address[0],
             server_port=self.server.server_address[1],
             request_id=request_id,
+            payload_format=self.server.payload_format,
         )
         try:
             status, headers, body = response_parts(
@@ -304,6 +392,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)), help="0 picks a free port"
     )
+    parser.add_argument(
+        "--payload-format",
+        choices=PAYLOAD_FORMATS,
+        default=os.environ.get("FMA_PAYLOAD_FORMAT", "1.0"),
+        help="events as from a REST API (1.0) or an HTTP API (2.0); default: %(default)s",
+    )
     return parser.parse_args(argv)
 
 
@@ -314,13 +408,13 @@ def migrate() -> None:
         raise RuntimeError(f"Migrating the database failed: {response}")
 
 
-def banner(*, url: str, login: AdminLogin, data_dir: Path) -> str:
+def banner(*, url: str, login: AdminLogin, data_dir: Path, payload_format: str) -> str:
     """What a developer needs to start: where the service is and how to log in to the admin."""
     password = login.password if login.password is not None else "(unchanged)"
     return "\n".join(
         [
             "FMA API service, local: every request goes through service_initialization.handler",
-            "as an API Gateway REST event.",
+            f"as an API Gateway {_PAYLOAD_NAMES[payload_format]} event.",
             "",
             f"  API    {url}api/v1/",
             f"  Admin  {url}admin/",
@@ -346,12 +440,13 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = Path(settings.LOCAL_DATA_DIR)
         login = ensure_admin(data_dir=data_dir, env_password=os.environ.get("FMA_ADMIN_PASSWORD"))
         try:
-            server = ThreadingHTTPServer((args.host, args.port), ProxyRequestHandler)
+            server = LocalServer((args.host, args.port), payload_format=args.payload_format)
         except OSError as error:
             print(f"Cannot listen on {args.host}:{args.port}: {error.strerror}. Try another PORT.", file=sys.stderr)
             return 1
         host, port = server.server_address[:2]
-        print(banner(url=f"http://{host}:{port}/", login=login, data_dir=data_dir), flush=True)
+        url = f"http://{host}:{port}/"
+        print(banner(url=url, login=login, data_dir=data_dir, payload_format=args.payload_format), flush=True)
         with server:
             server.serve_forever()
     except KeyboardInterrupt:
@@ -369,8 +464,13 @@ def _group(pairs: Iterable[tuple[str, str]], *, fold_case: bool) -> dict[str, li
     return grouped
 
 
+def _all(multi_headers: dict[str, list[str]], name: str) -> list[str]:
+    return next((values for key, values in multi_headers.items() if key.lower() == name.lower()), [])
+
+
 def _last(multi_headers: dict[str, list[str]], name: str) -> str | None:
-    return next((values[-1] for key, values in multi_headers.items() if key.lower() == name.lower()), None)
+    values = _all(multi_headers, name)
+    return values[-1] if values else None
 
 
 def _is_text(content_type: str | None, body: bytes) -> bool:

@@ -33,8 +33,9 @@ START_TIMEOUT = 60
 class RunningServer:
     """``api_service/local_server.py`` in its own process, with its own data folder."""
 
-    def __init__(self, data_dir, *, admin_password=None, port=0):
+    def __init__(self, data_dir, *, admin_password=None, port=0, payload_format="1.0"):
         self.data_dir = data_dir
+        self.payload_format = payload_format
         env = {key: value for key, value in os.environ.items() if key not in {"DJANGO_SETTINGS_MODULE", "PORT"}}
         env.pop("FMA_ADMIN_PASSWORD", None)
         env |= {
@@ -48,7 +49,11 @@ class RunningServer:
         data_dir.mkdir(parents=True, exist_ok=True)
         self._stderr = self.stderr_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, str(REPOSITORY / "api_service" / "local_server.py"), "--port", str(port)],
+            [
+                sys.executable,
+                str(REPOSITORY / "api_service" / "local_server.py"),
+                *("--port", str(port), "--payload-format", payload_format),
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -102,9 +107,9 @@ class RunningServer:
             connection.close()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    running = RunningServer(tmp_path_factory.mktemp("local-server")).wait_ready()
+@pytest.fixture(scope="module", params=["1.0", "2.0"], ids=["rest-events", "http-api-events"])
+def server(request, tmp_path_factory):
+    running = RunningServer(tmp_path_factory.mktemp("local-server"), payload_format=request.param).wait_ready()
     yield running
     running.stop()
 
@@ -145,6 +150,11 @@ def _admin_user_count(data_dir):
 
 
 class TestServing:
+    def test_banner_names_the_event_kind(self, server):
+        kind = {"1.0": "REST (payload 1.0)", "2.0": "HTTP API (payload 2.0)"}[server.payload_format]
+
+        assert f"as an API Gateway {kind} event." in server.stdout
+
     def test_request_round_trips_through_the_handler(self, server):
         status, headers, body = server.request("GET", "/api-token-auth/")
 
@@ -416,6 +426,53 @@ class TestRequestEvent:
             "stage": "local",
         }
 
+    def test_whole_http_api_event(self):
+        event = local_server.request_event(
+            method="GET",
+            target="/admin/?q=a+b%2Bc&q=d",
+            headers=[("Host", "localhost:8000"), ("Cookie", "a=1; b=2"), ("Accept", "x"), ("ACCEPT", "y")],
+            body=b"",
+            client_ip="127.0.0.1",
+            server_port=8000,
+            request_id="rid-2",
+            payload_format="2.0",
+        )
+        request_context = event.pop("requestContext")
+
+        assert event == {
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": "/admin/",
+            "rawQueryString": "q=a+b%2Bc&q=d",
+            "cookies": ["a=1", "b=2"],
+            "headers": {
+                "host": "localhost:8000",
+                "accept": "x,y",
+                "x-forwarded-for": "127.0.0.1",
+                "x-forwarded-port": "8000",
+                "x-forwarded-proto": "http",
+            },
+            "queryStringParameters": {"q": "a b+c,d"},
+            "isBase64Encoded": False,
+        }
+        assert re.fullmatch(r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000", request_context.pop("time"))
+        assert abs(request_context.pop("timeEpoch") - time.time() * 1000) < 60_000
+        assert request_context == {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": "localhost:8000",
+            "http": {
+                "method": "GET",
+                "path": "/admin/",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": None,
+            },
+            "requestId": "rid-2",
+            "routeKey": "$default",
+            "stage": "$default",
+        }
+
     def test_no_query_no_body(self):
         event = local_server.request_event(
             method="GET", target="/", headers=[], body=b"", client_ip="::1", server_port=1, request_id="r"
@@ -477,6 +534,25 @@ class TestResponseParts:
                 ("X-Only-Single", "yes"),
             ],
             b"\x00\x01",
+        )
+
+    def test_http_api_cookies(self):
+        response = {
+            "statusCode": 302,
+            "headers": {"location": "/admin/"},
+            "cookies": ["csrftoken=x; Path=/", "sessionid=y; HttpOnly; Path=/"],
+            "isBase64Encoded": False,
+            "body": "",
+        }
+
+        assert local_server.response_parts(response) == (
+            302,
+            [
+                ("location", "/admin/"),
+                ("Set-Cookie", "csrftoken=x; Path=/"),
+                ("Set-Cookie", "sessionid=y; HttpOnly; Path=/"),
+            ],
+            b"",
         )
 
     def test_single_headers_text_body(self):
