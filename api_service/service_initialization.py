@@ -9,24 +9,17 @@ Events are sorted in one place: the database-migration event, and HTTP events fr
 from __future__ import annotations
 
 import json
-import os
-from importlib import import_module
 from typing import Any
 
-import django
+from cold_start import setup_django
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "federated_learning_project.settings_local")
-django.setup()
+settings = setup_django()
 
-from django.conf import settings  # noqa: E402  (needs django.setup())
-from django.core.management import call_command  # noqa: E402
+from django.core.management import call_command  # noqa: E402  (needs Django set up)
 
 from fma_core.handlers import handlers  # noqa: E402
 
 __all__ = ["handler"]
-
-for _package in settings.INSTALLED_PACKAGES:
-    import_module(_package)
 
 _http_handler = handlers.get(settings.API_SERVICE_SETTINGS["handler"], setting='API_SERVICE_SETTINGS["handler"]')
 

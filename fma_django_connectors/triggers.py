@@ -1,7 +1,126 @@
-"""What happens when a model update is stored: ask for an aggregation of its model."""
+"""What happens when a model update is stored: ask for an aggregation of its model.
+
+``FMA_AGGREGATION_TRIGGER`` picks how:
+
+- ``"local"`` (the embedded default): run ``agg_service`` in this process, in a background thread,
+  so the client that sent the update does not wait for it. Requests for a model whose aggregation is
+  already running are coalesced into one more run after it, never a thread each.
+- ``"lambda"``: invoke the aggregator Lambda ``AGGREGATOR_LAMBDA_ARN`` asynchronously
+  (``InvocationType="Event"``, payload ``{"model_id": N}``).
+- ``"none"``: do nothing here; aggregation runs elsewhere (a schedule, ``manage.py run_aggregator``).
+
+A trigger never fails the request that stored the update: its errors are logged. The update is
+safe either way: it stays PENDING until some aggregation takes it.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import boto3
+from django.conf import settings
+from django.db import connections
+
+from fma_core.registry import Registry
+from fma_core.workflows.aggregation import agg_service
+
+__all__ = ["request_aggregation", "wait_for_local_aggregations"]
+
+logger = logging.getLogger(__name__)
+
+Trigger = Callable[[int], None]
+_triggers: Registry[Trigger] = Registry("aggregation trigger")
+
 
 def request_aggregation(*, model_id: int) -> None:
-    """Ask for an aggregation of ``model_id`` (selected by settings; see the aggregation docs)."""
+    """Ask for an aggregation of ``model_id`` the way ``FMA_AGGREGATION_TRIGGER`` says.
+
+    Raises
+    ------
+    ConfigurationError
+        ``FMA_AGGREGATION_TRIGGER`` names no trigger; the message lists the choices.
+    """
+    name = getattr(settings, "FMA_AGGREGATION_TRIGGER", "local")
+    _triggers.get(name, setting="FMA_AGGREGATION_TRIGGER")(model_id)
+
+
+@_triggers.register("none")
+def _no_trigger(model_id: int) -> None:
+    """Aggregation is left to a schedule or a separate worker."""
+
+
+class _LocalRunner:
+    """One background thread per model at most, plus a flag asking it for one more run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # model id → whether another run was asked for while one was under way
+        self._running: dict[int, bool] = {}
+
+    def request(self, model_id: int) -> None:
+        with self._lock:
+            if model_id in self._running:
+                self._running[model_id] = True
+                return
+            self._running[model_id] = False
+        threading.Thread(target=self._work, args=(model_id,), name=f"fma-aggregation-{model_id}", daemon=True).start()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Whether every run finished within ``timeout`` seconds (for shutdown and tests)."""
+        for thread in [t for t in threading.enumerate() if t.name.startswith("fma-aggregation-")]:
+            thread.join(timeout)
+        with self._lock:
+            return not self._running
+
+    def _work(self, model_id: int) -> None:
+        try:
+            again = True
+            while again:
+                try:
+                    agg_service(model_id)
+                except Exception:
+                    logger.exception("model %s: in-process aggregation failed", model_id)
+                with self._lock:
+                    again = self._running[model_id]
+                    if again:
+                        self._running[model_id] = False
+                    else:
+                        del self._running[model_id]
+        finally:
+            # This thread's own database connections; left open they would outlive it.
+            connections.close_all()
+
+
+_local_runner = _LocalRunner()
+_triggers.register("local")(_local_runner.request)
+
+
+def wait_for_local_aggregations(timeout: float = 30.0) -> bool:
+    """Wait until no in-process aggregation is running; whether that happened within ``timeout`` seconds."""
+    return _local_runner.wait_idle(timeout)
+
+
+@cache
+def _lambda_client(region: str | None) -> Any:
+    # Built on first use: most processes that import this module never invoke a Lambda.
+    return boto3.client("lambda", region_name=region)
+
+
+@_triggers.register("lambda")
+def _invoke_aggregator_lambda(model_id: int) -> None:
+    """Start the aggregator Lambda for the model without waiting for it."""
+    try:
+        arn = settings.AGGREGATOR_LAMBDA_ARN
+        # arn:aws:lambda:<region>:<account>:function:<name> — the function's own region, whatever the caller's;
+        # a bare function name uses the caller's region.
+        parts = arn.split(":")
+        _lambda_client(parts[3] if len(parts) > 3 else None).invoke(
+            FunctionName=arn, InvocationType="Event", Payload=json.dumps({"model_id": model_id}).encode()
+        )
+    except Exception:
+        logger.exception("model %s: could not invoke the aggregator Lambda", model_id)

@@ -28,3 +28,6 @@ elif TEST_DATABASE != "sqlite":
     raise RuntimeError(f"FMA_TEST_DATABASE must be 'postgres' or 'sqlite', not {TEST_DATABASE!r}")
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Deterministic by default: tests run agg_service themselves, or enable the "local" trigger.
+FMA_AGGREGATION_TRIGGER = "none"

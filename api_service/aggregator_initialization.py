@@ -1,0 +1,58 @@
+"""Lambda entry point of the aggregator: ``handler(event, context)`` → the new aggregate id, or None.
+
+Two events start an aggregation of one model:
+
+- ``{"detail": {"model_id": N}}``: the model's EventBridge schedule;
+- ``{"model_id": N}``: a direct, asynchronous invoke by the API service when an update arrives.
+
+Anything else is rejected by value.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cold_start import setup_django
+
+setup_django()
+
+from fma_core.connectors.base import ModelNotFoundError  # noqa: E402  (needs Django set up)
+from fma_core.workflows.aggregation import agg_service  # noqa: E402
+
+__all__ = ["handler"]
+
+logger = logging.getLogger(__name__)
+
+
+def _is_scheduled_event(event: dict[str, Any]) -> bool:
+    return isinstance(event.get("detail"), dict) and "model_id" in event["detail"]
+
+
+def _is_direct_event(event: dict[str, Any]) -> bool:
+    return "model_id" in event
+
+
+def _model_id(value: Any, event: dict[str, Any]) -> int:
+    # JSON has no integer type of its own: accept 7, not 7.5, "7" or true.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"model_id must be an integer, got {value!r} in event {event!r}")
+    return value
+
+
+def handler(event: dict[str, Any], context: Any) -> int | None:
+    """Run one aggregation of the model the event names."""
+    if not isinstance(event, dict):
+        raise ValueError(f"Unsupported event for the aggregator: {event!r}")
+    if _is_scheduled_event(event):
+        model_id = _model_id(event["detail"]["model_id"], event)
+    elif _is_direct_event(event):
+        model_id = _model_id(event["model_id"], event)
+    else:
+        raise ValueError(f"Unsupported event for the aggregator: {event!r}")
+    try:
+        return agg_service(model_id)
+    except ModelNotFoundError:
+        # A schedule or invoke can outlive its model by a moment; there is nothing left to aggregate.
+        logger.warning("model %s no longer exists; nothing to aggregate", model_id)
+        return None

@@ -1,0 +1,89 @@
+"""The aggregator Lambda entry: one class per event kind."""
+
+from __future__ import annotations
+
+import pytest
+
+import aggregator_initialization
+from fma_django_connectors.models import ModelAggregate, ModelUpdate
+from tests.fma_django_connectors.workflow_support import make_model, make_update, result_of, statuses
+
+Status = ModelUpdate.Status
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.mark.django_db
+class TestScheduledEvents:
+    def test_aggregates_and_returns_the_new_aggregate_id(self):
+        model = make_model()
+        make_update(model, [1.0, 3.0])
+        make_update(model, [3.0, 5.0])
+
+        aggregate_id = aggregator_initialization.handler({"detail": {"model_id": model.pk}}, None)
+
+        assert result_of(ModelAggregate.objects.get(pk=aggregate_id, federated_model=model)) == [2.0, 4.0]
+
+    def test_the_whole_eventbridge_envelope_is_accepted(self):
+        model = make_model()
+        make_update(model, [1.0])
+        event = {
+            "version": "0",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "detail": {"model_id": model.pk},
+        }
+
+        assert aggregator_initialization.handler(event, None) is not None
+
+    def test_nothing_to_aggregate_returns_none(self):
+        model = make_model(requirement="require_x_updates", requirement_args={"num_updates": 2})
+        update = make_update(model, [1.0])
+
+        assert aggregator_initialization.handler({"detail": {"model_id": model.pk}}, None) is None
+        assert statuses(update) == [Status.PENDING]
+
+    def test_a_deleted_model_returns_none(self, caplog):
+        assert aggregator_initialization.handler({"detail": {"model_id": 424242}}, None) is None
+        assert "model 424242 no longer exists" in caplog.text
+
+
+@pytest.mark.django_db
+class TestDirectEvents:
+    def test_aggregates_and_returns_the_new_aggregate_id(self):
+        model = make_model()
+        update = make_update(model, [2.0])
+
+        aggregate_id = aggregator_initialization.handler({"model_id": model.pk}, None)
+
+        assert ModelUpdate.objects.get(pk=update.pk).applied_aggregate_id == aggregate_id
+
+    def test_a_paused_model_returns_none(self):
+        model = make_model(allow_aggregation=False)
+        make_update(model, [2.0])
+
+        assert aggregator_initialization.handler({"model_id": model.pk}, None) is None
+
+
+class TestUnknownEvents:
+    @pytest.mark.parametrize(
+        "event",
+        [
+            {},
+            {"detail": {"update_metadata_db": True}},
+            {"detail": "model_id"},
+            {"requestContext": {}, "path": "/"},
+        ],
+    )
+    def test_is_rejected_quoting_the_event(self, event):
+        with pytest.raises(ValueError, match="Unsupported event for the aggregator: ") as error:
+            aggregator_initialization.handler(event, None)
+        assert repr(event) in str(error.value)
+
+    @pytest.mark.parametrize("model_id", ["7", 7.5, True, None])
+    def test_a_model_id_that_is_not_an_integer_is_rejected(self, model_id):
+        with pytest.raises(ValueError, match=rf"model_id must be an integer, got {model_id!r}"):
+            aggregator_initialization.handler({"detail": {"model_id": model_id}}, None)
