@@ -1,0 +1,284 @@
+"""``/api/v1/model_updates/``: who may send what, validation of the weights, scoping and nothing half-written."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from rest_framework import status
+
+from fma_core.serialization import parse_weights
+from fma_django_connectors import services, triggers
+from fma_django_connectors.models import ModelUpdate
+
+from .conftest import FORBIDDEN, make_aggregate, make_model, stored_files, uuid_client
+
+pytestmark = pytest.mark.usefixtures("media_root")
+
+UPDATES = "/api/v1/model_updates/"
+NO_UPDATE = {"detail": "No ModelUpdate matches the given query."}
+
+
+def post(api, body, **extra):
+    return api.post(UPDATES, body, format="json", **extra)
+
+
+class TestClientCreates:
+    def test_created_pending_with_client_from_header(self, fed_client_api, fed_client, model):
+        response = post(fed_client_api, {"federated_model": model.pk, "data": [1, 2, 3], "base_aggregate": None})
+        assert response.status_code == status.HTTP_201_CREATED
+        body = response.json()
+        assert body == {
+            "id": body["id"],
+            "client": str(fed_client.uuid),
+            "federated_model": model.pk,
+            "data": [1, 2, 3],
+            "status": 0,
+            "base_aggregate": None,
+            "num_examples": 1,
+            "created_on": body["created_on"],
+        }
+        assert ModelUpdate.objects.get(pk=body["id"]).status == ModelUpdate.Status.PENDING
+
+    @pytest.mark.parametrize(
+        "weights",
+        [[1, 2, 3], [0.5, -1e-300, 1e300], [[1, 2], [3, 4]], [[1.5], [2, 3, 4], [[5, 6], [7, 8]]], [[[0.25]]]],
+    )
+    def test_weights_round_trip_exactly(self, fed_client_api, model, weights):
+        created = post(fed_client_api, {"federated_model": model.pk, "data": weights}).json()
+        assert created["data"] == weights
+        assert fed_client_api.get(f"{UPDATES}{created['id']}/").json()["data"] == weights
+
+    def test_body_client_is_ignored_for_a_client(self, fed_client_api, fed_client, model, other_model):
+        stranger = services.client_register(model=model)
+        body = post(fed_client_api, {"federated_model": model.pk, "data": [1], "client": str(stranger.uuid)}).json()
+        assert body["client"] == str(fed_client.uuid)
+
+    def test_num_examples_is_stored(self, fed_client_api, model):
+        response = post(fed_client_api, {"federated_model": model.pk, "data": [1], "num_examples": 32})
+        assert response.json()["num_examples"] == 32
+        response = post(fed_client_api, {"federated_model": model.pk, "data": [1], "num_examples": 0})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"num_examples": ["Ensure this value is greater than or equal to 1."]}
+
+    def test_base_aggregate_of_the_model(self, fed_client_api, model):
+        aggregate = make_aggregate(model, [0, 0])
+        response = post(fed_client_api, {"federated_model": model.pk, "data": [1, 2], "base_aggregate": aggregate.pk})
+        assert response.status_code == status.HTTP_201_CREATED
+        assert response.json()["base_aggregate"] == aggregate.pk
+
+    def test_aggregation_is_requested_after_commit(self, fed_client_api, model, django_capture_on_commit_callbacks):
+        with django_capture_on_commit_callbacks() as callbacks:
+            post(fed_client_api, {"federated_model": model.pk, "data": [1]})
+        assert len(callbacks) == 1
+        assert callbacks[0].func is triggers.request_aggregation
+        assert callbacks[0].keywords == {"model_id": model.pk}
+
+
+class TestDeveloperCreates:
+    def test_developer_names_the_client(self, developer_api, fed_client, model):
+        response = post(developer_api, {"federated_model": model.pk, "data": [1], "client": str(fed_client.uuid)})
+        assert response.status_code == status.HTTP_201_CREATED
+        assert response.json()["client"] == str(fed_client.uuid)
+        assert response.json()["applied_aggregate"] is None
+
+    def test_developer_without_client_is_400(self, developer_api, model):
+        response = post(developer_api, {"federated_model": model.pk, "data": [1]})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"client": ["This field is required."]}
+
+    def test_another_developers_model_does_not_exist(self, developer_api, other_model, fed_client):
+        response = post(developer_api, {"federated_model": other_model.pk, "data": [1], "client": str(fed_client.uuid)})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"federated_model": [f'Invalid pk "{other_model.pk}" - object does not exist.']}
+
+
+class TestRejected:
+    """Every rejection is a 4xx naming the problem, and leaves neither a row nor a file."""
+
+    @pytest.fixture(autouse=True)
+    def nothing_written(self, db, media_root):
+        yield
+        assert not ModelUpdate.objects.exists()
+        assert [name for name in stored_files(media_root) if name.startswith("updates/")] == []
+
+    def test_unregistered_client_is_403_naming_it(self, fed_client_api, fed_client, other_model):
+        response = post(fed_client_api, {"federated_model": other_model.pk, "data": [1]})
+        assert response.status_code == status.HTTP_403_FORBIDDEN
+        assert response.json() == {"detail": f"Client {fed_client.uuid} is not registered to model {other_model.pk}."}
+
+    def test_base_aggregate_of_another_model_is_400(self, fed_client_api, model, other_model):
+        foreign = make_aggregate(other_model, [1])
+        response = post(fed_client_api, {"federated_model": model.pk, "data": [1], "base_aggregate": foreign.pk})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"base_aggregate": f"Aggregate {foreign.pk} is not an aggregate of model {model.pk}."}
+
+    def test_unknown_ids_are_400(self, fed_client_api):
+        response = post(fed_client_api, {"federated_model": 999999, "data": [1], "base_aggregate": 999999})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {
+            "federated_model": ['Invalid pk "999999" - object does not exist.'],
+            "base_aggregate": ['Invalid pk "999999" - object does not exist.'],
+        }
+
+    def test_wrong_types_are_400(self, fed_client_api, model):
+        response = post(fed_client_api, {"federated_model": "abc", "data": [1], "num_examples": "many"})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {
+            "federated_model": ["Incorrect type. Expected pk value, received str."],
+            "num_examples": ["A valid integer is required."],
+        }
+
+    def test_schema_mismatch_has_the_contract_body(self, fed_client_api, fed_client, developer):
+        model = make_model(developer, update_schema={"type": "array", "maxItems": 2})
+        model.clients.add(fed_client)
+        response = post(fed_client_api, {"federated_model": model.pk, "data": [1, 2, 3]})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"data": "data did not match the required schema: [1, 2, 3] is too long"}
+
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            ([1, "2"], "weights must contain only numbers"),
+            ([], "weights must be a non-empty JSON list of numbers or of layers"),
+            ({"w": [1]}, "weights must be a non-empty JSON list of numbers or of layers"),
+            ([[1, 2], [3, "x"]], "layer 1 must contain only numbers"),
+            ([1, None], "weights must contain only numbers"),
+            ([True, False], "weights must contain only numbers"),
+        ],
+    )
+    def test_invalid_weights_are_400(self, fed_client_api, model, data, message):
+        response = post(fed_client_api, {"federated_model": model.pk, "data": data})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"data": [message]}
+
+    def test_missing_data_is_400(self, fed_client_api, model):
+        response = post(fed_client_api, {"federated_model": model.pk})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"data": ["This field is required."]}
+
+    @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+    def test_nan_and_infinity_are_400(self, fed_client_api, model, literal):
+        body = b'{"federated_model": %d, "data": [1.0, %s]}' % (model.pk, literal)
+        response = fed_client_api.post(UPDATES, body, content_type="application/json")
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json()["detail"].startswith("JSON parse error - ")
+
+    def test_structure_must_match_the_latest_aggregate(self, fed_client_api, model):
+        make_aggregate(model, [[1.0, 2.0], [3.0, 4.0, 5.0]])
+        response = post(fed_client_api, {"federated_model": model.pk, "data": [[1.0, 2.0], [3.0, 4.0, 5.0, 6.0]]})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"data": "layer 1 has shape [4] but the model's weights have shape [3]"}
+        response = post(fed_client_api, {"federated_model": model.pk, "data": [[1.0, 2.0], [3.0, 4.0]]})
+        assert response.json() == {"data": "expected 2 layers like the model's weights, got 1"}
+
+    def test_structure_must_match_the_current_artifact(self, developer, fed_client):
+        model = make_model(developer, initial_model=[[1, 2], [3, 4]])
+        model.clients.add(fed_client)
+        response = post(uuid_client(fed_client), {"federated_model": model.pk, "data": [[1, 2], [3, 4], [5, 6]]})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"data": "layer 0 has shape [3, 2] but the model's weights have shape [2, 2]"}
+
+    def test_malformed_json_is_400(self, fed_client_api):
+        response = fed_client_api.post(UPDATES, b'{"federated_model": ', content_type="application/json")
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json()["detail"].startswith("JSON parse error - ")
+
+    def test_non_json_body_is_415(self, fed_client_api, model):
+        response = fed_client_api.post(UPDATES, "data=1", content_type="text/plain")
+        assert response.status_code == status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+        assert response.json() == {"detail": 'Unsupported media type "text/plain" in request.'}
+
+    def test_over_large_body_is_413_json(self, fed_client_api, model, settings):
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+        body = b'{"federated_model": %d, "data": [%s]}' % (model.pk, b", ".join([b"1.5"] * 400))
+        response = fed_client_api.post(UPDATES, body, content_type="application/json")
+        assert response.status_code == status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        assert response.json() == {
+            "detail": "Request body is larger than 1000 bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+        }
+
+    def test_row_refused_after_the_file_was_written_removes_the_file(self, fed_client, model):
+        # The row is validated after its file was written: a refused row must take the file with it.
+        with pytest.raises(ValidationError, match="num_examples"):
+            services.update_create(model=model, client=fed_client, weights=parse_weights([1.0]), num_examples=0)
+
+class TestScope:
+    @pytest.fixture
+    def updates(self, model, other_model, fed_client):
+        other_model.clients.add(fed_client)
+        stranger = services.client_register(model=model)
+        return {
+            "own": services.update_create(model=model, client=fed_client, weights=parse_weights([1.0])),
+            "own_other_model": services.update_create(model=other_model, client=fed_client, weights=parse_weights([2.0])),
+            "stranger": services.update_create(model=model, client=stranger, weights=parse_weights([3.0])),
+        }
+
+    def test_client_sees_only_its_own_without_applied_aggregate(self, fed_client_api, updates):
+        body = fed_client_api.get(UPDATES).json()
+        assert [item["id"] for item in body] == [updates["own_other_model"].pk, updates["own"].pk]
+        assert all("applied_aggregate" not in item for item in body)
+        response = fed_client_api.get(f"{UPDATES}{updates['stranger'].pk}/")
+        assert response.status_code == status.HTTP_404_NOT_FOUND
+        assert response.json() == NO_UPDATE
+
+    def test_developer_sees_those_of_its_models(self, developer_api, other_developer_api, updates):
+        assert [item["id"] for item in developer_api.get(UPDATES).json()] == [
+            updates["stranger"].pk,
+            updates["own"].pk,
+        ]
+        assert [item["id"] for item in other_developer_api.get(UPDATES).json()] == [updates["own_other_model"].pk]
+        response = other_developer_api.get(f"{UPDATES}{updates['own'].pk}/")
+        assert response.status_code == status.HTTP_404_NOT_FOUND
+        assert response.json() == NO_UPDATE
+
+    def test_staff_sees_all(self, staff_api, updates):
+        assert len(staff_api.get(UPDATES).json()) == 3
+
+    def test_filters(self, developer_api, updates, model, other_model):
+        updates["own"].status = ModelUpdate.Status.COMPLETE
+        updates["own"].save()
+        assert [item["id"] for item in developer_api.get(UPDATES, {"status": 2}).json()] == [updates["own"].pk]
+        assert developer_api.get(UPDATES, {"federated_model": other_model.pk}).json() == []
+        assert len(developer_api.get(UPDATES, {"federated_model": model.pk}).json()) == 2
+        response = developer_api.get(UPDATES, {"status": 9})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"status": ["Select a valid choice. 9 is not one of the available choices."]}
+
+    def test_paging_default_10_max_20(self, developer_api, model, fed_client):
+        for value in range(25):
+            services.update_create(model=model, client=fed_client, weights=parse_weights([float(value)]))
+        assert len(developer_api.get(UPDATES).json()) == 10
+        assert len(developer_api.get(UPDATES, {"page_size": 50}).json()) == 20
+        assert len(developer_api.get(UPDATES, {"page": 3}).json()) == 5
+
+
+class TestChange:
+    @pytest.fixture
+    def update(self, model, fed_client):
+        return services.update_create(model=model, client=fed_client, weights=parse_weights([1.0, 2.0]))
+
+    @pytest.mark.parametrize("method", ["put", "patch", "delete"])
+    def test_clients_may_not_change_updates(self, fed_client_api, update, method):
+        response = getattr(fed_client_api, method)(f"{UPDATES}{update.pk}/", {"status": 4}, format="json")
+        assert response.status_code == status.HTTP_403_FORBIDDEN
+        assert response.json() == FORBIDDEN
+
+    def test_developer_sets_status_only(self, developer_api, update):
+        response = developer_api.patch(f"{UPDATES}{update.pk}/", {"status": 4, "data": [9.0, 9.0]}, format="json")
+        assert response.status_code == status.HTTP_200_OK
+        assert response.json()["status"] == 4
+        assert response.json()["data"] == [1.0, 2.0]
+
+    def test_other_developer_gets_404(self, other_developer_api, update):
+        response = other_developer_api.patch(f"{UPDATES}{update.pk}/", {"status": 4}, format="json")
+        assert response.status_code == status.HTTP_404_NOT_FOUND
+        assert response.json() == NO_UPDATE
+
+    def test_delete_removes_the_file_after_commit(
+        self, developer_api, update, media_root, django_capture_on_commit_callbacks
+    ):
+        assert len(stored_files(media_root)) == 1
+        with django_capture_on_commit_callbacks(execute=True):
+            response = developer_api.delete(f"{UPDATES}{update.pk}/")
+        assert response.status_code == status.HTTP_204_NO_CONTENT
+        assert stored_files(media_root) == []
