@@ -1,0 +1,367 @@
+"""The deployed shape, end to end: ``settings_remote`` over moto's AWS (a real HTTP server) and PostgreSQL.
+
+Moto runs as a server on 127.0.0.1 inside this process; the API and aggregator functions run in their
+own processes, each a warm "container" (``lambda_runtime.py``) fed API Gateway and Lambda events, with
+nothing but the environment a deployment gives them. The database credentials and the Django key come
+from moto's Secrets Manager, weights files go to moto's S3, schedules to moto's EventBridge.
+
+Moto accepts asynchronous Lambda invokes without recording them, so the test watches its Lambda backend
+(in this process) and replays each captured payload to the aggregator function, as Lambda would.
+"""
+
+import io
+import json
+import os
+import queue
+import secrets
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import boto3
+import psycopg2
+import pytest
+import requests
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.server import ThreadedMotoServer
+from psycopg2 import sql
+
+from tests.events import make_v2_event, response_body
+
+pytestmark = [pytest.mark.integration, pytest.mark.requires_postgres]
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+ORIGIN = "e2e0000001.execute-api.us-east-1.amazonaws.com"
+BUCKET = "fma-model-data-e2e"
+DB_SECRET_ID = "fma/e2e/database"
+KEY_SECRET_ID = "fma/e2e/django-secret-key"
+ADMIN_PASSWORD = secrets.token_urlsafe(16)
+PG = {
+    "host": os.environ.get("FMA_TEST_PG_HOST", "127.0.0.1"),
+    "port": os.environ.get("FMA_TEST_PG_PORT", "5432"),
+    "user": os.environ.get("FMA_TEST_PG_USER", "postgres"),
+}
+DATABASE = f"{os.environ.get('FMA_TEST_PG_NAME', 'fma')}_remote_e2e"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION}
+
+
+@pytest.fixture(scope="module")
+def moto():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    # No Docker here: Lambda functions "run" in moto's simple backend, watched below.
+    requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10).raise_for_status()
+    yield url
+    requests.post(f"{url}/moto-api/reset", timeout=10)
+    requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": True}}, timeout=10)
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def invokes():
+    """Every Lambda invoke moto's server receives: function, invocation type and payload."""
+    seen = []
+    original = LambdaSimpleBackend.invoke
+
+    def watch(self, function_name, qualifier, body, headers, response_headers):
+        seen.append(
+            {
+                "function": function_name,
+                "type": headers.get("X-Amz-Invocation-Type", "RequestResponse"),
+                "payload": json.loads(body),
+            }
+        )
+        return original(self, function_name, qualifier, body, headers, response_headers)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LambdaSimpleBackend, "invoke", watch)
+        yield seen
+
+
+@pytest.fixture(scope="module")
+def aws(moto):
+    def client(service):
+        return boto3.client(service, endpoint_url=moto, **CREDENTIALS)
+
+    return client
+
+
+@pytest.fixture(scope="module")
+def aggregator_arn(aws):
+    role = aws("iam").create_role(
+        RoleName="fma-aggregator",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("aggregator_initialization.py", "def handler(event, context):\n    return None\n")
+    return aws("lambda").create_function(
+        FunctionName="fma-aggregator",
+        Runtime="python3.12",
+        Role=role,
+        Handler="aggregator_initialization.handler",
+        Code={"ZipFile": package.getvalue()},
+    )["FunctionArn"]
+
+
+@pytest.fixture(scope="module")
+def database():
+    def execute(statement):
+        connection = psycopg2.connect(dbname="postgres", **PG)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            connection.close()
+
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE))
+    execute(drop)
+    execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+    yield DATABASE
+    execute(drop)
+
+
+@pytest.fixture(scope="module")
+def environment(moto, aws, aggregator_arn, database, tmp_path_factory):
+    """What the deployment gives both functions: variables, secrets and a bucket."""
+    manager = aws("secretsmanager")
+    # Trust authentication: PostgreSQL ignores the password, the settings still need one.
+    manager.create_secret(
+        Name=DB_SECRET_ID, SecretString=json.dumps({"username": PG["user"], "password": "trust-ignores-it"})
+    )
+    manager.create_secret(Name=KEY_SECRET_ID, SecretString=secrets.token_urlsafe(50))
+    aws("s3").create_bucket(Bucket=BUCKET)
+    static_root = tmp_path_factory.mktemp("staticfiles")
+    environment = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "federated_learning_project.settings_remote",
+        "AWS_ENDPOINT_URL": moto,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "FMA_DATABASE_NAME": database,
+        "FMA_DATABASE_HOST": PG["host"],
+        "FMA_DATABASE_PORT": PG["port"],
+        "FMA_DATABASE_SSLMODE": "disable",
+        "FMA_DB_SECRET_PATH": DB_SECRET_ID,
+        "FMA_SECRET_KEY_SECRET_ID": KEY_SECRET_ID,
+        "FMA_MODEL_DATA_BUCKET": BUCKET,
+        "TRUSTED_ORIGIN": ORIGIN,
+        "AGGREGATOR_LAMBDA_ARN": aggregator_arn,
+        "FMA_STATIC_ROOT": str(static_root),
+    }
+    # The build step of the package: collected admin files, as the Lambda artifact ships them.
+    subprocess.run(
+        [sys.executable, "api_service/manage.py", "collectstatic", "--no-input", "-v", "0"],
+        env=environment | {"DJANGO_SETTINGS_MODULE": "federated_learning_project.settings_static"},
+        cwd=REPOSITORY,
+        check=True,
+    )
+    return environment
+
+
+class LambdaContainer:
+    """One warm container of a function: a process running ``lambda_runtime.py`` over the events it is sent."""
+
+    def __init__(self, module, environment, log_path):
+        self.log_path = log_path
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("lambda_runtime.py")), module],
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log_path.open("w"),
+            text=True,
+        )
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self._next("READY")
+
+    def invoke(self, event):
+        self.process.stdin.write(json.dumps(event) + "\n")
+        self.process.stdin.flush()
+        kind, value = self._next("RESULT", "ERROR")
+        assert kind == "RESULT", f"{value}\n--- function log ---\n{self.log_path.read_text()}"
+        return value
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _next(self, *kinds):
+        while True:
+            try:
+                line = self.lines.get(timeout=120)
+            except queue.Empty:
+                pytest.fail(f"no answer from the function\n--- function log ---\n{self.log_path.read_text()}")
+            if line is None:
+                pytest.fail(f"the function exited\n--- function log ---\n{self.log_path.read_text()}")
+            kind, _, rest = line.rstrip("\n").partition(" ")
+            if kind in kinds:
+                return kind, json.loads(rest) if rest else None
+
+
+@pytest.fixture(scope="module")
+def api_function(environment, tmp_path_factory):
+    container = LambdaContainer("service_initialization", environment, tmp_path_factory.mktemp("api") / "log")
+    yield container
+    container.close()
+
+
+@pytest.fixture(scope="module")
+def aggregator_function(environment, tmp_path_factory, api_function):
+    container = LambdaContainer("aggregator_initialization", environment, tmp_path_factory.mktemp("agg") / "log")
+    yield container
+    container.close()
+
+
+class Api:
+    """HTTP calls to the API function, as API Gateway (HTTP API, ``$default`` stage) turns them into events."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def __call__(self, method, path, body=None, headers=None):
+        event = make_v2_event(
+            method=method,
+            path=path,
+            host=ORIGIN,
+            headers={"Content-Type": "application/json", **(headers or {})},
+            body=None if body is None else json.dumps(body),
+        )
+        response = self.function.invoke(event)
+        content = response_body(response)
+        return response["statusCode"], json.loads(content) if content.startswith(b"{") or content.startswith(
+            b"["
+        ) else content
+
+
+@pytest.fixture(scope="module")
+def api(api_function, environment):
+    answer = api_function.invoke({"detail": "update_metadata_db"})
+    assert json.loads(answer["body"]) == {"data": "database updated successfully"}
+    subprocess.run(
+        [sys.executable, "api_service/manage.py", "createsuperuser", "--no-input"],
+        env=environment
+        | {
+            "DJANGO_SUPERUSER_USERNAME": "owner",
+            "DJANGO_SUPERUSER_EMAIL": "",
+            "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
+        },
+        cwd=REPOSITORY,
+        check=True,
+        capture_output=True,
+    )
+    return Api(api_function)
+
+
+def rule_of(aws, model_id):
+    events = aws("events")
+    rule = events.describe_rule(Name=f"fma-scheduled-{model_id}")
+    return rule["State"], events.list_targets_by_rule(Rule=f"fma-scheduled-{model_id}")["Targets"]
+
+
+def bucket_keys(aws, prefix):
+    return [item["Key"] for item in aws("s3").list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+
+
+def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_function):
+    status, body = api("POST", "/api-token-auth/", {"username": "owner", "password": ADMIN_PASSWORD})
+    assert status == 200, body
+    owner = {"Authorization": f"Token {body['token']}"}
+
+    # Create: the initial weights land in S3, the schedule in EventBridge.
+    status, model = api(
+        "POST",
+        "/api/v1/models/",
+        {"name": "e2e", "aggregator": "avg_values_if_data", "allow_aggregation": True, "initial_model": [0.0, 0.0]},
+        owner,
+    )
+    assert status == 201, model
+    state, targets = rule_of(aws, model["id"])
+    assert state == "ENABLED"
+    assert [(target["Arn"], json.loads(target["Input"])) for target in targets] == [
+        (aggregator_arn, {"detail": {"model_id": model["id"]}})
+    ]
+    assert len(bucket_keys(aws, "artifacts/")) == 1
+
+    # Pause and resume.
+    assert api("PATCH", f"/api/v1/models/{model['id']}/", {"allow_aggregation": False}, owner)[0] == 200
+    assert rule_of(aws, model["id"])[0] == "DISABLED"
+    assert api("PATCH", f"/api/v1/models/{model['id']}/", {"allow_aggregation": True}, owner)[0] == 200
+    assert rule_of(aws, model["id"])[0] == "ENABLED"
+
+    # Two clients push updates: each is stored in S3 and starts the aggregator asynchronously.
+    clients = []
+    for weights in ([1.0, 2.0], [3.0, 4.0]):
+        status, registered = api("POST", f"/api/v1/models/{model['id']}/register_client/")
+        assert status == 200, registered
+        client = {"CLIENT-UUID": registered["uuid"]}
+        clients.append(client)
+        status, update = api(
+            "POST",
+            "/api/v1/model_updates/",
+            {"federated_model": model["id"], "data": weights, "base_aggregate": None},
+            client,
+        )
+        assert status == 201, update
+    assert len(bucket_keys(aws, "updates/")) == 2
+    assert invokes == [
+        {"function": aggregator_arn, "type": "Event", "payload": {"model_id": model["id"]}},
+        {"function": aggregator_arn, "type": "Event", "payload": {"model_id": model["id"]}},
+    ]
+
+    # Lambda delivers the first invoke to the aggregator function: it aggregates both updates.
+    aggregate_id = aggregator_function.invoke(invokes[0]["payload"])
+    assert aggregate_id is not None
+    assert len(bucket_keys(aws, "aggregates/")) == 1
+    # The second invoke (and the schedule's event) find nothing left to do.
+    assert aggregator_function.invoke(invokes[1]["payload"]) is None
+    assert aggregator_function.invoke(json.loads(targets[0]["Input"])) is None
+
+    status, latest = api("GET", f"/api/v1/models/{model['id']}/get_latest_model/", headers=clients[0])
+    assert (status, latest) == (200, {"values": [2.0, 3.0], "aggregate": aggregate_id})
+
+    # Delete: the rule goes with the model, and so do its files.
+    assert api("DELETE", f"/api/v1/models/{model['id']}/", headers=owner)[0] == 204
+    assert f"fma-scheduled-{model['id']}" not in [rule["Name"] for rule in aws("events").list_rules()["Rules"]]
+    assert bucket_keys(aws, "") == []
+
+
+def test_admin_behind_api_gateway(api):
+    status, page = api("GET", "/admin/login/")
+
+    assert status == 200
+    assert b'href="/static/admin/css/base.' in page
+    css = page.split(b'href="/static/admin/css/base.')[1].split(b'"')[0].decode()
+    status, _ = api("GET", f"/static/admin/css/base.{css}")
+    assert status == 200
+
+
+def test_secrets_never_reach_the_logs(api_function, environment, aws):
+    manager = aws("secretsmanager")
+    key = manager.get_secret_value(SecretId=KEY_SECRET_ID)["SecretString"]
+    password = json.loads(manager.get_secret_value(SecretId=DB_SECRET_ID)["SecretString"])["password"]
+
+    log = api_function.log_path.read_text()
+    assert key not in log
+    assert password not in log
