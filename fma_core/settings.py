@@ -13,16 +13,10 @@ AGGREGATOR_DEFAULTS: dict[str, Any] = {
     "metadata_connector": {"type": "DjangoMetadataConnector"},
     "model_data_connector": {"type": "DjangoModelDataConnector"},
     # Where the aggregator's secrets come from, and which ones it pulls at cold start.
-    "secrets_manager": "env",
+    "secrets_manager": "aws_secrets",
     "secrets_name": [],
     # A claim older than this (an aggregation that died, e.g. a Lambda timeout) is taken back.
     "claim_lease_seconds": 900,
-}
-
-API_SERVICE_DEFAULTS: dict[str, Any] = {
-    "handler": "django_lambda_handler",
-    "secrets_manager": "env",
-    "secrets_name": [],
 }
 
 

@@ -22,4 +22,6 @@ AGGREGATOR_SETTINGS = {
     "model_data_connector": {"type": "DjangoModelDataConnector"},
     "secrets_manager": "aws_secrets",
     "secrets_name": [],
+    # Seconds after which updates claimed by an aggregation that never finished are taken back.
+    "claim_lease_seconds": 900,
 }
