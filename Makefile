@@ -74,9 +74,8 @@ define lambda_artifact
 		--python-version $(LAMBDA_PYTHON_VERSION) $(LAMBDA_PLATFORMS) --only-binary=:all: \
 		-r build/requirements-lambda.txt artifacts/fma_django_connectors-*.whl
 	rsync -a --exclude __pycache__ --exclude staticfiles api_service/ "$(1)/"
-	# Whitenoise serves the admin's files from STATIC_ROOT in Lambda, so they ship collected.
-	cd api_service && ../$(PY) manage.py collectstatic --no-input --clear -v 0
-	rsync -a api_service/staticfiles "$(1)/"
+	FMA_STATIC_ROOT="$(abspath $(1))/staticfiles" $(PY) api_service/manage.py collectstatic --no-input -v 0 \
+		--settings=federated_learning_project.settings_static
 endef
 
 $(LAMBDA_ZIP): fma-django-compile

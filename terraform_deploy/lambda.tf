@@ -5,14 +5,14 @@ locals {
 
   function_environment = merge(
     {
-      DJANGO_SETTINGS_MODULE     = "federated_learning_project.settings_remote"
-      FMA_DATABASE_NAME          = var.db_name
-      FMA_DATABASE_HOST          = local.db_address
-      FMA_DATABASE_PORT          = tostring(local.db_port)
-      FMA_DB_SECRET_PATH         = local.db_secret_arn
-      FMA_SECRET_KEY_SECRET_PATH = aws_secretsmanager_secret.django_secret_key.arn
-      FMA_MODEL_DATA_BUCKET      = module.model_data_bucket.id
-      TRUSTED_ORIGIN             = local.trusted_origin
+      DJANGO_SETTINGS_MODULE   = "federated_learning_project.settings_remote"
+      FMA_DATABASE_NAME        = var.db_name
+      FMA_DATABASE_HOST        = local.db_address
+      FMA_DATABASE_PORT        = tostring(local.db_port)
+      FMA_DB_SECRET_PATH       = local.db_secret_arn
+      FMA_SECRET_KEY_SECRET_ID = aws_secretsmanager_secret.django_secret_key.arn
+      FMA_MODEL_DATA_BUCKET    = module.model_data_bucket.id
+      TRUSTED_ORIGIN           = local.trusted_origin
       # Known before the function exists, so the API's environment does not wait for it.
       AGGREGATOR_LAMBDA_ARN = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.aggregator_function_name}"
     },
