@@ -108,5 +108,7 @@ def multi_krum(
             f"multi_krum with f={f} can average at most N - f = {honest} of {rows.shape[0]} updates, "
             f"got m={m}; lower 'm' or leave it null"
         )
-    selected = np.argsort(scores, kind="stable")[:m]
-    return AggregationResult(weights=unflatten(template, rows[selected].mean(axis=0)))
+    # The mean as a product with a selection vector, so the m selected rows are never copied.
+    share = np.zeros(rows.shape[0])
+    share[np.argsort(scores, kind="stable")[:m]] = 1.0 / m
+    return AggregationResult(weights=unflatten(template, share @ rows))

@@ -116,6 +116,28 @@ class TestMultiKrum:
 
         assert_weights_equal(chosen.weights, krum(updates(*rows), context=AggregationContext(), f=1).weights)
 
+    @settings(max_examples=50)
+    @given(
+        st.integers(0, 2).flatmap(
+            lambda f: st.tuples(
+                st.just(f),
+                hnp.arrays(
+                    np.float64,
+                    st.tuples(st.integers(2 * f + 3, 2 * f + 7), st.integers(1, 4)),
+                    elements=st.floats(-50, 50),
+                ),
+            )
+        ),
+        st.integers(1, 3),
+    )
+    def test_matches_the_mean_of_the_reference_best(self, case, m):
+        f, rows = case
+        best = np.argsort(reference_scores(rows, f), kind="stable")[:m]
+
+        result = multi_krum(updates(*(single(row) for row in rows)), context=AggregationContext(), f=f, m=m)
+
+        np.testing.assert_allclose(result.weights.layers[0], rows[best].mean(axis=0), atol=1e-9)
+
     def test_m_above_n_minus_f(self):
         stream = updates(*(single([float(value)]) for value in range(5)))
 
