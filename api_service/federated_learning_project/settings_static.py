@@ -1,6 +1,6 @@
 """The admin's static files as a deployment serves them; also the settings ``collectstatic`` runs with.
 
-Why whitenoise, not a second S3 bucket behind CloudFront: the admin's few hundred kilobytes are served
+Why whitenoise, not a second S3 bucket behind CloudFront: the admin's few megabytes of files are served
 by the same Lambda function, through the same API Gateway and its stage prefix, with nothing else to
 deploy, secure or keep in step. ``CompressedManifestStaticFilesStorage`` names every file by its content
 hash and pre-compresses it, so whitenoise answers with gzip and far-future ``Cache-Control: immutable``
