@@ -18,11 +18,15 @@ from cold_start import setup_django
 setup_django()
 
 from fma_core.connectors.base import ModelNotFoundError  # noqa: E402  (needs Django set up)
+from fma_core.connectors.factory import connector_from_settings  # noqa: E402
 from fma_core.workflows.aggregation import agg_service  # noqa: E402
 
 __all__ = ["handler"]
 
 logger = logging.getLogger(__name__)
+
+# Built at cold start, so that a connector name AGGREGATOR_SETTINGS gets wrong stops the start-up.
+_connector = connector_from_settings()
 
 
 def _is_scheduled_event(event: dict[str, Any]) -> bool:
@@ -51,7 +55,7 @@ def handler(event: dict[str, Any], context: Any) -> int | None:
     else:
         raise ValueError(f"Unsupported event for the aggregator: {event!r}")
     try:
-        return agg_service(model_id)
+        return agg_service(model_id, connector=_connector)
     except ModelNotFoundError:
         # A schedule or invoke can outlive its model by a moment; there is nothing left to aggregate.
         logger.warning("model %s no longer exists; nothing to aggregate", model_id)

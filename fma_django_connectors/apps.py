@@ -8,6 +8,7 @@ from django.apps import AppConfig
 REGISTERING_MODULES = (
     "fma_django_connectors.lambda_handler",
     "fma_django_connectors.connectors",
+    "fma_django_connectors.triggers",
 )
 
 

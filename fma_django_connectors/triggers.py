@@ -22,7 +22,6 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-import boto3
 from django.conf import settings
 from django.db import connections
 
@@ -107,7 +106,9 @@ def wait_for_local_aggregations(timeout: float = 30.0) -> bool:
 
 @cache
 def _lambda_client(region: str | None) -> Any:
-    # Built on first use: most processes that import this module never invoke a Lambda.
+    # Imported and built on first use: most processes that load this module never invoke a Lambda.
+    import boto3
+
     return boto3.client("lambda", region_name=region)
 
 
@@ -124,3 +125,7 @@ def _invoke_aggregator_lambda(model_id: int) -> None:
         )
     except Exception:
         logger.exception("model %s: could not invoke the aggregator Lambda", model_id)
+
+
+# Fail at start-up, not after the first update is stored, when the setting names no trigger.
+_triggers.get(getattr(settings, "FMA_AGGREGATION_TRIGGER", "local"), setting="FMA_AGGREGATION_TRIGGER")

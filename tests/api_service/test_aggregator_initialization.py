@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 import aggregator_initialization
+from fma_core.exceptions import ConfigurationError
 from fma_django_connectors.models import ModelAggregate, ModelUpdate
 from tests.fma_django_connectors.workflow_support import make_model, make_update, result_of, statuses
 
@@ -87,3 +90,22 @@ class TestUnknownEvents:
     def test_a_model_id_that_is_not_an_integer_is_rejected(self, model_id):
         with pytest.raises(ValueError, match=rf"model_id must be an integer, got {model_id!r}"):
             aggregator_initialization.handler({"detail": {"model_id": model_id}}, None)
+
+
+class TestColdStart:
+    def test_a_connector_name_that_is_not_registered_stops_the_start(self, settings):
+        settings.AGGREGATOR_SETTINGS = {**settings.AGGREGATOR_SETTINGS, "model_data_connector": {"type": "S3Thing"}}
+        try:
+            with pytest.raises(
+                ConfigurationError,
+                match=r"Unknown model data connector 'S3Thing' "
+                r"\(setting AGGREGATOR_SETTINGS\[\"model_data_connector\"\]\[\"type\"\]\); "
+                r"registered: DjangoModelDataConnector",
+            ):
+                importlib.reload(aggregator_initialization)
+        finally:
+            settings.AGGREGATOR_SETTINGS = {
+                **settings.AGGREGATOR_SETTINGS,
+                "model_data_connector": {"type": "DjangoModelDataConnector"},
+            }
+            importlib.reload(aggregator_initialization)

@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from fma_core.exceptions import ConfigurationError
 from fma_django_connectors.models import ModelAggregate, ModelUpdate
 from tests.fma_django_connectors.workflow_support import make_model, make_update, statuses
 
@@ -72,3 +73,10 @@ def test_the_loop_sleeps_the_interval_between_passes(monkeypatch):
 
     assert sleeps == [2.5, 2.5]
     assert ModelAggregate.objects.filter(federated_model=model).count() == 1
+
+
+def test_wrong_connector_settings_stop_the_worker_before_the_first_pass(settings):
+    settings.AGGREGATOR_SETTINGS = {**settings.AGGREGATOR_SETTINGS, "metadata_connector": {"type": "Nope"}}
+
+    with pytest.raises(ConfigurationError, match=r"Unknown metadata connector 'Nope' .*DjangoMetadataConnector"):
+        run("--once")

@@ -9,6 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
+from fma_core.connectors.base import AggregatorConnector
+from fma_core.connectors.factory import connector_from_settings
 from fma_core.workflows.aggregation import agg_service
 from fma_django_connectors.models import FederatedModel
 
@@ -27,13 +29,15 @@ class Command(BaseCommand):
         parser.add_argument("--model", type=int, metavar="ID", help="Aggregate only this model.")
 
     def handle(self, *args: Any, once: bool, interval: float, model: int | None, **options: Any) -> None:
+        # Built before the first pass: wrong AGGREGATOR_SETTINGS stop the worker at once.
+        connector = connector_from_settings()
         while True:
-            self._one_pass(model)
+            self._one_pass(model, connector)
             if once:
                 return
             time.sleep(interval)
 
-    def _one_pass(self, model_id: int | None) -> None:
+    def _one_pass(self, model_id: int | None, connector: AggregatorConnector) -> None:
         # A long-running worker must not hold on to a connection the database has since dropped.
         close_old_connections()
         if model_id is None:
@@ -42,7 +46,7 @@ class Command(BaseCommand):
             model_ids = [model_id]
         for pk in model_ids:
             try:
-                aggregate_id = agg_service(pk)
+                aggregate_id = agg_service(pk, connector=connector)
             except Exception as error:
                 logger.exception("model %s: aggregation failed", pk)
                 self.stderr.write(f"model {pk}: {error}")
