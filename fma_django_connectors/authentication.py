@@ -30,10 +30,6 @@ class ClientPrincipal:
     is_staff = False
     is_superuser = False
 
-    @property
-    def pk(self) -> uuid.UUID:
-        return self.client.uuid
-
     def __str__(self) -> str:
         return f"client {self.client.uuid}"
 

@@ -7,7 +7,6 @@ views make the errors Django itself answers (outside DRF) JSON as well.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.conf import settings
@@ -18,8 +17,6 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from fma_core.exceptions import FMAError
-
-logger = logging.getLogger(__name__)
 
 
 class ApplicationError(Exception):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -15,12 +14,10 @@ _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def _default(value: Any) -> Any:
-    # orjson hands back what it cannot write natively: lazy translations, decimals, and numpy
-    # arrays that are not C-contiguous.
+    # orjson hands back what it cannot write natively: lazy translations (DRF's default messages)
+    # and numpy arrays that are not C-contiguous.
     if isinstance(value, Promise):
         return force_str(value)
-    if isinstance(value, Decimal):
-        return float(value)
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -8,7 +8,6 @@ import pytest
 from django.db import connection, transaction
 from rest_framework import status
 
-from fma_django_connectors import services
 from fma_django_connectors.models import ModelArtifact
 
 from .conftest import FORBIDDEN, basic_client, make_aggregate, make_model, stored_files
@@ -67,7 +66,11 @@ class TestRead:
 
     def test_filter_and_ordering(self, staff_api, aggregates, other_model):
         assert ids(staff_api.get(AGGREGATES, {"federated_model": other_model.pk})) == [aggregates["foreign"].pk]
-        by_score = ids(staff_api.get(AGGREGATES, {"federated_model": aggregates["first"].federated_model_id, "ordering": "validation_score"}))
+        by_score = ids(
+            staff_api.get(
+                AGGREGATES, {"federated_model": aggregates["first"].federated_model_id, "ordering": "validation_score"}
+            )
+        )
         assert by_score == [aggregates[name].pk for name in ("third", "first", "second")]
         by_score_desc = ids(staff_api.get(AGGREGATES, {"ordering": "-validation_score", "page_size": 2}))
         assert by_score_desc == [aggregates["second"].pk, aggregates["foreign"].pk]
@@ -151,12 +154,9 @@ def test_publish_losing_a_race_on_the_version_is_400(developer, media_root):
     holder = threading.Thread(target=insert_same_version_then_commit)
     holder.start()
     assert holding.wait(10)
-    response = basic_client(developer).post(
-        publish_url(aggregate), {"version": "2.0.0"}, format="json"
-    )
+    response = basic_client(developer).post(publish_url(aggregate), {"version": "2.0.0"}, format="json")
     holder.join()
     assert response.status_code == status.HTTP_400_BAD_REQUEST
     assert response.json() == {"version": f"Model {model.pk} already has an artifact of version '2.0.0'."}
     assert [name for name in stored_files(media_root) if name.startswith("artifacts/")] == []
     assert list(ModelArtifact.objects.values_list("values", flat=True)) == ["artifacts/held.npz"]
-

@@ -66,8 +66,6 @@ def test_unexpected_error_is_json_500_without_traceback(db):
 
 def test_admin_body_over_the_limit_is_json_413(db, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
-    response = APIClient().post(
-        "/admin/login/", {"username": "x" * 200, "password": "y"}, format="multipart"
-    )
+    response = APIClient().post("/admin/login/", {"username": "x" * 200, "password": "y"}, format="multipart")
     assert response.status_code == status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     assert response.json() == {"detail": "Request body is larger than 100 bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)."}

@@ -173,22 +173,17 @@ class TestChange:
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert "only be given when creating" in response.json()["initial_model"][0]
 
-    def test_delete_removes_rows_and_files(self, developer_api, developer, media_root, fed_client):
-        model = make_model(developer, initial_model=[1.0, 2.0])
-        make_aggregate(model, [1.5, 2.5])
-        assert len(stored_files(media_root)) == 2
-        response = developer_api.delete(detail(model))
-        assert response.status_code == status.HTTP_204_NO_CONTENT
-        assert not FederatedModel.objects.filter(pk=model.pk).exists()
-        assert not ModelArtifact.objects.exists()
-
     def test_delete_removes_files_after_commit(
         self, developer_api, developer, media_root, django_capture_on_commit_callbacks
     ):
         model = make_model(developer, initial_model=[1.0, 2.0])
         make_aggregate(model, [1.5, 2.5])
+        assert len(stored_files(media_root)) == 2
         with django_capture_on_commit_callbacks(execute=True):
-            developer_api.delete(detail(model))
+            response = developer_api.delete(detail(model))
+        assert response.status_code == status.HTTP_204_NO_CONTENT
+        assert not FederatedModel.objects.filter(pk=model.pk).exists()
+        assert not ModelArtifact.objects.exists()
         assert stored_files(media_root) == []
 
 

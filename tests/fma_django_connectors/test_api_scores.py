@@ -49,7 +49,9 @@ class TestCreate:
         }
 
     def test_developer_names_the_client(self, developer_api, fed_client, aggregate):
-        response = post(developer_api, {"aggregate": aggregate.pk, "client": str(fed_client.uuid), "validation_results": {}})
+        response = post(
+            developer_api, {"aggregate": aggregate.pk, "client": str(fed_client.uuid), "validation_results": {}}
+        )
         assert response.status_code == status.HTTP_201_CREATED
         assert response.json()["client"] == str(fed_client.uuid)
 
@@ -66,9 +68,8 @@ class TestCreate:
         aggregate = make_aggregate(model, [1])
         response = post(uuid_client(fed_client), {"aggregate": aggregate.pk, "validation_results": {"loss": 1}})
         assert response.status_code == status.HTTP_400_BAD_REQUEST
-        assert response.json() == {
-            "validation_results": "validation_results did not match the required schema: 'accuracy' is a required property"
-        }
+        message = "validation_results did not match the required schema: 'accuracy' is a required property"
+        assert response.json() == {"validation_results": message}
         assert not ClientAggregateScore.objects.exists()
 
     def test_unregistered_client_is_403_naming_it(self, fed_client_api, fed_client, other_model):
@@ -79,7 +80,9 @@ class TestCreate:
 
     def test_another_developers_aggregate_does_not_exist(self, developer_api, fed_client, other_model):
         foreign = make_aggregate(other_model, [1])
-        response = post(developer_api, {"aggregate": foreign.pk, "client": str(fed_client.uuid), "validation_results": {}})
+        response = post(
+            developer_api, {"aggregate": foreign.pk, "client": str(fed_client.uuid), "validation_results": {}}
+        )
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert response.json() == {"aggregate": [f'Invalid pk "{foreign.pk}" - object does not exist.']}
 

@@ -193,14 +193,13 @@ class TestRejected:
         body = b'{"federated_model": %d, "data": [%s]}' % (model.pk, b", ".join([b"1.5"] * 400))
         response = fed_client_api.post(UPDATES, body, content_type="application/json")
         assert response.status_code == status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-        assert response.json() == {
-            "detail": "Request body is larger than 1000 bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)."
-        }
+        assert response.json() == {"detail": "Request body is larger than 1000 bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)."}
 
     def test_row_refused_after_the_file_was_written_removes_the_file(self, fed_client, model):
         # The row is validated after its file was written: a refused row must take the file with it.
         with pytest.raises(ValidationError, match="num_examples"):
             services.update_create(model=model, client=fed_client, weights=parse_weights([1.0]), num_examples=0)
+
 
 class TestScope:
     @pytest.fixture
@@ -209,7 +208,9 @@ class TestScope:
         stranger = services.client_register(model=model)
         return {
             "own": services.update_create(model=model, client=fed_client, weights=parse_weights([1.0])),
-            "own_other_model": services.update_create(model=other_model, client=fed_client, weights=parse_weights([2.0])),
+            "own_other_model": services.update_create(
+                model=other_model, client=fed_client, weights=parse_weights([2.0])
+            ),
             "stranger": services.update_create(model=model, client=stranger, weights=parse_weights([3.0])),
         }
 
