@@ -56,6 +56,7 @@ def test_an_unknown_model_is_reported_and_the_worker_goes_on():
     assert "model 424242: federated model 424242 does not exist" in err
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_loop_sleeps_the_interval_between_passes(monkeypatch):
     model = make_model()
     sleeps = []

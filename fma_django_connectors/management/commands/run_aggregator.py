@@ -36,10 +36,10 @@ class Command(BaseCommand):
             if once:
                 return
             time.sleep(interval)
+            # A long-running worker must not hold on to a connection the database has since dropped.
+            close_old_connections()
 
     def _one_pass(self, model_id: int | None, connector: AggregatorConnector) -> None:
-        # A long-running worker must not hold on to a connection the database has since dropped.
-        close_old_connections()
         if model_id is None:
             model_ids = list(FederatedModel.objects.filter(allow_aggregation=True).values_list("pk", flat=True))
         else:
