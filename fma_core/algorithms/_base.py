@@ -60,7 +60,7 @@ class _Parameter:
     required: bool
 
 
-_KIND_WORDS = {bool: "true or false", int: "an integer", float: "a number"}
+_KIND_WORDS = {int: "an integer", float: "a number"}
 
 
 def _json_type(value: Any) -> str:
@@ -94,6 +94,8 @@ def _parameters(function: Callable[..., Any]) -> tuple[_Parameter, ...]:
         nullable = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
         if nullable:
             (hint,) = (member for member in typing.get_args(hint) if member is not type(None))
+        if hint not in _KIND_WORDS:
+            raise TypeError(f"argument {parameter.name!r} of {function.__name__} must be annotated int or float")
         parameters.append(
             _Parameter(
                 name=parameter.name,
@@ -109,14 +111,8 @@ def _parameters(function: Callable[..., Any]) -> tuple[_Parameter, ...]:
 def _checked_value(name: str, parameter: _Parameter, value: Any) -> Any:
     if value is None and parameter.nullable:
         return None
-    is_bool = isinstance(value, bool)
-    if parameter.kind is bool:
-        valid = is_bool
-    elif parameter.kind is int:
-        valid = isinstance(value, int) and not is_bool
-    else:
-        valid = isinstance(value, int | float) and not is_bool and math.isfinite(value)
-    if not valid:
+    accepted = (int,) if parameter.kind is int else (int, float)
+    if not isinstance(value, accepted) or isinstance(value, bool):
         null = " or null" if parameter.nullable else ""
         raise InvalidArgumentsError(
             f"argument {parameter.name!r} of {name} must be {_KIND_WORDS[parameter.kind]}{null}, "
@@ -126,7 +122,15 @@ def _checked_value(name: str, parameter: _Parameter, value: Any) -> Any:
         raise InvalidArgumentsError(
             f"argument {parameter.name!r} of {name} must be {parameter.range.describe()}, got {value!r}"
         )
-    return float(value) if parameter.kind is float else value
+    if parameter.kind is int:
+        return value
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise InvalidArgumentsError(f"argument {parameter.name!r} of {name} must be a finite number, got {value!r}")
+    return number
 
 
 def _bind(name: str, function: Callable[..., Any], args: Any, *, field: str, positional: bool) -> dict[str, Any]:

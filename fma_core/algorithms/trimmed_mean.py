@@ -6,6 +6,7 @@ Rates", ICML 2018.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fma_core.algorithms._base import Range, aggregators
@@ -39,5 +40,6 @@ def fed_trimmed_mean(
         The trimmed mean as float64, with the updates' structure.
     """
     template, rows = stack(updates)
-    trim = int(beta * rows.shape[0])
+    # Rounded first so that e.g. 0.29 * 100 = 28.999999999999996 trims 29, as floor(beta * N) says.
+    trim = math.floor(round(beta * rows.shape[0], 9))
     return AggregationResult(weights=unflatten(template, coordinate_trimmed_mean(rows, trim)))

@@ -6,6 +6,7 @@ import pytest
 from fma_core import algorithms
 from fma_core.algorithms import (
     Range,
+    _base,
     call_aggregator,
     call_requirement,
     validate_aggregator_args,
@@ -112,6 +113,16 @@ class TestInvalidAggregatorArgs:
                 "fed_trimmed_mean",
                 {"beta": None},
                 "argument 'beta' of fed_trimmed_mean must be a number, got null (None)",
+            ),
+            (
+                "fed_adam",
+                {"server_learning_rate": 10**400},
+                f"argument 'server_learning_rate' of fed_adam must be a finite number, got {10**400!r}",
+            ),
+            (
+                "fed_adam",
+                {"tau": float("inf")},
+                "argument 'tau' of fed_adam must be a finite number, got inf",
             ),
             (
                 "krum",
@@ -285,3 +296,11 @@ def test_require_x_updates_or_seconds_names_both_positional_arguments():
     assert str(error.value) == (
         "require_x_updates_or_seconds takes at most 2 positional arguments (num_updates, seconds), got 3"
     )
+
+
+def test_an_algorithm_argument_must_be_annotated_int_or_float():
+    def takes_text(updates, *, context, label: str = "x"):
+        raise AssertionError("never called")
+
+    with pytest.raises(TypeError, match=r"^argument 'label' of takes_text must be annotated int or float$"):
+        _base._parameters(takes_text)

@@ -43,6 +43,19 @@ def test_too_few_updates_to_trim_is_the_mean(beta):
     assert_weights_equal(result.weights, single([2.5]))
 
 
+def test_trims_floor_of_beta_times_n_despite_float_rounding():
+    # Prepare: 0.29 * 100 is 28.999999999999996 in floating point; floor(0.29 * 100) = 29 values go at each end.
+    values = np.arange(100.0)
+    values[:29] = -1e9
+    values[71:] = 1e9
+
+    # Execute
+    result = fed_trimmed_mean(updates(*(single([value]) for value in values)), context=AggregationContext(), beta=0.29)
+
+    # Assert: only 29..70 remain.
+    assert_weights_equal(result.weights, single([np.mean(np.arange(29.0, 71.0))]))
+
+
 def test_resists_planted_outliers():
     # Prepare: 8 honest clients, 2 attackers at both extremes; beta 0.2 trims 2 at each end.
     rng = np.random.default_rng(7)
