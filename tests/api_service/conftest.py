@@ -5,8 +5,8 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
 
-@pytest.fixture(autouse=True)
-def _keep_test_connection():
+@pytest.fixture
+def keep_test_connection():
     """Keep the test's database connection across requests served by the real WSGI handler.
 
     At the end of each request Django closes connections, as it must in Lambda; inside a test's

@@ -18,7 +18,7 @@ from fma_django_connectors.models import ModelAggregate, ModelUpdate
 from fma_django_connectors.weights_storage import weights_save
 from tests.events import make_alb_event, make_context, make_v1_event, make_v2_event, response_body
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]
 
 BUILDERS = {"v1": make_v1_event, "v2": make_v2_event, "alb": make_alb_event}
 INITIAL_WEIGHTS = [[1.0, 2.0, 3.0], [4.0, 5.0]]

@@ -17,6 +17,8 @@ import service_initialization
 from fma_django_connectors import lambda_handler
 from tests.events import make_alb_event, make_context, make_v1_event, make_v2_event, response_body
 
+pytestmark = pytest.mark.usefixtures("keep_test_connection")
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 ICON = Path(django.contrib.admin.__file__).parent / "static" / "admin" / "img" / "icon-yes.svg"
 ICON_URL = "/static/admin/img/icon-yes.svg"
