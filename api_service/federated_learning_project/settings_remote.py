@@ -46,7 +46,10 @@ def _int(name: str, value: str) -> int:
 
 
 def _trusted_hosts(origins: str) -> list[str]:
-    """Hosts of ``TRUSTED_ORIGIN``: comma-separated hosts or ``https://host[:port]`` origins."""
+    """Hosts of ``TRUSTED_ORIGIN``: comma-separated hosts or ``https://host[:port]`` origins.
+
+    A leading dot (``.execute-api.us-east-1.amazonaws.com``) stands for every subdomain, as in ``ALLOWED_HOSTS``.
+    """
     hosts = []
     for origin in filter(None, (part.strip() for part in origins.split(","))):
         parts = urlsplit(origin if "://" in origin else f"https://{origin}")
@@ -90,7 +93,8 @@ TRUSTED_ORIGIN = _require("TRUSTED_ORIGIN", _DEFAULT_TRUSTED_ORIGIN)
 ALLOWED_HOSTS = _trusted_hosts(TRUSTED_ORIGIN)
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured(f"TRUSTED_ORIGIN names no host: {TRUSTED_ORIGIN!r}")
-CSRF_TRUSTED_ORIGINS = [f"https://{host}" for host in ALLOWED_HOSTS]
+# CSRF_TRUSTED_ORIGINS spells "every subdomain" with a wildcard instead of a leading dot.
+CSRF_TRUSTED_ORIGINS = [f"https://*{host}" if host.startswith(".") else f"https://{host}" for host in ALLOWED_HOSTS]
 
 # The stage of the default execute-api URL (``/Prod``) is not in the path Lambda receives, so Django
 # must add it to every URL it builds; whitenoise strips it again when matching static files.

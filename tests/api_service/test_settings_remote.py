@@ -133,6 +133,12 @@ class TestFromTheEnvironment:
         assert settings["ALLOWED_HOSTS"] == [ORIGIN, "fma.example.org"]
         assert settings["CSRF_TRUSTED_ORIGINS"] == [f"https://{ORIGIN}", "https://fma.example.org"]
 
+    def test_a_leading_dot_trusts_every_subdomain(self):
+        settings, _ = boot(BASE_ENVIRONMENT | {"TRUSTED_ORIGIN": ".execute-api.us-east-1.amazonaws.com"})
+
+        assert settings["ALLOWED_HOSTS"] == [".execute-api.us-east-1.amazonaws.com"]
+        assert settings["CSRF_TRUSTED_ORIGINS"] == ["https://*.execute-api.us-east-1.amazonaws.com"]
+
     def test_a_trusted_origin_must_be_https(self):
         _, process = boot(BASE_ENVIRONMENT | {"TRUSTED_ORIGIN": "http://fma.example.org"})
 

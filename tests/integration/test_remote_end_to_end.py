@@ -13,12 +13,14 @@ import io
 import json
 import os
 import queue
+import re
 import secrets
 import subprocess
 import sys
 import threading
 import zipfile
 from pathlib import Path
+from urllib.parse import urlencode
 
 import boto3
 import psycopg2
@@ -160,7 +162,8 @@ def environment(moto, aws, aggregator_arn, database, tmp_path_factory):
         "FMA_DB_SECRET_PATH": DB_SECRET_ID,
         "FMA_SECRET_KEY_SECRET_ID": KEY_SECRET_ID,
         "FMA_MODEL_DATA_BUCKET": BUCKET,
-        "TRUSTED_ORIGIN": ORIGIN,
+        # As the SAM template sets it by default: every execute-api host of the region.
+        "TRUSTED_ORIGIN": f".execute-api.{REGION}.amazonaws.com",
         "AGGREGATOR_LAMBDA_ARN": aggregator_arn,
         "FMA_STATIC_ROOT": str(static_root),
     }
@@ -250,9 +253,8 @@ class Api:
         )
         response = self.function.invoke(event)
         content = response_body(response)
-        return response["statusCode"], json.loads(content) if content.startswith(b"{") or content.startswith(
-            b"["
-        ) else content
+        is_json = response["headers"].get("content-type", "").startswith("application/json")
+        return response["statusCode"], json.loads(content) if is_json else content
 
 
 @pytest.fixture(scope="module")
@@ -347,14 +349,33 @@ def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_
     assert bucket_keys(aws, "") == []
 
 
-def test_admin_behind_api_gateway(api):
-    status, page = api("GET", "/admin/login/")
+def test_admin_login_behind_api_gateway(api, api_function):
+    """The admin's page, its hashed static files and a CSRF-checked login, over HTTPS as API Gateway sends them."""
+    page = api_function.invoke(make_v2_event(method="GET", path="/admin/login/", host=ORIGIN))
+    assert page["statusCode"] == 200
+    html = response_body(page).decode()
+    css = re.search(r'href="(/static/admin/css/base\.[0-9a-f]+\.css)"', html).group(1)
+    assert api("GET", css)[0] == 200
+    assert page["headers"]["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+    csrf_cookie = next(cookie.strip() for cookie in page["cookies"] if cookie.strip().startswith("csrftoken="))
+    assert "Secure" in csrf_cookie
+    form_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
 
-    assert status == 200
-    assert b'href="/static/admin/css/base.' in page
-    css = page.split(b'href="/static/admin/css/base.')[1].split(b'"')[0].decode()
-    status, _ = api("GET", f"/static/admin/css/base.{css}")
-    assert status == 200
+    login = api_function.invoke(
+        make_v2_event(
+            method="POST",
+            path="/admin/login/",
+            host=ORIGIN,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": f"https://{ORIGIN}"},
+            cookies=[csrf_cookie.split(";")[0]],
+            body=urlencode(
+                {"csrfmiddlewaretoken": form_token, "username": "owner", "password": ADMIN_PASSWORD, "next": "/admin/"}
+            ),
+        )
+    )
+
+    assert (login["statusCode"], login["headers"]["location"]) == (302, "/admin/")
+    assert any(cookie.strip().startswith("sessionid=") and "Secure" in cookie for cookie in login["cookies"])
 
 
 def test_secrets_never_reach_the_logs(api_function, environment, aws):
