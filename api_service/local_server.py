@@ -1,5 +1,8 @@
-"""The server behind ``make run``: each HTTP request becomes an API Gateway REST (v1 proxy) event for
+"""The server behind ``make run``: each HTTP request becomes an API Gateway event for
 ``service_initialization.handler``, and the handler's answer becomes the HTTP response.
+
+The event is a REST API proxy event (payload format 1.0) by default, or an HTTP API event
+(payload format 2.0) with ``--payload-format 2.0`` / ``FMA_PAYLOAD_FORMAT=2.0``.
 
 ``sam local start-api`` would do the same but needs Docker, and Django's ``runserver`` would skip the
 Lambda entry. Going through the production handler means the local service sorts events, adapts them
@@ -42,6 +45,8 @@ ADMIN_USERNAME = "admin"
 PASSWORD_FILE_NAME = "admin_password"
 STAGE = "local"
 DEFAULT_PORT = 8000
+PAYLOAD_FORMATS = ("1.0", "2.0")
+_PAYLOAD_NAMES = {"1.0": "REST (payload 1.0)", "2.0": "HTTP API (payload 2.0)"}
 
 # Bodies of these media types travel as text in the event; any other body is base64-encoded, as API
 # Gateway does for binary media types.
@@ -55,6 +60,8 @@ _TEXT_MEDIA_PREFIXES = (
 _TEXT_MEDIA_SUFFIXES = ("+json", "+xml")
 # These describe the connection to the client, which is this server's business, not the handler's.
 _CONNECTION_HEADERS = frozenset({"transfer-encoding", "connection", "keep-alive"})
+# requestContext's time, as API Gateway writes it.
+_REQUEST_TIME_FORMAT = "%d/%b/%Y:%H:%M:%S +0000"
 # How long an over-large body may keep arriving after its 413 before the connection is dropped.
 _DISCARD_SECONDS = 2.0
 
@@ -114,10 +121,6 @@ def ensure_admin(*, data_dir: Path, env_password: str | None) -> AdminLogin:
     return AdminLogin(
         ADMIN_USERNAME, None, "existing password kept; set FMA_ADMIN_PASSWORD to reset it to a value of yours"
     )
-
-
-PAYLOAD_FORMATS = ("1.0", "2.0")
-_PAYLOAD_NAMES = {"1.0": "REST (payload 1.0)", "2.0": "HTTP API (payload 2.0)"}
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,7 @@ def _rest_event(request: _Request) -> dict[str, Any]:
             "path": f"/{STAGE}{request.path}",
             "protocol": "HTTP/1.1",
             "requestId": request.request_id,
-            "requestTime": request.time.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTime": request.time.strftime(_REQUEST_TIME_FORMAT),
             "requestTimeEpoch": int(request.time.timestamp() * 1000),
             "resourcePath": "/{proxy+}",
             "stage": STAGE,
@@ -226,7 +229,7 @@ def _http_api_event(request: _Request) -> dict[str, Any]:
             "requestId": request.request_id,
             "routeKey": "$default",
             "stage": "$default",
-            "time": request.time.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "time": request.time.strftime(_REQUEST_TIME_FORMAT),
             "timeEpoch": int(request.time.timestamp() * 1000),
         },
         "isBase64Encoded": request.is_base64,
@@ -387,7 +390,7 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)), help="0 picks a free port"
