@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid as uuid_module
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.db.models.fields.files import FieldFile
 
@@ -26,6 +27,16 @@ def _is_client(actor: Any) -> bool:
 def client_get(*, uuid: uuid_module.UUID) -> Client | None:
     """The client with that uuid, if any."""
     return Client.objects.filter(uuid=uuid).first()
+
+
+def client_all() -> QuerySet[Client]:
+    """Every client (a developer may name any; actions check registration)."""
+    return Client.objects.all()
+
+
+def developer_all() -> QuerySet[Any]:
+    """Every Django user that may own models (naming another than oneself is for staff only)."""
+    return get_user_model().objects.all()
 
 
 def client_is_registered(*, model: FederatedModel, client: Client) -> bool:

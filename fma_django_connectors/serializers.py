@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
-from django.contrib.auth import get_user_model
 from django.db.models.fields.files import FieldFile
 from referencing.exceptions import Unresolvable
 from rest_framework import serializers
@@ -18,7 +17,6 @@ from fma_django_connectors import selectors
 from fma_django_connectors.authentication import request_actor
 from fma_django_connectors.exceptions import SchemaMismatchError
 from fma_django_connectors.models import (
-    Client,
     ClientAggregateScore,
     FederatedModel,
     ModelAggregate,
@@ -88,8 +86,8 @@ class FederatedModelSerializer(serializers.ModelSerializer):
     1.0.0. ``aggregator``/``requirement`` must be registered names and their ``*_args`` must suit them.
     """
 
-    developer = serializers.PrimaryKeyRelatedField(queryset=get_user_model().objects.all(), required=False)
-    clients = serializers.PrimaryKeyRelatedField(many=True, queryset=Client.objects.all(), required=False)
+    developer = serializers.PrimaryKeyRelatedField(queryset=selectors.developer_all(), required=False)
+    clients = serializers.PrimaryKeyRelatedField(many=True, queryset=selectors.client_all(), required=False)
     initial_model = WeightsField(write_only=True, required=False)
 
     class Meta:
@@ -171,7 +169,7 @@ class ModelUpdateSerializer(serializers.ModelSerializer):
     ``data`` must match the model's ``update_schema`` when one is set, then be valid weights.
     """
 
-    client = serializers.PrimaryKeyRelatedField(queryset=Client.objects.all())
+    client = serializers.PrimaryKeyRelatedField(queryset=selectors.client_all())
     federated_model = ScopedPrimaryKeyRelatedField(selector=selectors.model_targets)
     base_aggregate = ScopedPrimaryKeyRelatedField(selector=selectors.aggregate_targets, allow_null=True, required=False)
     data = WeightsField()
@@ -257,7 +255,7 @@ class ClientAggregateScoreSerializer(serializers.ModelSerializer):
     """
 
     aggregate = ScopedPrimaryKeyRelatedField(selector=selectors.aggregate_targets)
-    client = serializers.PrimaryKeyRelatedField(queryset=Client.objects.all())
+    client = serializers.PrimaryKeyRelatedField(queryset=selectors.client_all())
 
     class Meta:
         model = ClientAggregateScore
