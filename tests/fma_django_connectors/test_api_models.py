@@ -141,6 +141,15 @@ class TestScope:
         assert response.json() == NOT_FOUND
         assert FederatedModel.objects.filter(pk=other_model.pk, name="other").exists()
 
+    @pytest.mark.parametrize(
+        ("model_id", "body"),
+        [("999999", NOT_FOUND), ("abc", NOT_FOUND), ("1.5", {"detail": "Not found."})],  # no route for "1.5"
+    )
+    def test_unknown_or_malformed_id_is_404(self, developer_api, model, model_id, body):
+        response = developer_api.get(f"{MODELS}{model_id}/")
+        assert response.status_code == status.HTTP_404_NOT_FOUND
+        assert response.json() == body
+
     def test_staff_sees_all(self, staff_api, model, other_model):
         assert {item["id"] for item in staff_api.get(MODELS).json()} == {model.pk, other_model.pk}
         assert staff_api.get(detail(other_model)).status_code == status.HTTP_200_OK

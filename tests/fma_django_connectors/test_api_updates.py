@@ -135,6 +135,13 @@ class TestRejected:
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert response.json() == {"data": "data did not match the required schema: [1, 2, 3] is too long"}
 
+    def test_unusable_model_schema_is_400_not_500(self, fed_client_api, fed_client, developer):
+        model = make_model(developer, update_schema={"$ref": "#/definitions/missing"})
+        model.clients.add(fed_client)
+        response = post(fed_client_api, {"federated_model": model.pk, "data": [1]})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json()["data"].startswith("the model's schema for data cannot be used: ")
+
     @pytest.mark.parametrize(
         ("data", "message"),
         [
