@@ -5,6 +5,7 @@
 are claimed atomically, so no update is used twice, and none is lost:
 
 - an update whose aggregation fails is marked FAILED and is eligible again in the next run;
+- updates too few for the aggregator's arguments (Krum's ``2f + 3``) go back to PENDING;
 - a claim older than ``claim_lease_seconds`` (a run that died) is returned to PENDING;
 - an update based on an aggregate outside the model's ``furthest_base_agg`` window is marked
   INVALID, so it never holds a requirement back;
@@ -29,6 +30,7 @@ from fma_core.connectors.base import (
     UpdateRecord,
 )
 from fma_core.connectors.factory import connector_from_settings
+from fma_core.exceptions import InvalidArgumentsError
 from fma_core.types import AggregationContext, ClientUpdate, PendingSummary
 
 __all__ = ["agg_service"]
@@ -174,6 +176,12 @@ def agg_service(model_id: int, *, connector: AggregatorConnector | None = None) 
         except BaseException:
             model_data.delete_weights(result_ref)
             raise
+    except InvalidArgumentsError as error:
+        # The arguments do not suit this many updates (Krum with too few): the updates are not at fault,
+        # they wait for more to arrive.
+        logger.warning("model %s: %s; update(s) %s stay pending", model_id, error, claimed_ids_list)
+        metadata.release_claims(claimed_ids_list, claimed_at=now)
+        return None
     except ClaimLostError:
         logger.warning(
             "model %s: the claim on update(s) %s expired before the aggregate was recorded", model_id, claimed_ids_list

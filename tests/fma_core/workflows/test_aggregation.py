@@ -246,6 +246,19 @@ class TestFailures:
         assert world.result(aggregate_id) == [2.0]
         assert [good.status, unreadable.status] == [COMPLETE, COMPLETE]
 
+    def test_too_few_updates_for_the_aggregator_stay_pending(self, caplog):
+        world = World(aggregator="krum", aggregator_args={"f": 1})
+        updates = [world.update(client, 1.0) for client in "abc"]
+
+        assert world.run() is None
+        assert [(u.status, u.claimed_at) for u in updates] == [(PENDING, None)] * 3
+        assert "krum with f=1 needs at least 2f + 3 = 5 updates, got 3" in caplog.text
+
+        for client in "de":
+            world.model.clients.add(client)
+            world.update(client, 1.0)
+        assert world.result(world.run()) == [1.0]
+
     def test_an_expired_claim_is_taken_back_and_aggregated(self):
         world = World()
         abandoned = world.update("a", 2.0, status=RUNNING, claimed_at=datetime.now(UTC) - timedelta(hours=1))
