@@ -143,7 +143,7 @@ class TestScope:
 
     @pytest.mark.parametrize(
         ("model_id", "body"),
-        [("999999", NOT_FOUND), ("abc", NOT_FOUND), ("1.5", {"detail": "Not found."})],  # no route for "1.5"
+        [("999999", NOT_FOUND), ("abc", {"detail": "Not found."}), ("1.5", {"detail": "Not found."})],
     )
     def test_unknown_or_malformed_id_is_404(self, developer_api, model, model_id, body):
         response = developer_api.get(f"{MODELS}{model_id}/")
