@@ -6,6 +6,7 @@ import pytest
 from rest_framework import status
 
 from fma_django_connectors.models import FederatedModel, ModelArtifact
+from fma_django_connectors.schedules import ScheduleUnavailableError, schedulers
 
 from .conftest import FORBIDDEN, NOT_FOUND, make_aggregate, make_model, stored_files, uuid_client
 
@@ -29,6 +30,21 @@ MODEL_FIELDS = {
     "created_on",
     "last_modified",
 }
+
+
+class _UnavailableScheduler:
+    """A scheduler whose AWS side is down, as ``schedules`` reports it."""
+
+    def sync(self, *, model_id: int, enabled: bool) -> None:
+        raise ScheduleUnavailableError(f"Could not update the aggregation schedule fma-scheduled-{model_id}: down")
+
+    def remove(self, *, model_id: int) -> None:
+        raise ScheduleUnavailableError(f"Could not remove the aggregation schedule fma-scheduled-{model_id}: down")
+
+
+UNAVAILABLE_SCHEDULER = "unavailable (tests)"
+if UNAVAILABLE_SCHEDULER not in schedulers:
+    schedulers.register(UNAVAILABLE_SCHEDULER)(_UnavailableScheduler())
 
 
 def detail(model) -> str:
@@ -194,6 +210,36 @@ class TestChange:
         assert not FederatedModel.objects.filter(pk=model.pk).exists()
         assert not ModelArtifact.objects.exists()
         assert stored_files(media_root) == []
+
+
+class TestScheduleFailure:
+    """A schedule that cannot be changed rolls the whole model write back, files included."""
+
+    @pytest.fixture(autouse=True)
+    def scheduler_down(self, settings):
+        settings.FMA_SCHEDULER = UNAVAILABLE_SCHEDULER
+
+    def test_create_leaves_no_row_and_no_file(self, developer_api, media_root):
+        response = developer_api.post(
+            MODELS, {"name": "m", "aggregator": "avg_values_if_data", "initial_model": [1, 2]}, format="json"
+        )
+        assert response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE
+        assert response.json()["detail"].startswith("Could not update the aggregation schedule")
+        assert not FederatedModel.objects.exists()
+        assert not ModelArtifact.objects.exists()
+        assert stored_files(media_root) == []
+
+    def test_delete_keeps_the_model_and_its_files(
+        self, developer_api, developer, media_root, settings, django_capture_on_commit_callbacks
+    ):
+        settings.FMA_SCHEDULER = "none"
+        model = make_model(developer, initial_model=[1, 2])
+        settings.FMA_SCHEDULER = UNAVAILABLE_SCHEDULER
+        with django_capture_on_commit_callbacks(execute=True):
+            response = developer_api.delete(detail(model))
+        assert response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE
+        assert FederatedModel.objects.filter(pk=model.pk).exists()
+        assert len(stored_files(media_root)) == 1
 
 
 class TestListing:
