@@ -115,6 +115,23 @@ class TestAggregates:
         assert len(state_after_first.layers) == 2  # first then second moment of the one layer
         assert world.data.states[MODEL_ID] is not state_after_first
 
+    def test_an_aggregator_state_that_cannot_be_kept_is_logged_and_the_aggregate_stands(self, caplog):
+        world = World(aggregator="fed_adam")
+        world.aggregate(0.0)
+        update = world.update("a", 1.0)
+
+        def storage_down(model_id, state):
+            raise OSError("storage unavailable")
+
+        world.data.save_aggregator_state = storage_down
+
+        aggregate_id = world.run()
+
+        assert aggregate_id is not None
+        assert update.status == COMPLETE
+        assert f"model 1: aggregate {aggregate_id} recorded but its aggregator state was not kept" in caplog.text
+        assert "storage unavailable" in caplog.text
+
     def test_unknown_model(self):
         world = World()
         with pytest.raises(ModelNotFoundError, match="federated model 99 does not exist"):

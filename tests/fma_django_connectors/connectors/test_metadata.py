@@ -165,6 +165,14 @@ class TestLineage:
         assert [a.aggregate_id for a in connector.load_lineage(model.pk, limit=2)] == [newest.pk, middle.pk]
         assert connector.load_lineage(model.pk, limit=1)[0].result_ref == newest.result.name
 
+    def test_aggregates_off_the_newest_ones_line_are_skipped(self):
+        model = make_model()
+        root = make_aggregate(model, [0.0])
+        make_aggregate(model, [0.0])  # no parent: not an ancestor of what follows
+        newest = make_aggregate(model, [0.0], parent=root)
+
+        assert [a.aggregate_id for a in connector.load_lineage(model.pk, limit=None)] == [newest.pk, root.pk]
+
     def test_a_model_without_aggregates_has_none(self):
         assert connector.load_lineage(make_model().pk, limit=None) == []
 
@@ -206,6 +214,17 @@ class TestClaims:
         connector.mark_failed([update.pk], claimed_at=stale_claim)
         assert not ModelAggregate.objects.exists()
         assert statuses(update) == [Status.RUNNING]
+
+    def test_recording_for_a_model_deleted_meanwhile_is_an_error(self):
+        model = make_model()
+        update = make_update(model, [1.0])
+        claim = now()
+        connector.claim_updates(model.pk, [update.pk], claimed_at=claim)
+        model_id = model.pk
+        model.delete()
+
+        with pytest.raises(ModelNotFoundError, match=f"federated model {model_id} was deleted during its aggregation"):
+            connector.record_aggregate(model_id, result_ref="x.npz", update_ids=[update.pk], claimed_at=claim)
 
     def test_a_running_update_without_claim_time_is_reclaimed(self):
         model = make_model()
