@@ -120,7 +120,8 @@ def agg_service(model_id: int, *, connector: AggregatorConnector | None = None) 
     -------
     int or None
         The new aggregate's id; None when the model is paused, its requirement is not met, another run
-        holds the updates, or the aggregation failed (then its updates are FAILED and the error logged).
+        holds the updates, the updates are too few for the aggregator's arguments (they stay PENDING), or
+        the aggregation failed (then its updates are FAILED and the error logged).
 
     Raises
     ------
