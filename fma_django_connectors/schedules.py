@@ -43,6 +43,8 @@ class ScheduleUnavailableError(APIException):
 
 
 class Scheduler(Protocol):
+    """A way of scheduling aggregations, registered in ``schedulers`` under the name ``FMA_SCHEDULER`` uses."""
+
     def sync(self, *, model_id: int, enabled: bool) -> None: ...
 
     def remove(self, *, model_id: int) -> None: ...
