@@ -29,4 +29,14 @@ class ORJSONParser(BaseParser):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as error:
-            raise ParseError(f"JSON parse error - {error}") from error
+            raise ParseError(f"JSON parse error - {_explain(error)}") from error
+
+
+def _explain(error: orjson.JSONDecodeError) -> str:
+    # Python's json module writes NaN and Infinity, which JSON does not allow: say so rather than
+    # only "unexpected character".
+    at = error.pos - 1 if error.msg == "no digit after sign" else error.pos
+    if error.doc[at:].startswith(("NaN", "Infinity", "-Infinity")):
+        column = error.colno - (error.pos - at)
+        return f"NaN and Infinity are not valid JSON numbers: line {error.lineno} column {column} (char {at})"
+    return str(error)

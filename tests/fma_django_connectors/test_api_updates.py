@@ -163,12 +163,20 @@ class TestRejected:
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert response.json() == {"data": ["This field is required."]}
 
-    @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
-    def test_nan_and_infinity_are_400(self, fed_client_api, model, literal):
-        body = b'{"federated_model": %d, "data": [1.0, %s]}' % (model.pk, literal)
+    @pytest.mark.parametrize(
+        ("literal", "message"),
+        [
+            (b"NaN", "NaN and Infinity are not valid JSON numbers: line 1 column 43 (char 42)"),
+            (b"Infinity", "NaN and Infinity are not valid JSON numbers: line 1 column 43 (char 42)"),
+            (b"-Infinity", "NaN and Infinity are not valid JSON numbers: line 1 column 43 (char 42)"),
+            (b"1e400", "number is infinity when parsed as double: line 1 column 43 (char 42)"),
+        ],
+    )
+    def test_nan_and_infinity_are_400(self, fed_client_api, model, literal, message):
+        body = b'{"federated_model": %6d, "data": [1.0, %s]}' % (model.pk, literal)
         response = fed_client_api.post(UPDATES, body, content_type="application/json")
         assert response.status_code == status.HTTP_400_BAD_REQUEST
-        assert response.json()["detail"].startswith("JSON parse error - ")
+        assert response.json() == {"detail": f"JSON parse error - {message}"}
 
     def test_structure_must_match_the_latest_aggregate(self, fed_client_api, model):
         make_aggregate(model, [[1.0, 2.0], [3.0, 4.0, 5.0]])
