@@ -48,6 +48,8 @@ STORAGES = {
 }
 # Serve the admin's static files straight from the installed apps, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
+# Nothing is collected locally; without a STATIC_ROOT whitenoise does not look for (and warn about) the folder.
+STATIC_ROOT = None
 
 # No per-model schedules: the local trigger aggregates in-process (see fma_django_connectors.schedules).
 FMA_SCHEDULER = "none"
