@@ -1,0 +1,133 @@
+"""template.yaml: valid for CloudFormation, and wired to the code and the Makefile it deploys."""
+
+import importlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import decode
+
+from tests.deploy.support import REPOSITORY, TEMPLATE, names_read_by_the_service, start_remote_settings
+
+SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+
+
+@pytest.fixture(scope="module")
+def template():
+    loaded, problems = decode(str(TEMPLATE))
+    assert not problems, problems
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def functions(template):
+    return {
+        name: resource for name, resource in template["Resources"].items() if resource["Type"] == SERVERLESS_FUNCTION
+    }
+
+
+@pytest.fixture(scope="module")
+def environment(template):
+    return dict(template["Globals"]["Function"]["Environment"]["Variables"])
+
+
+def test_cfn_lint_finds_nothing():
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run([cfn_lint, str(TEMPLATE)], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_api_and_the_aggregator_are_deployed(functions):
+    handlers = {resource["Properties"]["Handler"] for resource in functions.values()}
+    assert handlers == {"service_initialization.handler", "aggregator_initialization.handler"}
+
+
+def test_every_handler_is_a_function_of_the_code_root(functions):
+    for name, resource in functions.items():
+        module_name, _, attribute = resource["Properties"]["Handler"].rpartition(".")
+        # The artifact's root is api_service/: the module must be a file there, not found elsewhere.
+        assert (REPOSITORY / "api_service" / f"{module_name}.py").is_file(), name
+        handler = getattr(importlib.import_module(module_name), attribute)
+        assert callable(handler), name
+
+
+def test_every_function_is_built_by_a_makefile_target(functions, tmp_path):
+    for name, resource in functions.items():
+        assert resource["Metadata"]["BuildMethod"] == "makefile"
+        # SAM runs `make build-<logical id>` with ARTIFACTS_DIR set; -n shows the recipe without running it.
+        result = subprocess.run(
+            ["make", "-n", "-C", str(REPOSITORY), f"build-{name}", f"ARTIFACTS_DIR={tmp_path}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert f'--target "{tmp_path}"' in result.stdout
+        assert "collectstatic" in result.stdout
+
+
+def test_the_runtime_is_the_one_the_wheels_are_built_for(template):
+    makefile = (REPOSITORY / "Makefile").read_text()
+    built_for = re.search(r"^LAMBDA_PYTHON_VERSION := (\S+)$", makefile, re.MULTILINE).group(1)
+    assert template["Globals"]["Function"]["Runtime"] == f"python{built_for}"
+
+
+def test_the_settings_parameter_selects_a_settings_module(template, environment):
+    selector = environment["DJANGO_SETTINGS_MODULE"]["Fn::Sub"]
+    for choice in template["Parameters"]["Settings"]["AllowedValues"]:
+        module_name = selector.replace("${Settings}", choice)
+        assert (REPOSITORY / "api_service" / (module_name.replace(".", "/") + ".py")).is_file(), module_name
+
+
+def test_every_variable_the_template_sets_is_read_by_the_service(environment):
+    unread = set(environment) - names_read_by_the_service() - {"DJANGO_SETTINGS_MODULE"}
+    assert not unread, f"the template sets variables no code reads: {sorted(unread)}"
+
+
+def test_settings_remote_starts_with_the_variables_the_template_sets(environment):
+    result = start_remote_settings(environment)
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout)
+    assert loaded["database"] == ["fma", "fma-db.abcdefghij.us-east-1.rds.amazonaws.com", 5432, "fma_admin"]
+    assert loaded["bucket"] == "fma-model-data-123456789012"
+
+
+def test_settings_remote_refuses_to_start_without_them():
+    # The counterpart of the test above: the environment is what makes it pass.
+    result = start_remote_settings([])
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+
+
+def test_the_default_trusted_origin_admits_the_api_hosts_of_the_region(environment):
+    # The API's own host cannot be named without a cycle; a leading dot admits its subdomains in Django.
+    fallback = environment["TRUSTED_ORIGIN"]["Fn::If"][2]["Fn::Sub"]
+    assert fallback == ".execute-api.${AWS::Region}.${AWS::URLSuffix}"
+
+
+def test_the_api_routes_cover_the_contract(functions):
+    events = functions["ApiFunction"]["Properties"]["Events"].values()
+    routes = {(event["Properties"]["Method"], event["Properties"]["Path"]) for event in events}
+    assert routes == {
+        ("ANY", "/api/{proxy+}"),
+        ("ANY", "/admin"),
+        ("ANY", "/admin/{proxy+}"),
+        ("GET", "/static/{proxy+}"),
+        ("POST", "/api-token-auth"),
+    }
+
+
+def test_the_api_may_manage_only_the_per_model_rules(functions):
+    statements = [
+        statement
+        for policy in functions["ApiFunction"]["Properties"]["Policies"]
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+    ]
+    (rules,) = [statement for statement in statements if statement["Sid"] == "ManagePerModelSchedules"]
+    assert rules["Resource"]["Fn::Sub"].endswith(":rule/fma-scheduled-*")
+    assert all(action.startswith("events:") for action in rules["Action"])

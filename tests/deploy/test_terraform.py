@@ -1,0 +1,317 @@
+"""terraform_deploy/: parses, declares what it uses, validates, passes the static scan, and applies."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import boto3
+import hcl2
+import pytest
+from cfnlint.decode import decode
+from moto.server import ThreadedMotoServer
+
+from tests.deploy.support import REPOSITORY, TEMPLATE, TERRAFORM_DIR, names_read_by_the_service, start_remote_settings
+
+HCL_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+TF_FILES = sorted(path for path in TERRAFORM_DIR.rglob("*.tf") if ".terraform" not in path.parts)
+MODULE_DIRS = sorted({path.parent for path in TF_FILES})
+CHECKOV = REPOSITORY / ".venv-checkov" / "bin" / "checkov"
+
+
+def load(path):
+    with path.open() as handle:
+        return hcl2.load(handle, serialization_options=HCL_OPTIONS)
+
+
+def blocks(module_dir, kind):
+    """``{name: body}`` of the ``kind`` blocks (variable, locals, ...) of one module's files."""
+    found = {}
+    for path in sorted(module_dir.glob("*.tf")):
+        for block in load(path).get(kind, []):
+            found |= block
+    return found
+
+
+def plugin_dir():
+    candidates = [os.environ.get("FMA_TF_PLUGIN_DIR"), "/opt/tf-plugins", Path.home() / ".terraform.d" / "plugins"]
+    for candidate in filter(None, candidates):
+        if (Path(candidate) / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+            return Path(candidate)
+    return None
+
+
+def terraform_environment():
+    return os.environ | {"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+
+
+def terraform(workdir, *args, timeout=300):
+    result = subprocess.run(
+        ["terraform", *args, "-no-color"],
+        cwd=workdir,
+        env=terraform_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, f"terraform {args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def initialised_copy(destination):
+    """A copy of terraform_deploy/ (nothing written to the checkout), initialised from the local plugin mirror."""
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform is not on the PATH")
+    plugins = plugin_dir()
+    if plugins is None:
+        pytest.skip("no local mirror of the hashicorp/aws provider (set FMA_TF_PLUGIN_DIR)")
+    shutil.copytree(TERRAFORM_DIR, destination, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+    terraform(destination, "init", "-backend=false", f"-plugin-dir={plugins}")
+    return destination
+
+
+def test_there_is_configuration_to_check():
+    names = {path.name for path in TF_FILES}
+    assert {"provider.tf", "iam-lambda.tf", "lambda.tf", "variables.tf", "outputs.tf"} <= names
+
+
+@pytest.mark.parametrize("path", TF_FILES, ids=lambda path: str(path.relative_to(TERRAFORM_DIR)))
+def test_every_file_parses(path):
+    assert load(path), f"{path} holds no configuration"
+
+
+@pytest.mark.parametrize("module_dir", MODULE_DIRS, ids=lambda path: str(path.relative_to(REPOSITORY)))
+def test_every_variable_used_is_declared_and_every_declared_one_used(module_dir):
+    declared = set(blocks(module_dir, "variable"))
+    parsed = json.dumps([load(path) for path in sorted(module_dir.glob("*.tf"))])
+    used = set(re.findall(r"\bvar\.([A-Za-z_][A-Za-z0-9_-]*)", parsed))
+    assert not used - declared, f"used but not declared: {sorted(used - declared)}"
+    assert not declared - used, f"declared but never used: {sorted(declared - used)}"
+
+
+def test_every_variable_is_described_and_typed():
+    for module_dir in MODULE_DIRS:
+        for name, body in blocks(module_dir, "variable").items():
+            assert body.get("description") and body.get("type"), f"{module_dir.name}: variable {name}"
+
+
+def function_environment_names():
+    merged = blocks(TERRAFORM_DIR, "locals")["function_environment"]
+    return set(re.findall(r"\b([A-Z][A-Z0-9_]+) =", merged))
+
+
+def test_the_functions_get_the_variables_settings_remote_needs():
+    names = function_environment_names()
+    assert not names - names_read_by_the_service() - {"DJANGO_SETTINGS_MODULE"}
+    result = start_remote_settings(names)
+    assert result.returncode == 0, result.stderr
+
+
+def test_terraform_and_sam_deploy_the_same_functions():
+    template, _ = decode(str(TEMPLATE))
+    sam_functions = {
+        resource["Properties"]["Handler"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    functions = blocks(TERRAFORM_DIR, "locals")["functions"]
+    assert {function["handler"] for function in functions.values()} == sam_functions
+    variables = blocks(TERRAFORM_DIR, "variable")
+    assert variables["lambda_runtime"]["default"] == template["Globals"]["Function"]["Runtime"]
+    # SAM sets FMA_LOCAL_DATA_DIR only for its local mode; Terraform deploys settings_remote alone.
+    sam_environment = set(template["Globals"]["Function"]["Environment"]["Variables"]) - {"FMA_LOCAL_DATA_DIR"}
+    assert function_environment_names() == sam_environment
+
+
+def test_terraform_validate(tmp_path):
+    workdir = initialised_copy(tmp_path / "terraform_deploy")
+    assert "The configuration is valid" in terraform(workdir, "validate").stdout
+
+
+def test_checkov_finds_nothing():
+    if not CHECKOV.exists():
+        pytest.skip("checkov is not installed: `make checkov-install` puts it in .venv-checkov")
+    result = subprocess.run(
+        [CHECKOV, "-d", str(TERRAFORM_DIR), "--framework", "terraform", "--compact", "--quiet"],
+        env=os.environ | {"BC_SKIP_MAPPING": "TRUE"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+
+
+# --- apply against moto ------------------------------------------------------------------------------
+
+MOTO_SERVICES = [
+    "apigatewayv2",
+    "cloudwatchlogs",
+    "ec2",
+    "events",
+    "iam",
+    "kms",
+    "lambda",
+    "rds",
+    "s3",
+    "secretsmanager",
+]
+MOTO_SERVICES += ["sts"]
+MOTO_PROVIDER = """provider "aws" {{
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  s3_use_path_style           = true
+  endpoints {{
+{endpoints}
+  }}
+}}
+"""
+# moto evaluates bucket policies without their conditions, so the TLS-only Deny would refuse every
+# request; in its place a Deny of an action nothing here uses still exercises the policy's creation.
+MOTO_BUCKET_POLICY = """resource "aws_s3_bucket_policy" "this" {
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Sid = "DenyWebsites", Effect = "Deny", Principal = "*", Action = "s3:PutBucketWebsite", Resource = aws_s3_bucket.this.arn }]
+  })
+}
+"""
+# The functions, their roles and policies, the buckets, the secrets, the HTTP API and the permission
+# that lets the per-model EventBridge rules invoke the aggregator (with what they depend on).
+MOTO_TARGETS = [
+    "aws_lambda_function.fma",
+    "aws_iam_role_policy.api_aggregation",
+    "aws_lambda_permission.aggregator_from_schedules",
+    "aws_lambda_permission.api_from_gateway",
+    "aws_secretsmanager_secret_version.django_secret_key",
+    "aws_apigatewayv2_route.fma",
+    "aws_apigatewayv2_stage.default",
+]
+
+
+@pytest.fixture
+def moto_url():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    request = urllib.request.Request(
+        f"{url}/moto-api/config",
+        data=json.dumps({"lambda": {"use_docker": False}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+    yield url
+    server.stop()
+
+
+@pytest.mark.integration
+def test_apply_and_destroy_against_moto(tmp_path, moto_url, monkeypatch):
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    aws = {"endpoint_url": moto_url, "region_name": "us-east-1"}
+
+    # What a deployer brings: a VPC with two private subnets, and an existing database with its secret.
+    ec2 = boto3.client("ec2", **aws)
+    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet_ids = [
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        for index, zone in enumerate(["us-east-1a", "us-east-1b"])
+    ]
+    boto3.client("rds", **aws).create_db_instance(
+        DBInstanceIdentifier="fma-existing",
+        Engine="postgres",
+        DBInstanceClass="db.t4g.micro",
+        MasterUsername="fma_admin",
+        MasterUserPassword="not-a-real-password",
+        AllocatedStorage=20,
+    )
+    db_secret_arn = boto3.client("secretsmanager", **aws).create_secret(
+        Name="fma-existing-db", SecretString=json.dumps({"username": "fma_admin", "password": "not-a-real-password"})
+    )["ARN"]
+
+    artifact = tmp_path / "fma-lambda.zip"
+    with zipfile.ZipFile(artifact, "w") as archive:
+        archive.writestr("service_initialization.py", "def handler(event, context):\n    return event\n")
+
+    workdir = initialised_copy(tmp_path / "terraform_deploy")
+    endpoints = "\n".join(f'    {service} = "{moto_url}"' for service in MOTO_SERVICES)
+    (workdir / "moto_override.tf").write_text(MOTO_PROVIDER.format(endpoints=endpoints))
+    (workdir / "modules" / "private_bucket" / "moto_override.tf").write_text(MOTO_BUCKET_POLICY)
+    tfvars = {
+        "vpc_id": vpc_id,
+        "subnet_ids": subnet_ids,
+        "existing_db_instance_identifier": "fma-existing",
+        "existing_db_secret_arn": db_secret_arn,
+        "lambda_zip_path": str(artifact),
+    }
+    (workdir / "moto.auto.tfvars.json").write_text(json.dumps(tfvars))
+
+    terraform(workdir, "apply", "-auto-approve", *[f"-target={target}" for target in MOTO_TARGETS])
+    outputs = {name: value["value"] for name, value in json.loads(terraform(workdir, "output", "-json").stdout).items()}
+
+    lambda_client = boto3.client("lambda", **aws)
+    api = lambda_client.get_function_configuration(FunctionName="fma-api")
+    assert api["Handler"] == "service_initialization.handler"
+    assert api["Runtime"] == "python3.12"
+    environment = api["Environment"]["Variables"]
+    assert environment["FMA_DB_SECRET_PATH"] == db_secret_arn
+    assert environment["FMA_DATABASE_HOST"] == outputs["db_address"]
+    assert environment["FMA_MODEL_DATA_BUCKET"] == outputs["model_data_bucket"]
+    assert environment["AGGREGATOR_LAMBDA_ARN"] == outputs["aggregator_function_arn"]
+    assert environment["TRUSTED_ORIGIN"] == outputs["api_url"].rstrip("/")
+
+    aggregator = lambda_client.get_function_configuration(FunctionName="fma-aggregator")
+    assert aggregator["Handler"] == "aggregator_initialization.handler"
+    schedule_grant = json.loads(lambda_client.get_policy(FunctionName="fma-aggregator")["Policy"])["Statement"]
+    assert [statement["Principal"]["Service"] for statement in schedule_grant] == ["events.amazonaws.com"]
+    assert schedule_grant[0]["Condition"]["ArnLike"]["AWS:SourceArn"].endswith(":rule/fma-scheduled-*")
+
+    iam = boto3.client("iam", **aws)
+    api_policy = iam.get_role_policy(RoleName="fma-api-lambda", PolicyName="aggregation")["PolicyDocument"]
+    resources = {statement["Sid"]: statement["Resource"] for statement in api_policy["Statement"]}
+    assert resources == {
+        "InvokeAggregator": outputs["aggregator_function_arn"],
+        "PerModelSchedules": "arn:aws:events:us-east-1:123456789012:rule/fma-scheduled-*",
+    }
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role_policy(RoleName="fma-aggregator-lambda", PolicyName="aggregation")
+
+    s3 = boto3.client("s3", **aws)
+    encryption = s3.get_bucket_encryption(Bucket=outputs["model_data_bucket"])
+    assert (
+        encryption["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"][
+            "SSEAlgorithm"
+        ]
+        == "aws:kms"
+    )
+    assert all(
+        s3.get_public_access_block(Bucket=outputs["model_data_bucket"])["PublicAccessBlockConfiguration"].values()
+    )
+
+    secret_key = boto3.client("secretsmanager", **aws).get_secret_value(
+        SecretId=environment["FMA_SECRET_KEY_SECRET_ID"]
+    )
+    assert len(secret_key["SecretString"]) == 64
+
+    routes = boto3.client("apigatewayv2", **aws).get_routes(ApiId=outputs["api_url"].split("//")[1].split(".")[0])
+    assert {route["RouteKey"] for route in routes["Items"]} == {
+        "ANY /api/{proxy+}",
+        "ANY /admin",
+        "ANY /admin/{proxy+}",
+        "GET /static/{proxy+}",
+        "POST /api-token-auth",
+    }
+
+    terraform(workdir, "destroy", "-auto-approve", "-refresh=false")
+    assert terraform(workdir, "state", "list").stdout.strip() == ""
+    assert lambda_client.list_functions()["Functions"] == []
