@@ -97,7 +97,8 @@ def test_every_variable_used_is_declared_and_every_declared_one_used(module_dir)
 def test_every_variable_is_described_and_typed():
     for module_dir in MODULE_DIRS:
         for name, body in blocks(module_dir, "variable").items():
-            assert body.get("description") and body.get("type"), f"{module_dir.name}: variable {name}"
+            assert body.get("description"), f"{module_dir.name}: variable {name} has no description"
+            assert body.get("type"), f"{module_dir.name}: variable {name} has no type"
 
 
 def function_environment_names():
@@ -179,7 +180,10 @@ MOTO_PROVIDER = """provider "aws" {{
 MOTO_BUCKET_POLICY = """resource "aws_s3_bucket_policy" "this" {
   policy = jsonencode({
     Version   = "2012-10-17"
-    Statement = [{ Sid = "DenyWebsites", Effect = "Deny", Principal = "*", Action = "s3:PutBucketWebsite", Resource = aws_s3_bucket.this.arn }]
+    Statement = [{
+      Sid = "DenyWebsites", Effect = "Deny", Principal = "*", Action = "s3:PutBucketWebsite",
+      Resource = aws_s3_bucket.this.arn
+    }]
   })
 }
 """
