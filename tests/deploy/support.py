@@ -29,7 +29,9 @@ SAMPLE_ENVIRONMENT = {
     "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "2773",
     "FMA_LOCAL_DATA_DIR": "/tmp/fma-local",
 }
-_SECRET_VALUES = {
+# The variables a settings_remote deployment sets.
+REMOTE_VARIABLES = [name for name in SAMPLE_ENVIRONMENT if name not in {"FMA_LOCAL_DATA_DIR"}]
+SECRET_VALUES = {
     "FMA_DEPLOY_TEST_DB_SECRET": json.dumps({"username": "fma_admin", "password": "not-a-real-password"}),
     "FMA_DEPLOY_TEST_SECRET_KEY": "deploy-test-secret-key-" + "x" * 40,
 }
@@ -57,7 +59,7 @@ def start_remote_settings(variable_names: Iterable[str]) -> subprocess.Completed
         "PYTHONPATH": os.pathsep.join([str(REPOSITORY), str(REPOSITORY / "api_service")]),
         "AWS_REGION": "us-east-1",
         "DJANGO_SETTINGS_MODULE": "federated_learning_project.settings_remote",
-        **_SECRET_VALUES,
+        **SECRET_VALUES,
     }
     env |= {name: SAMPLE_ENVIRONMENT[name] for name in variable_names}
     return subprocess.run(
