@@ -46,6 +46,7 @@ lint: install
 	$(VENV)/bin/pre-commit run --all-files
 
 fma-django-compile: install
+	rm -f artifacts/fma_django_connectors-*.whl
 	$(PY) -m pip wheel --no-deps --wheel-dir artifacts ./fma_django_connectors
 
 bench: install
