@@ -38,25 +38,24 @@ def weighted_mean(updates: Iterable[ClientUpdate], weight: Callable[[ClientUpdat
     InvalidWeightsError
         No updates, or an update whose layers differ in number or shape from the first one's.
     """
-    template: Weights | None = None
-    sums: list[np.ndarray] = []
+    # The accumulator doubles as the structure every update must match, so no update outlives its turn.
+    sums: Weights | None = None
     total = 0.0
     for update in updates:
-        if template is None:
-            template = update.weights
-            sums = [np.zeros(shape, dtype=np.float64) for shape in template.shapes]
+        if sums is None:
+            sums = Weights.like(update.weights, [np.zeros(shape, dtype=np.float64) for shape in update.weights.shapes])
         else:
-            check_same_structure(template, update.weights)
+            check_same_structure(sums, update.weights)
         factor = 1.0 if weight is None else weight(update)
-        for running, layer in zip(sums, update.weights.layers, strict=True):
+        for running, layer in zip(sums.layers, update.weights.layers, strict=True):
             # Scaling by 1.0 would allocate a P-sized temporary for nothing.
             running += layer if factor == 1.0 else factor * layer
         total += factor
-    if template is None:
+    if sums is None:
         raise InvalidWeightsError(_NO_UPDATES)
-    for running in sums:
+    for running in sums.layers:
         running /= total
-    return Weights.like(template, sums)
+    return sums
 
 
 def stack(updates: UpdateStream) -> tuple[Weights, np.ndarray]:

@@ -1,5 +1,7 @@
 """The shared numpy primitives, against direct numpy references."""
 
+import weakref
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -8,7 +10,8 @@ from hypothesis.extra import numpy as hnp
 
 from fma_core.algorithms import _maths
 from fma_core.exceptions import InvalidWeightsError
-from fma_core.types import InMemoryUpdates
+from fma_core.serialization import Weights
+from fma_core.types import ClientUpdate, InMemoryUpdates
 from tests.fma_core.algorithms.support import CountingUpdates, assert_weights_equal, layered, single, updates
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
@@ -131,3 +134,40 @@ class TestPairwiseSquaredDistances:
         np.testing.assert_allclose(distances, reference, atol=1e-6 * max(1.0, float(np.abs(rows).max()) ** 2))
         assert (distances >= 0).all()
         np.testing.assert_array_equal(np.diag(distances), 0)
+
+
+class LiveUpdates:
+    """A stream that builds each update when asked and records how many built updates were alive at once."""
+
+    def __init__(self, count: int, size: int) -> None:
+        self._count = count
+        self._size = size
+        self.alive = 0
+        self.most_alive = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _released(self) -> None:
+        self.alive -= 1
+
+    def __iter__(self):
+        for index in range(self._count):
+            layer = np.full(self._size, float(index))
+            weakref.finalize(layer, self._released)
+            self.alive += 1
+            self.most_alive = max(self.most_alive, self.alive)
+            yield ClientUpdate(weights=Weights(layers=(layer,), layered=False))
+            del layer
+
+
+def test_weighted_mean_keeps_no_update_beyond_its_turn():
+    # Prepare
+    stream = LiveUpdates(count=20, size=10)
+
+    # Execute
+    mean = _maths.weighted_mean(stream)
+
+    # Assert: the update being added and the one being loaded, never more.
+    np.testing.assert_array_equal(mean.layers[0], np.full(10, 9.5))
+    assert stream.most_alive <= 2
