@@ -58,6 +58,7 @@ resource "aws_lambda_function" "fma" {
   architectures                  = ["x86_64"]
   s3_bucket                      = aws_s3_object.lambda_package.bucket
   s3_key                         = aws_s3_object.lambda_package.key
+  s3_object_version              = aws_s3_object.lambda_package.version_id
   source_code_hash               = filebase64sha256(var.lambda_zip_path)
   layers                         = var.secrets_extension_layer_arn == "" ? [] : [var.secrets_extension_layer_arn]
   kms_key_arn                    = aws_kms_key.fma.arn

@@ -12,9 +12,10 @@ module "artifacts_bucket" {
   kms_key_arn = aws_kms_key.fma.arn
 }
 
+# One key: each build uploads a new version, and the old ones expire with the bucket's noncurrent versions.
 resource "aws_s3_object" "lambda_package" {
   bucket      = module.artifacts_bucket.id
-  key         = "lambda/fma-lambda-${filesha256(var.lambda_zip_path)}.zip"
+  key         = "lambda/fma-lambda.zip"
   source      = var.lambda_zip_path
   source_hash = filemd5(var.lambda_zip_path)
 }
