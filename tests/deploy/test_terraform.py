@@ -129,6 +129,13 @@ def test_terraform_and_sam_deploy_the_same_functions():
     assert function_environment_names() == sam_environment
 
 
+def test_terraform_files_are_formatted():
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform is not on the PATH")
+    # Exit 3 and the names of the files to reformat when any is not in canonical format.
+    terraform(TERRAFORM_DIR, "fmt", "-check", "-recursive")
+
+
 def test_terraform_validate(tmp_path):
     workdir = initialised_copy(tmp_path / "terraform_deploy")
     assert "The configuration is valid" in terraform(workdir, "validate").stdout
