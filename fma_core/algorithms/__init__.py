@@ -2,9 +2,11 @@
 
 A model names its aggregator (``aggregator`` + ``aggregator_args``) and requirement (``requirement`` +
 ``requirement_args``); ``validate_*_args`` check them when the model is saved, ``call_*`` run them.
+See ``docs/aggregators.md`` for each algorithm and its arguments.
 """
 
-from fma_core.algorithms import fedavg, fedbuff, fedopt, krum, mean, median, readiness, trimmed_mean
+# Imported for their registrations.
+from fma_core.algorithms import fedavg, fedbuff, fedopt, krum, mean, median, readiness, trimmed_mean  # noqa: F401
 from fma_core.algorithms._base import (
     Range,
     aggregators,
@@ -20,15 +22,7 @@ __all__ = [
     "aggregators",
     "call_aggregator",
     "call_requirement",
-    "fedavg",
-    "fedbuff",
-    "fedopt",
-    "krum",
-    "mean",
-    "median",
-    "readiness",
     "requirements",
-    "trimmed_mean",
     "validate_aggregator_args",
     "validate_requirement_args",
 ]
