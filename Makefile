@@ -100,12 +100,14 @@ $(SAM):
 	$(SAM_VENV)/bin/pip install --quiet "aws-sam-cli~=1.170"
 
 # One artifact serves both: the template parameter Settings picks settings_local or settings_remote.
+# --build-in-source: the Makefile builds from the checkout (its virtualenv, the wheel), and SAM does
+# not copy the tree, virtualenvs included, to a scratch folder first.
 sam-build-local: $(SAM)
-	$(SAM) build --config-env local
+	$(SAM) build --build-in-source --config-env local
 
 sam-build-remote: $(SAM)
 	$(SAM) validate --lint
-	$(SAM) build
+	$(SAM) build --build-in-source
 
 # Needs Docker (sam runs the function in a container); without it use `make run`.
 sam-local: sam-build-local
