@@ -133,7 +133,7 @@ def check_same_structure(reference: Weights, candidate: Weights) -> None:
         raise InvalidWeightsError(
             f"expected {len(reference.layers)} layers like the model's weights, got {len(candidate.layers)}"
         )
-    for index, (expected, got) in enumerate(zip(reference.shapes, candidate.shapes)):
+    for index, (expected, got) in enumerate(zip(reference.shapes, candidate.shapes, strict=True)):
         if expected != got:
             raise InvalidWeightsError(
                 f"layer {index} has shape {list(got)} but the model's weights have shape {list(expected)}"

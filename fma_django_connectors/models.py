@@ -27,9 +27,7 @@ class FederatedModel(models.Model):
     """An experiment: a model developers train with federated clients."""
 
     name = models.CharField(max_length=255)
-    developer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="federated_models"
-    )
+    developer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="federated_models")
     clients = models.ManyToManyField(Client, blank=True, related_name="federated_models")
     current_artifact = models.OneToOneField(
         "ModelArtifact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -64,9 +62,7 @@ class ModelArtifact(models.Model):
 
     class Meta:
         ordering = ["-created_on", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["federated_model", "version"], name="unique_artifact_version")
-        ]
+        constraints = [models.UniqueConstraint(fields=["federated_model", "version"], name="unique_artifact_version")]
 
     def __str__(self) -> str:
         return f"{self.federated_model_id} v{self.version}"

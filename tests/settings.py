@@ -10,7 +10,7 @@ import tempfile
 
 os.environ["FMA_LOCAL_DATA_DIR"] = tempfile.mkdtemp(prefix="fma-test-")
 
-from federated_learning_project.settings_local import *  # noqa: E402, F403
+from federated_learning_project.settings_local import *  # noqa: F403
 
 TEST_DATABASE = os.environ.get("FMA_TEST_DATABASE", "sqlite")
 if TEST_DATABASE == "postgres":
