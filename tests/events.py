@@ -45,21 +45,16 @@ def make_v1_event(
     stage: str = "prod",
 ) -> dict[str, Any]:
     """An API Gateway REST API (v1 proxy integration on ``/{proxy+}``) event."""
-    multi_headers = {"Host": [host], "User-Agent": [USER_AGENT], **_multi(headers)}
-    multi_headers |= {
-        "X-Forwarded-For": [SOURCE_IP],
-        "X-Forwarded-Port": ["443"],
-        "X-Forwarded-Proto": ["https"],
-    }
+    multi_headers = _forwarded_headers(headers, host=host, https=True, lowercase=False)
     multi_query = _multi(query)
     encoded_body, is_base64 = _encode_body(body, binary=binary)
     return {
         "resource": "/{proxy+}",
         "path": path,
         "httpMethod": method,
-        "headers": {name: values[-1] for name, values in multi_headers.items()},
+        "headers": _last(multi_headers),
         "multiValueHeaders": multi_headers,
-        "queryStringParameters": {key: values[-1] for key, values in multi_query.items()} or None,
+        "queryStringParameters": _last(multi_query) or None,
         "multiValueQueryStringParameters": multi_query or None,
         "pathParameters": {"proxy": path.lstrip("/")} if path != "/" else None,
         "stageVariables": None,
@@ -110,9 +105,7 @@ def make_v2_event(
     cookies: Sequence[str] = (),
 ) -> dict[str, Any]:
     """An API Gateway HTTP API (payload format 2.0, ``$default`` route) event."""
-    multi_headers = {name.lower(): values for name, values in _multi(headers).items()}
-    multi_headers = {"host": [host], "user-agent": [USER_AGENT], **multi_headers}
-    multi_headers |= {"x-forwarded-for": [SOURCE_IP], "x-forwarded-port": ["443"], "x-forwarded-proto": ["https"]}
+    multi_headers = _forwarded_headers(headers, host=host, https=True, lowercase=True)
     multi_query = _multi(query)
     event: dict[str, Any] = {
         "version": "2.0",
@@ -162,9 +155,7 @@ def make_alb_event(
     multi_value: bool = False,
 ) -> dict[str, Any]:
     """An Application Load Balancer event (``multi_value``: the target group's multi-value headers option)."""
-    multi_headers = {name.lower(): values for name, values in _multi(headers).items()}
-    multi_headers = {"host": [host], "user-agent": [USER_AGENT], **multi_headers}
-    multi_headers |= {"x-forwarded-for": [SOURCE_IP], "x-forwarded-port": ["80"], "x-forwarded-proto": ["http"]}
+    multi_headers = _forwarded_headers(headers, host=host, https=False, lowercase=True)
     # An ALB does not decode query parameters: they reach the function as the client encoded them.
     multi_query = {quote(key): [quote(value) for value in values] for key, values in _multi(query).items()}
     encoded_body, is_base64 = _encode_body(body, binary=binary)
@@ -180,8 +171,8 @@ def make_alb_event(
         event["multiValueHeaders"] = multi_headers
         event["multiValueQueryStringParameters"] = multi_query
     else:
-        event["headers"] = {name: values[-1] for name, values in multi_headers.items()}
-        event["queryStringParameters"] = {key: values[-1] for key, values in multi_query.items()}
+        event["headers"] = _last(multi_headers)
+        event["queryStringParameters"] = _last(multi_query)
     return event
 
 
@@ -193,6 +184,36 @@ def response_body(response: dict[str, Any]) -> bytes:
 
 def _multi(values: Mapping[str, HeaderValues] | None) -> dict[str, list[str]]:
     return {name: [value] if isinstance(value, str) else list(value) for name, value in (values or {}).items()}
+
+
+def _forwarded_headers(
+    headers: Mapping[str, HeaderValues] | None, *, host: str, https: bool, lowercase: bool
+) -> dict[str, list[str]]:
+    """The client's headers as the proxy passes them on.
+
+    ``Host`` and ``User-Agent`` unless the client sent its own, then the ``X-Forwarded-*`` headers the
+    proxy sets. HTTP APIs and ALBs lowercase every name; REST APIs keep the client's spelling.
+    """
+
+    def name(lowercase_name: str) -> str:
+        return lowercase_name if lowercase else lowercase_name.title()
+
+    given = _multi(headers)
+    if lowercase:
+        given = {key.lower(): values for key, values in given.items()}
+    return {
+        name("host"): [host],
+        name("user-agent"): [USER_AGENT],
+        **given,
+        name("x-forwarded-for"): [SOURCE_IP],
+        name("x-forwarded-port"): ["443" if https else "80"],
+        name("x-forwarded-proto"): ["https" if https else "http"],
+    }
+
+
+def _last(multi: Mapping[str, list[str]]) -> dict[str, str]:
+    # Single-value maps keep the last of repeated values, as API Gateway and the ALB do.
+    return {key: values[-1] for key, values in multi.items()}
 
 
 def _encode_body(body: str | bytes | None, *, binary: bool) -> tuple[str | None, bool]:
