@@ -1,8 +1,9 @@
 """The server behind ``make run``: each HTTP request becomes an API Gateway event for
 ``service_initialization.handler``, and the handler's answer becomes the HTTP response.
 
-The event is a REST API proxy event (payload format 1.0) by default, or an HTTP API event
-(payload format 2.0) with ``--payload-format 2.0`` / ``FMA_PAYLOAD_FORMAT=2.0``.
+The event is an HTTP API event (payload format 2.0) by default, as the HTTP API of the deployed
+stacks sends, or a REST API proxy event (payload format 1.0) with ``--payload-format 1.0`` /
+``FMA_PAYLOAD_FORMAT=1.0``.
 
 ``sam local start-api`` would do the same but needs Docker, and Django's ``runserver`` would skip the
 Lambda entry. Going through the production handler means the local service sorts events, adapts them
@@ -46,7 +47,13 @@ PASSWORD_FILE_NAME = "admin_password"
 STAGE = "local"
 DEFAULT_PORT = 8000
 PAYLOAD_FORMATS = ("1.0", "2.0")
-_PAYLOAD_NAMES = {"1.0": "REST (payload 1.0)", "2.0": "HTTP API (payload 2.0)"}
+# What the HTTP API in front of the deployed function (template.yaml, terraform_deploy/) sends.
+DEFAULT_PAYLOAD_FORMAT = "2.0"
+# The banner's line naming the events the handler gets.
+_EVENT_LINES = {
+    "2.0": "as an API Gateway HTTP API (payload 2.0) event, the kind the deployed service receives.",
+    "1.0": "as an API Gateway REST API (payload 1.0) event (the deployed service receives HTTP API 2.0 events).",
+}
 
 # Bodies of these media types travel as text in the event; any other body is base64-encoded, as API
 # Gateway does for binary media types.
@@ -148,9 +155,9 @@ def request_event(
     client_ip: str,
     server_port: int,
     request_id: str,
-    payload_format: str = "1.0",
+    payload_format: str = DEFAULT_PAYLOAD_FORMAT,
 ) -> dict[str, Any]:
-    """The API Gateway event for one HTTP request: REST (``1.0``, proxy on ``/{proxy+}``) or HTTP API (``2.0``)."""
+    """The API Gateway event for one HTTP request: HTTP API (``2.0``) or REST (``1.0``, proxy on ``/{proxy+}``)."""
     path, _, raw_query = target.partition("?")
     # API Gateway adds the forwarding headers; apig-wsgi reads the client address and scheme from them.
     all_headers = [*headers, ("X-Forwarded-For", client_ip), ("X-Forwarded-Port", str(server_port))]
@@ -398,10 +405,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--payload-format",
         choices=PAYLOAD_FORMATS,
-        default=os.environ.get("FMA_PAYLOAD_FORMAT", "1.0"),
-        help="events as from a REST API (1.0) or an HTTP API (2.0); default: %(default)s",
+        default=os.environ.get("FMA_PAYLOAD_FORMAT", DEFAULT_PAYLOAD_FORMAT),
+        help="events as from an HTTP API (2.0, as deployed) or a REST API (1.0); default: %(default)s",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # argparse checks the choices of a value given on the command line, not of a default from the environment.
+    if args.payload_format not in PAYLOAD_FORMATS:
+        parser.error(f"FMA_PAYLOAD_FORMAT must be 1.0 or 2.0, not {args.payload_format!r}")
+    return args
 
 
 def migrate() -> None:
@@ -417,7 +428,7 @@ def banner(*, url: str, login: AdminLogin, data_dir: Path, payload_format: str) 
     return "\n".join(
         [
             "FMA API service, local: every request goes through service_initialization.handler",
-            f"as an API Gateway {_PAYLOAD_NAMES[payload_format]} event.",
+            _EVENT_LINES[payload_format],
             "",
             f"  API    {url}api/v1/",
             f"  Admin  {url}admin/",

@@ -1,9 +1,7 @@
 """``make run``'s server, started for real and spoken to over HTTP; and its event and response mapping."""
 
 import base64
-import http.client
 import json
-import os
 import re
 import signal
 import socket
@@ -11,7 +9,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,92 +19,18 @@ import django.contrib.admin
 import pytest
 
 import local_server
+from tests.servers import SERVER_SCRIPT, START_TIMEOUT, RunningServer, server_environment
 
 pytestmark = pytest.mark.integration
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 STATIC_ADMIN = Path(django.contrib.admin.__file__).parent / "static" / "admin"
-START_TIMEOUT = 60
+EVENT_LINES = {
+    None: "as an API Gateway HTTP API (payload 2.0) event, the kind the deployed service receives.",
+    "1.0": "as an API Gateway REST API (payload 1.0) event (the deployed service receives HTTP API 2.0 events).",
+}
 
 
-class RunningServer:
-    """``api_service/local_server.py`` in its own process, with its own data folder."""
-
-    def __init__(self, data_dir, *, admin_password=None, port=0, payload_format="1.0"):
-        self.data_dir = data_dir
-        self.payload_format = payload_format
-        env = {key: value for key, value in os.environ.items() if key not in {"DJANGO_SETTINGS_MODULE", "PORT"}}
-        env.pop("FMA_ADMIN_PASSWORD", None)
-        env |= {
-            "FMA_LOCAL_DATA_DIR": str(data_dir),
-            "PYTHONPATH": os.pathsep.join([str(REPOSITORY), str(REPOSITORY / "api_service")]),
-            "PYTHONUNBUFFERED": "1",
-        }
-        if admin_password is not None:
-            env["FMA_ADMIN_PASSWORD"] = admin_password
-        self.stderr_path = data_dir / "server.stderr"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._stderr = self.stderr_path.open("w")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                str(REPOSITORY / "api_service" / "local_server.py"),
-                *("--port", str(port), "--payload-format", payload_format),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-        self.stdout_lines = []
-        self._ready = threading.Event()
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-
-    def _read_stdout(self):
-        for line in self.process.stdout:
-            self.stdout_lines.append(line)
-            if "Press Ctrl-C to stop." in line:
-                self._ready.set()
-        self._ready.set()
-
-    @property
-    def stdout(self):
-        return "".join(self.stdout_lines)
-
-    def wait_ready(self):
-        assert self._ready.wait(START_TIMEOUT), f"no start-up banner:\n{self.stdout}\n{self.stderr()}"
-        match = re.search(r"API +(http://127\.0\.0\.1:(\d+)/)api/v1/", self.stdout)
-        assert match, f"server did not start:\n{self.stdout}\n{self.stderr()}"
-        self.url, self.port = match[1], int(match[2])
-        return self
-
-    @property
-    def admin_password(self):
-        return re.search(r"Login +admin / (\S+)", self.stdout)[1]
-
-    def stderr(self):
-        return self.stderr_path.read_text()
-
-    def stop(self, signum=signal.SIGINT):
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-        try:
-            self.process.wait(timeout=30)
-        finally:
-            self._stderr.close()
-        return self.process.returncode
-
-    def request(self, method, path, *, body=None, headers=None):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            return response.status, response.headers, response.read()
-        finally:
-            connection.close()
-
-
-@pytest.fixture(scope="module", params=["1.0", "2.0"], ids=["rest-events", "http-api-events"])
+@pytest.fixture(scope="module", params=[None, "1.0"], ids=["default-http-api-events", "rest-events"])
 def server(request, tmp_path_factory):
     running = RunningServer(tmp_path_factory.mktemp("local-server"), payload_format=request.param).wait_ready()
     yield running
@@ -151,9 +74,7 @@ def _admin_user_count(data_dir):
 
 class TestServing:
     def test_banner_names_the_event_kind(self, server):
-        kind = {"1.0": "REST (payload 1.0)", "2.0": "HTTP API (payload 2.0)"}[server.payload_format]
-
-        assert f"as an API Gateway {kind} event." in server.stdout
+        assert EVENT_LINES[server.payload_format] in server.stdout
 
     def test_request_round_trips_through_the_handler(self, server):
         status, headers, body = server.request("GET", "/api-token-auth/")
@@ -345,12 +266,8 @@ class TestLifecycle:
 
     def test_port_in_use(self, new_server, server, tmp_path):
         process = subprocess.run(
-            [sys.executable, str(REPOSITORY / "api_service" / "local_server.py"), "--port", str(server.port)],
-            env={
-                **{key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"},
-                "FMA_LOCAL_DATA_DIR": str(tmp_path / "other"),
-                "PYTHONPATH": os.pathsep.join([str(REPOSITORY), str(REPOSITORY / "api_service")]),
-            },
+            [sys.executable, str(SERVER_SCRIPT), "--port", str(server.port)],
+            env=server_environment(tmp_path / "other"),
             capture_output=True,
             text=True,
             timeout=START_TIMEOUT,
@@ -361,8 +278,34 @@ class TestLifecycle:
         assert f"Cannot listen on 127.0.0.1:{server.port}: Address already in use. Try another PORT." in process.stderr
 
 
+class TestPayloadFormatOption:
+    def test_http_api_events_by_default(self, monkeypatch):
+        monkeypatch.delenv("FMA_PAYLOAD_FORMAT", raising=False)
+
+        assert local_server.parse_args([]).payload_format == "2.0"
+
+    def test_rest_events_from_the_environment(self, monkeypatch):
+        monkeypatch.setenv("FMA_PAYLOAD_FORMAT", "1.0")
+
+        assert local_server.parse_args([]).payload_format == "1.0"
+
+    def test_option_wins_over_the_environment(self, monkeypatch):
+        monkeypatch.setenv("FMA_PAYLOAD_FORMAT", "2.0")
+
+        assert local_server.parse_args(["--payload-format", "1.0"]).payload_format == "1.0"
+
+    def test_unknown_format_in_the_environment_is_refused(self, monkeypatch, capsys):
+        monkeypatch.setenv("FMA_PAYLOAD_FORMAT", "3.0")
+
+        with pytest.raises(SystemExit) as raised:
+            local_server.parse_args([])
+
+        assert raised.value.code == 2
+        assert "FMA_PAYLOAD_FORMAT must be 1.0 or 2.0, not '3.0'" in capsys.readouterr().err
+
+
 class TestRequestEvent:
-    def test_whole_event(self):
+    def test_whole_rest_event(self):
         event = local_server.request_event(
             method="POST",
             target="/api/v1/model_updates/?federated_model=3&status=0&status=1&q=a+b%2Bc&empty=",
@@ -376,6 +319,7 @@ class TestRequestEvent:
             client_ip="127.0.0.1",
             server_port=8000,
             request_id="rid-1",
+            payload_format="1.0",
         )
         request_context = event.pop("requestContext")
 
@@ -426,7 +370,7 @@ class TestRequestEvent:
             "stage": "local",
         }
 
-    def test_whole_http_api_event(self):
+    def test_whole_http_api_event_is_the_default(self):
         event = local_server.request_event(
             method="GET",
             target="/admin/?q=a+b%2Bc&q=d",
@@ -435,7 +379,6 @@ class TestRequestEvent:
             client_ip="127.0.0.1",
             server_port=8000,
             request_id="rid-2",
-            payload_format="2.0",
         )
         request_context = event.pop("requestContext")
 
@@ -473,15 +416,32 @@ class TestRequestEvent:
             "stage": "$default",
         }
 
-    def test_no_query_no_body(self):
+    def test_no_query_no_body_rest(self):
         event = local_server.request_event(
-            method="GET", target="/", headers=[], body=b"", client_ip="::1", server_port=1, request_id="r"
+            method="GET",
+            target="/",
+            headers=[],
+            body=b"",
+            client_ip="::1",
+            server_port=1,
+            request_id="r",
+            payload_format="1.0",
         )
 
         assert event["queryStringParameters"] is None
         assert event["multiValueQueryStringParameters"] is None
         assert event["pathParameters"] is None
         assert (event["body"], event["isBase64Encoded"]) == (None, False)
+
+    def test_no_query_no_body_http_api(self):
+        event = local_server.request_event(
+            method="GET", target="/", headers=[], body=b"", client_ip="::1", server_port=1, request_id="r"
+        )
+
+        assert event["rawQueryString"] == ""
+        assert "queryStringParameters" not in event
+        assert "body" not in event
+        assert event["isBase64Encoded"] is False
 
     @pytest.mark.parametrize(
         ("content_type", "body", "is_base64"),
@@ -494,7 +454,8 @@ class TestRequestEvent:
             ("text/plain", b"hello", False),
         ],
     )
-    def test_body_encoding(self, content_type, body, is_base64):
+    @pytest.mark.parametrize("payload_format", local_server.PAYLOAD_FORMATS)
+    def test_body_encoding(self, content_type, body, is_base64, payload_format):
         event = local_server.request_event(
             method="POST",
             target="/",
@@ -503,6 +464,7 @@ class TestRequestEvent:
             client_ip="127.0.0.1",
             server_port=1,
             request_id="r",
+            payload_format=payload_format,
         )
 
         assert event["isBase64Encoded"] is is_base64
