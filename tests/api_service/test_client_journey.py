@@ -63,15 +63,16 @@ def developer(django_user_model):
     return user, ("dev", PASSWORD)
 
 
+def _create_model(gateway, credentials, name="journey", **fields):
+    return gateway.call(
+        "POST", "/api/v1/models/", basic=credentials, body={"name": name, "aggregator": "avg_values_if_data", **fields}
+    )
+
+
 @pytest.fixture
 def model_id(gateway, developer):
     _, credentials = developer
-    code, body = gateway.call(
-        "POST",
-        "/api/v1/models/",
-        basic=credentials,
-        body={"name": "journey", "aggregator": "avg_values_if_data", "initial_model": INITIAL_WEIGHTS},
-    )
+    code, body = _create_model(gateway, credentials, initial_model=INITIAL_WEIGHTS)
     assert code == status.HTTP_201_CREATED, body
     return body["id"]
 
@@ -86,12 +87,7 @@ def _store_aggregate(model_id, weights, parent=None):
 def test_developer_creates_the_model(gateway, developer):
     user, credentials = developer
 
-    code, body = gateway.call(
-        "POST",
-        "/api/v1/models/",
-        basic=credentials,
-        body={"name": "journey", "aggregator": "avg_values_if_data", "initial_model": INITIAL_WEIGHTS},
-    )
+    code, body = _create_model(gateway, credentials, initial_model=INITIAL_WEIGHTS)
 
     assert code == status.HTTP_201_CREATED
     assert body["name"] == "journey"
@@ -219,9 +215,7 @@ class TestErrorBodies:
 
     def test_client_of_another_model_is_forbidden(self, gateway, developer, model_id):
         _, credentials = developer
-        other = gateway.call(
-            "POST", "/api/v1/models/", basic=credentials, body={"name": "other", "aggregator": "avg_values_if_data"}
-        )[1]["id"]
+        other = _create_model(gateway, credentials, name="other")[1]["id"]
         client_uuid = gateway.call("POST", f"/api/v1/models/{other}/register_client/")[1]["uuid"]
 
         code, body = gateway.call("GET", f"/api/v1/models/{model_id}/get_latest_model/", client_uuid=client_uuid)
