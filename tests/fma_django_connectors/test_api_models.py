@@ -13,6 +13,8 @@ from .conftest import FORBIDDEN, NOT_FOUND, make_aggregate, make_model, stored_f
 pytestmark = pytest.mark.usefixtures("media_root")
 
 MODELS = "/api/v1/models/"
+# The fields of a model in the API contract (initial_model is write-only), spelled out rather than taken
+# from the serializer so that a serializer change that breaks the contract fails here.
 MODEL_FIELDS = {
     "id",
     "name",
