@@ -77,10 +77,17 @@ class TestRead:
         oldest_first = ids(staff_api.get(AGGREGATES, {"ordering": "created_on", "federated_model": other_model.pk}))
         assert oldest_first == [aggregates["foreign"].pk]
 
-    def test_bad_filter_value_is_400(self, staff_api, aggregates):
-        response = staff_api.get(AGGREGATES, {"federated_model": "abc"})
+    @pytest.mark.parametrize("value", ["abc", "1.5", "1e3"])
+    def test_filter_id_that_is_not_a_whole_number_is_400(self, staff_api, aggregates, value):
+        response = staff_api.get(AGGREGATES, {"federated_model": value})
         assert response.status_code == status.HTTP_400_BAD_REQUEST
-        assert response.json() == {"federated_model": ["Enter a number."]}
+        assert response.json() == {"federated_model": ["Enter a whole number."]}
+
+    @pytest.mark.parametrize("value", ["99999999999999999999999", "-99999999999999999999999"])
+    def test_filter_id_out_of_database_range_is_an_empty_list(self, staff_api, aggregates, value):
+        response = staff_api.get(AGGREGATES, {"federated_model": value})
+        assert response.status_code == status.HTTP_200_OK
+        assert response.json() == []
 
     def test_anonymous_is_401(self, anonymous_api, aggregates):
         response = anonymous_api.get(f"{AGGREGATES}{aggregates['first'].pk}/")

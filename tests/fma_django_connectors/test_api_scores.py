@@ -135,3 +135,11 @@ class TestScope:
         response = staff_api.get(SCORES, {"client": "nope"})
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert response.json() == {"client": ["Enter a valid UUID."]}
+
+    def test_aggregate_filter_takes_whole_numbers_in_any_range(self, staff_api, scores, aggregate):
+        response = staff_api.get(SCORES, {"aggregate": f"{aggregate.pk}.5"})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"aggregate": ["Enter a whole number."]}
+        response = staff_api.get(SCORES, {"aggregate": "99999999999999999999999"})
+        assert response.status_code == status.HTTP_200_OK
+        assert response.json() == []

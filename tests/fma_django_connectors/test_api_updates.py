@@ -260,6 +260,14 @@ class TestScope:
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert response.json() == {"status": ["Select a valid choice. 9 is not one of the available choices."]}
 
+    def test_filter_ids_are_whole_numbers_in_any_range(self, developer_api, updates, model):
+        response = developer_api.get(UPDATES, {"federated_model": f"{model.pk}.5"})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"federated_model": ["Enter a whole number."]}
+        response = developer_api.get(UPDATES, {"federated_model": "99999999999999999999999"})
+        assert response.status_code == status.HTTP_200_OK
+        assert response.json() == []
+
     def test_paging_default_10_max_20(self, developer_api, model, fed_client):
         for value in range(25):
             services.update_create(model=model, client=fed_client, weights=parse_weights([float(value)]))
