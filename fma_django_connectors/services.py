@@ -14,8 +14,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models.fields.files import FieldFile
 
-from fma_core.exceptions import InvalidWeightsError
-from fma_core.serialization import Weights, check_same_structure
+from fma_core.serialization import Weights
 from fma_django_connectors import selectors, triggers
 from fma_django_connectors.exceptions import ApplicationError, DuplicateError, NotRegisteredError
 from fma_django_connectors.models import (
@@ -160,6 +159,42 @@ def model_delete(*, model: FederatedModel) -> None:
         _delete_files_on_commit(files)
 
 
+def _as_layers(weights: Weights, *, layered: bool) -> Weights:
+    # A document of equal-length rows ([[1, 2], [3, 4]]) parses as one array; next to weights whose
+    # layers differ in shape, the client meant one layer per row.
+    if layered and not weights.layered and weights.layers[0].ndim > 1:
+        return Weights(layers=tuple(weights.layers[0]), layered=True)
+    return weights
+
+
+def _check_update_structure(*, reference: Weights, weights: Weights) -> None:
+    """Raise a 400 on ``data`` naming the first layer that differs from the model's weights, with both shapes."""
+    layered = reference.layered or weights.layered
+    expected = _as_layers(reference, layered=layered).shapes
+    got = _as_layers(weights, layered=layered).shapes
+    # Layers the two have in common first, so that a layer count off by one still names a shape.
+    for index, (want, have) in enumerate(zip(expected, got, strict=False)):
+        if want != have:
+            raise ApplicationError(
+                f"layer {index} has shape {list(have)} but the model's weights have shape {list(want)}", field="data"
+            )
+    if len(got) != len(expected):
+        index = min(len(got), len(expected))
+        problem = (
+            f"layer {index} (shape {list(got[index])}) is not in the model's weights"
+            if len(got) > len(expected)
+            else f"layer {index} (shape {list(expected[index])}) is missing"
+        )
+        raise ApplicationError(
+            f"data has {_layer_count(got)} but the model's weights have {_layer_count(expected)}: {problem}",
+            field="data",
+        )
+
+
+def _layer_count(shapes: tuple[tuple[int, ...], ...]) -> str:
+    return "1 layer" if len(shapes) == 1 else f"{len(shapes)} layers"
+
+
 def update_create(
     *,
     model: FederatedModel,
@@ -181,10 +216,7 @@ def update_create(
         )
     reference = selectors.model_reference_weights(model=model)
     if reference is not None:
-        try:
-            check_same_structure(reference, weights)
-        except InvalidWeightsError as error:
-            raise ApplicationError(str(error), field="data") from None
+        _check_update_structure(reference=reference, weights=weights)
     with _atomic_with_files() as new_files:
         update = ModelUpdate(
             federated_model=model, client=client, base_aggregate=base_aggregate, num_examples=num_examples

@@ -183,8 +183,46 @@ class TestRejected:
         response = post(fed_client_api, {"federated_model": model.pk, "data": [[1.0, 2.0], [3.0, 4.0, 5.0, 6.0]]})
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert response.json() == {"data": "layer 1 has shape [4] but the model's weights have shape [3]"}
-        response = post(fed_client_api, {"federated_model": model.pk, "data": [[1.0, 2.0], [3.0, 4.0]]})
-        assert response.json() == {"data": "expected 2 layers like the model's weights, got 1"}
+
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            # Rows of equal length parse as one array; against layers of differing shapes they are layers.
+            ([[1.0, 2.0], [3.0, 4.0]], "layer 1 has shape [2] but the model's weights have shape [3]"),
+            ([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]], "layer 0 has shape [3] but the model's weights have shape [2]"),
+            ([1.0, 2.0], "data has 1 layer but the model's weights have 2 layers: layer 1 (shape [3]) is missing"),
+            (
+                [[1.0, 2.0], [3.0, 4.0, 5.0], [6.0]],
+                "data has 3 layers but the model's weights have 2 layers: "
+                "layer 2 (shape [1]) is not in the model's weights",
+            ),
+            ([[[1.0, 2.0]]], "layer 0 has shape [1, 2] but the model's weights have shape [2]"),
+        ],
+    )
+    def test_structure_mismatch_names_the_layer_and_both_shapes(self, fed_client_api, model, media_root, data, message):
+        make_aggregate(model, [[1.0, 2.0], [3.0, 4.0, 5.0]])
+        before = stored_files(media_root)
+        response = post(fed_client_api, {"federated_model": model.pk, "data": data})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"data": message}
+        assert stored_files(media_root) == before
+        assert not ModelUpdate.objects.exists()
+
+    def test_missing_layer_is_named(self, developer, fed_client):
+        model = make_model(developer, initial_model=[[1, 2], [3, 4, 5], [6]])
+        model.clients.add(fed_client)
+        response = post(uuid_client(fed_client), {"federated_model": model.pk, "data": [[1, 2], [3, 4, 5]]})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {
+            "data": "data has 2 layers but the model's weights have 3 layers: layer 2 (shape [1]) is missing"
+        }
+
+    def test_single_array_model_against_layers(self, developer, fed_client):
+        model = make_model(developer, initial_model=[[1, 2], [3, 4]])
+        model.clients.add(fed_client)
+        response = post(uuid_client(fed_client), {"federated_model": model.pk, "data": [[1, 2], [3, 4, 5]]})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"data": "layer 1 has shape [3] but the model's weights have shape [2]"}
 
     def test_structure_must_match_the_current_artifact(self, developer, fed_client):
         model = make_model(developer, initial_model=[[1, 2], [3, 4]])
