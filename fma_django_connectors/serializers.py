@@ -51,6 +51,10 @@ def _check_document(document: Any, schema: Any, *, field: str) -> None:
         jsonschema.validate(document, schema)
     except jsonschema.ValidationError as error:
         raise SchemaMismatchError(f"{field} did not match the required schema: {error.message}", field=field) from None
+    except jsonschema.SchemaError as error:
+        # The API refuses such schemas, but the admin (or the database) can hold anything.
+        message = f"the model's schema for {field} cannot be used: not a valid JSON Schema: {error.message}"
+        raise SchemaMismatchError(message, field=field) from None
     except Unresolvable as error:
         raise SchemaMismatchError(f"the model's schema for {field} cannot be used: {error}", field=field) from None
 

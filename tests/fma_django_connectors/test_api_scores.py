@@ -6,7 +6,7 @@ import pytest
 from rest_framework import status
 
 from fma_django_connectors import services
-from fma_django_connectors.models import ClientAggregateScore
+from fma_django_connectors.models import ClientAggregateScore, FederatedModel
 
 from .conftest import make_aggregate, make_model, uuid_client
 
@@ -70,6 +70,17 @@ class TestCreate:
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         message = "validation_results did not match the required schema: 'accuracy' is a required property"
         assert response.json() == {"validation_results": message}
+        assert not ClientAggregateScore.objects.exists()
+
+    def test_invalid_stored_schema_is_400_not_500(self, fed_client_api, fed_client, model, aggregate):
+        # The API refuses such schemas; the admin writes the column as it is.
+        FederatedModel.objects.filter(pk=model.pk).update(client_agg_results_schema={"required": "accuracy"})
+        response = post(fed_client_api, {"aggregate": aggregate.pk, "validation_results": {"loss": 1}})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {
+            "validation_results": "the model's schema for validation_results cannot be used: "
+            "not a valid JSON Schema: 'accuracy' is not of type 'array'"
+        }
         assert not ClientAggregateScore.objects.exists()
 
     def test_unregistered_client_is_403_naming_it(self, fed_client_api, fed_client, other_model):

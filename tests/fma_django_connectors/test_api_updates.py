@@ -8,7 +8,7 @@ from rest_framework import status
 
 from fma_core.serialization import parse_weights
 from fma_django_connectors import services, triggers
-from fma_django_connectors.models import ModelUpdate
+from fma_django_connectors.models import FederatedModel, ModelUpdate
 
 from .conftest import FORBIDDEN, make_aggregate, make_model, stored_files, uuid_client
 
@@ -141,6 +141,24 @@ class TestRejected:
         response = post(fed_client_api, {"federated_model": model.pk, "data": [1]})
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert response.json()["data"].startswith("the model's schema for data cannot be used: ")
+
+    @pytest.mark.parametrize(
+        ("schema", "problem"),
+        [
+            ({"type": 5}, "5 is not valid under any of the given schemas"),
+            ([1], "[1] is not of type 'object', 'boolean'"),
+            ({"pattern": "(("}, "'((' is not a 'regex'"),
+        ],
+    )
+    def test_invalid_stored_schema_is_400_not_500(self, fed_client_api, fed_client, model, media_root, schema, problem):
+        # The API refuses such schemas; the admin writes the column as it is.
+        FederatedModel.objects.filter(pk=model.pk).update(update_schema=schema)
+        response = post(fed_client_api, {"federated_model": model.pk, "data": [1]})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {
+            "data": f"the model's schema for data cannot be used: not a valid JSON Schema: {problem}"
+        }
+        assert stored_files(media_root) == []
 
     @pytest.mark.parametrize(
         ("data", "message"),
