@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.db.models.fields.files import FieldFile
 
 from fma_core.serialization import Weights
@@ -142,12 +143,18 @@ def model_update(*, model: FederatedModel, changes: dict[str, Any]) -> Federated
     with transaction.atomic():
         for field, value in changes.items():
             setattr(model, field, value)
-        model.full_clean()
-        model.save()
+        model_save(model=model)
         if clients is not None:
             model.clients.set(clients)
-        schedule_sync(model=model)
     return model
+
+
+def model_save(*, model: FederatedModel) -> None:
+    """Save a model whose fields are already set (new or changed, e.g. by the admin) and resync its schedule."""
+    with transaction.atomic():
+        model.full_clean()
+        model.save()
+        schedule_sync(model=model)
 
 
 def model_delete(*, model: FederatedModel) -> None:
@@ -240,9 +247,14 @@ def update_change(*, update: ModelUpdate, changes: dict[str, Any]) -> ModelUpdat
 
 def update_delete(*, update: ModelUpdate) -> None:
     """Delete an update and, once committed, its weights file."""
+    row_delete(row=update, files=[update.data])
+
+
+def row_delete(*, row: Model, files: Iterable[FieldFile]) -> None:
+    """Delete ``row`` (and what cascades from it) and, once committed, the weights ``files`` it owns."""
     with transaction.atomic():
-        update.delete()
-        _delete_files_on_commit([update.data])
+        row.delete()
+        _delete_files_on_commit(files)
 
 
 def aggregate_publish(*, aggregate: ModelAggregate, version: str) -> ModelArtifact:
