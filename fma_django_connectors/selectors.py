@@ -109,9 +109,16 @@ def model_latest_weights(*, model: FederatedModel) -> tuple[Weights, ModelAggreg
 
 
 def model_reference_weights(*, model: FederatedModel) -> Weights | None:
-    """The weights whose structure every new update of ``model`` must have, if the model has any yet."""
+    """The weights whose structure every new update of ``model`` must have, if the model has any yet.
+
+    The newest aggregate's, else the current artifact's; before either exists, the oldest update not
+    marked invalid, so that one update of another shape cannot make every aggregation of the model fail.
+    """
     latest = model_latest_weights(model=model)
-    return latest[0] if latest is not None else None
+    if latest is not None:
+        return latest[0]
+    first = model.updates.exclude(status=ModelUpdate.Status.INVALID).order_by("created_on", "id").first()
+    return weights_load(first.data) if first is not None else None
 
 
 def model_weight_files(*, model: FederatedModel) -> list[FieldFile]:

@@ -91,6 +91,23 @@ class TestDeveloperCreates:
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert response.json() == {"federated_model": [f'Invalid pk "{other_model.pk}" - object does not exist.']}
 
+    def test_without_model_weights_the_first_update_sets_the_structure(
+        self, fed_client_api, developer_api, model, media_root
+    ):
+        # Otherwise one update of another shape would make every aggregation of the model fail.
+        first = post(fed_client_api, {"federated_model": model.pk, "data": [1.0, 2.0, 3.0]})
+        assert first.status_code == status.HTTP_201_CREATED
+        response = post(fed_client_api, {"federated_model": model.pk, "data": [1.0, 2.0]})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"data": "layer 0 has shape [2] but the model's weights have shape [3]"}
+        assert len(stored_files(media_root)) == 1
+        # The developer marks the first one invalid: it no longer sets the structure.
+        developer_api.patch(f"{UPDATES}{first.json()['id']}/", {"status": 4}, format="json")
+        assert (
+            post(fed_client_api, {"federated_model": model.pk, "data": [1.0, 2.0]}).status_code
+            == status.HTTP_201_CREATED
+        )
+
 
 class TestRejected:
     """Every rejection is a 4xx naming the problem, and leaves neither a row nor a file."""
