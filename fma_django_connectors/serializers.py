@@ -192,6 +192,8 @@ class ModelUpdateSerializer(serializers.ModelSerializer):
             "created_on",
         ]
         read_only_fields = ["status", "applied_aggregate", "created_on"]
+        # The column's range on PostgreSQL, so that SQLite (up to 2**63 - 1) accepts no more.
+        extra_kwargs = {"num_examples": {"max_value": 2**31 - 1}}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         _check_document(attrs["data"], attrs["federated_model"].update_schema, field="data")

@@ -59,6 +59,10 @@ class TestClientCreates:
         response = post(fed_client_api, {"federated_model": model.pk, "data": [1], "num_examples": 0})
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert response.json() == {"num_examples": ["Ensure this value is greater than or equal to 1."]}
+        # The same bound on SQLite as on PostgreSQL's integer column.
+        response = post(fed_client_api, {"federated_model": model.pk, "data": [1], "num_examples": 2**31})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"num_examples": ["Ensure this value is less than or equal to 2147483647."]}
 
     def test_base_aggregate_of_the_model(self, fed_client_api, model):
         aggregate = make_aggregate(model, [0, 0])
