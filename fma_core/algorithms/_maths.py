@@ -46,7 +46,8 @@ def weighted_mean(updates: Iterable[ClientUpdate], weight: Callable[[ClientUpdat
             sums = Weights.like(update.weights, [np.zeros(shape, dtype=np.float64) for shape in update.weights.shapes])
         else:
             check_same_structure(sums, update.weights)
-        factor = 1.0 if weight is None else weight(update)
+        # A float factor keeps integer layers from overflowing when scaled by a large example count.
+        factor = 1.0 if weight is None else float(weight(update))
         for running, layer in zip(sums.layers, update.weights.layers, strict=True):
             # Scaling by 1.0 would allocate a P-sized temporary for nothing.
             running += layer if factor == 1.0 else factor * layer

@@ -27,6 +27,17 @@ def test_equal_counts_give_the_plain_mean():
     assert_weights_equal(result.weights, layered([1.5]))
 
 
+def test_large_example_counts_do_not_overflow_integer_weights():
+    # Prepare: integer layers scaled by counts near 2**62 overflow int64 unless scaled as floats
+    stream = updates(layered([1, 2], [3]), layered([1, 2], [3]), num_examples=[2**62, 2**62])
+
+    # Execute
+    result = fed_avg(stream, context=AggregationContext())
+
+    # Assert
+    assert_weights_equal(result.weights, layered([1.0, 2.0], [3.0]))
+
+
 def test_streams_once():
     stream = CountingUpdates(updates(layered([1.0]), layered([2.0]), num_examples=[2, 5]))
 
