@@ -55,6 +55,13 @@ class FederatedModelForm(forms.ModelForm):
             "aggregator_state",
         ]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A model publishes only its own artifacts; a model being added has none yet.
+        artifact = self.fields["current_artifact"]
+        artifact.queryset = ModelArtifact.objects.filter(federated_model=self.instance.pk)
+        artifact.error_messages["invalid_choice"] = "Choose one of this model's own artifacts."
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         data = {field: cleaned[field] for field in self.checked_fields if field in cleaned}

@@ -9,7 +9,8 @@ from rest_framework import status
 
 from fma_core.serialization import parse_weights
 from fma_django_connectors import services
-from fma_django_connectors.models import FederatedModel
+from fma_django_connectors.models import FederatedModel, ModelArtifact
+from fma_django_connectors.weights_storage import weights_save
 
 from .conftest import PASSWORD, make_aggregate, make_model, stored_files
 from .test_schedules import events, rule_of  # noqa: F401 (events: the moto EventBridge fixture)
@@ -110,6 +111,32 @@ class TestFederatedModel:
         assert response.status_code == status.HTTP_200_OK
         assert message in response.content.decode()
         assert not FederatedModel.objects.exists()
+
+    @pytest.fixture
+    def two_models(self, developer) -> tuple[FederatedModel, FederatedModel, ModelArtifact]:
+        """A model, and another one with a second artifact that is not its current one."""
+        model = make_model(developer, initial_model=[1.0, 2.0])
+        other = make_model(developer, name="other", initial_model=[3.0, 4.0])
+        spare = ModelArtifact(federated_model=other, version="spare")
+        weights_save(field=spare.values, weights=parse_weights([5.0, 6.0]))
+        spare.save()
+        return model, other, spare
+
+    def test_current_artifact_choices_are_the_models_own(self, browser, two_models):
+        model, _, _ = two_models
+        change = browser.get(f"{ADMIN}/federatedmodel/{model.pk}/change/").context["adminform"].form
+        assert list(change.fields["current_artifact"].queryset) == [model.current_artifact]
+        add = browser.get(f"{ADMIN}/federatedmodel/add/").context["adminform"].form
+        assert list(add.fields["current_artifact"].queryset) == []
+
+    def test_current_artifact_of_another_model_is_refused(self, browser, developer, two_models):
+        model, _, spare = two_models
+        form = model_form(developer=developer.pk, current_artifact=spare.pk)
+        response = browser.post(f"{ADMIN}/federatedmodel/{model.pk}/change/", form)
+        assert response.status_code == status.HTTP_200_OK
+        assert "Choose one of this model&#x27;s own artifacts" in response.content.decode()
+        model.refresh_from_db()
+        assert model.current_artifact.federated_model_id == model.pk
 
     def test_delete_removes_files_and_schedule(
         self, browser, eventbridge, rows, media_root, django_capture_on_commit_callbacks
