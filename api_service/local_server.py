@@ -441,6 +441,10 @@ def banner(*, url: str, login: AdminLogin, data_dir: Path, payload_format: str) 
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
+    # The first signal stops the server; later ones must not interrupt the stop. They come: ``kill -TERM
+    # -<pgid>`` on ``make run`` reaches this process, then make forwards its own SIGTERM to it as well.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

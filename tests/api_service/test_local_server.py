@@ -1,6 +1,7 @@
 """``make run``'s server, started for real and spoken to over HTTP; and its event and response mapping."""
 
 import base64
+import contextlib
 import json
 import re
 import signal
@@ -261,6 +262,22 @@ class TestLifecycle:
         returncode = running.stop(signum)
 
         assert returncode == 0
+        assert running.stdout.rstrip().endswith("Stopped.")
+        assert "Traceback" not in running.stderr()
+
+    @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+    def test_signals_arriving_while_stopping_are_ignored(self, new_server, signum):
+        """``kill -TERM -<pgid>`` on ``make run``: the group's SIGTERM, then make's forwarded one, during the stop."""
+        running = new_server()
+        sent = 0
+        while running.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                running.process.send_signal(signum)
+                sent += 1
+            time.sleep(0.0002)
+
+        assert sent > 1
+        assert running.stop() == 0
         assert running.stdout.rstrip().endswith("Stopped.")
         assert "Traceback" not in running.stderr()
 
