@@ -357,7 +357,10 @@ def test_admin_login_behind_api_gateway(api, api_function):
     css = re.search(r'href="(/static/admin/css/base\.[0-9a-f]+\.css)"', html).group(1)
     assert api("GET", css)[0] == 200
     assert page["headers"]["strict-transport-security"] == "max-age=31536000; includeSubDomains"
-    csrf_cookie = next(cookie.strip() for cookie in page["cookies"] if cookie.strip().startswith("csrftoken="))
+    # By name, so that a missing cookie fails naming the cookies the page did set.
+    cookies = {cookie.strip().partition("=")[0]: cookie.strip() for cookie in page["cookies"]}
+    assert "csrftoken" in cookies
+    csrf_cookie = cookies["csrftoken"]
     assert "Secure" in csrf_cookie
     form_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
 
