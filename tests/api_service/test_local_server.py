@@ -1,6 +1,5 @@
-"""``make run``'s server, started for real and spoken to over HTTP; and its event and response mapping."""
+"""``make run``'s server, started for real and spoken to over HTTP."""
 
-import base64
 import contextlib
 import json
 import re
@@ -186,7 +185,7 @@ class TestBodyLimits:
         assert raised.value.code == 413
         assert raised.value.headers["Content-Type"] == "application/json"
         assert json.loads(raised.value.read()) == {
-            "detail": "Request body too large: the limit is 10485760 bytes (10 MB), as on API Gateway."
+            "detail": "Request body too large: the limit is 6291456 bytes (6 MB), as on AWS Lambda."
         }
 
     def test_413_before_the_body_is_sent(self, server):
@@ -204,7 +203,7 @@ class TestBodyLimits:
         assert answer.startswith(b"HTTP/1.1 413 ")
         assert b"100 Continue" not in answer
         assert answer.endswith(
-            b'{"detail": "Request body too large: the limit is 10485760 bytes (10 MB), as on API Gateway."}'
+            b'{"detail": "Request body too large: the limit is 6291456 bytes (6 MB), as on AWS Lambda."}'
         )
 
     def test_chunked_body_is_a_411(self, server):
@@ -319,222 +318,3 @@ class TestPayloadFormatOption:
 
         assert raised.value.code == 2
         assert "FMA_PAYLOAD_FORMAT must be 1.0 or 2.0, not '3.0'" in capsys.readouterr().err
-
-
-class TestRequestEvent:
-    def test_whole_rest_event(self):
-        event = local_server.request_event(
-            method="POST",
-            target="/api/v1/model_updates/?federated_model=3&status=0&status=1&q=a+b%2Bc&empty=",
-            headers=[
-                ("Host", "127.0.0.1:8000"),
-                ("Content-Type", "application/json"),
-                ("Accept", "a"),
-                ("accept", "b"),
-            ],
-            body=b'{"data": [1]}',
-            client_ip="127.0.0.1",
-            server_port=8000,
-            request_id="rid-1",
-            payload_format="1.0",
-        )
-        request_context = event.pop("requestContext")
-
-        assert event == {
-            "resource": "/{proxy+}",
-            "path": "/api/v1/model_updates/",
-            "httpMethod": "POST",
-            "headers": {
-                "Host": "127.0.0.1:8000",
-                "Content-Type": "application/json",
-                "Accept": "b",
-                "X-Forwarded-For": "127.0.0.1",
-                "X-Forwarded-Port": "8000",
-                "X-Forwarded-Proto": "http",
-            },
-            "multiValueHeaders": {
-                "Host": ["127.0.0.1:8000"],
-                "Content-Type": ["application/json"],
-                "Accept": ["a", "b"],
-                "X-Forwarded-For": ["127.0.0.1"],
-                "X-Forwarded-Port": ["8000"],
-                "X-Forwarded-Proto": ["http"],
-            },
-            "queryStringParameters": {"federated_model": "3", "status": "1", "q": "a b+c", "empty": ""},
-            "multiValueQueryStringParameters": {
-                "federated_model": ["3"],
-                "status": ["0", "1"],
-                "q": ["a b+c"],
-                "empty": [""],
-            },
-            "pathParameters": {"proxy": "api/v1/model_updates/"},
-            "stageVariables": None,
-            "body": '{"data": [1]}',
-            "isBase64Encoded": False,
-        }
-        assert re.fullmatch(r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000", request_context.pop("requestTime"))
-        assert abs(request_context.pop("requestTimeEpoch") - time.time() * 1000) < 60_000
-        assert request_context == {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": "127.0.0.1:8000",
-            "httpMethod": "POST",
-            "identity": {"sourceIp": "127.0.0.1", "userAgent": None},
-            "path": "/local/api/v1/model_updates/",
-            "protocol": "HTTP/1.1",
-            "requestId": "rid-1",
-            "resourcePath": "/{proxy+}",
-            "stage": "local",
-        }
-
-    def test_whole_http_api_event_is_the_default(self):
-        event = local_server.request_event(
-            method="GET",
-            target="/admin/?q=a+b%2Bc&q=d",
-            headers=[("Host", "localhost:8000"), ("Cookie", "a=1; b=2"), ("Accept", "x"), ("ACCEPT", "y")],
-            body=b"",
-            client_ip="127.0.0.1",
-            server_port=8000,
-            request_id="rid-2",
-        )
-        request_context = event.pop("requestContext")
-
-        assert event == {
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": "/admin/",
-            "rawQueryString": "q=a+b%2Bc&q=d",
-            "cookies": ["a=1", "b=2"],
-            "headers": {
-                "host": "localhost:8000",
-                "accept": "x,y",
-                "x-forwarded-for": "127.0.0.1",
-                "x-forwarded-port": "8000",
-                "x-forwarded-proto": "http",
-            },
-            "queryStringParameters": {"q": "a b+c,d"},
-            "isBase64Encoded": False,
-        }
-        assert re.fullmatch(r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000", request_context.pop("time"))
-        assert abs(request_context.pop("timeEpoch") - time.time() * 1000) < 60_000
-        assert request_context == {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": "localhost:8000",
-            "http": {
-                "method": "GET",
-                "path": "/admin/",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": None,
-            },
-            "requestId": "rid-2",
-            "routeKey": "$default",
-            "stage": "$default",
-        }
-
-    def test_no_query_no_body_rest(self):
-        event = local_server.request_event(
-            method="GET",
-            target="/",
-            headers=[],
-            body=b"",
-            client_ip="::1",
-            server_port=1,
-            request_id="r",
-            payload_format="1.0",
-        )
-
-        assert event["queryStringParameters"] is None
-        assert event["multiValueQueryStringParameters"] is None
-        assert event["pathParameters"] is None
-        assert (event["body"], event["isBase64Encoded"]) == (None, False)
-
-    def test_no_query_no_body_http_api(self):
-        event = local_server.request_event(
-            method="GET", target="/", headers=[], body=b"", client_ip="::1", server_port=1, request_id="r"
-        )
-
-        assert event["rawQueryString"] == ""
-        assert "queryStringParameters" not in event
-        assert "body" not in event
-        assert event["isBase64Encoded"] is False
-
-    @pytest.mark.parametrize(
-        ("content_type", "body", "is_base64"),
-        [
-            ("image/png", b"\x89PNG\r\n\x1a\n\x00", True),
-            ("application/octet-stream", b"plain ascii", True),
-            ("application/json", b"\xff\xfe not utf-8", True),
-            ("application/json; charset=utf-8", '{"name": "modèle"}'.encode(), False),
-            ("application/problem+json", b"{}", False),
-            ("text/plain", b"hello", False),
-        ],
-    )
-    @pytest.mark.parametrize("payload_format", local_server.PAYLOAD_FORMATS)
-    def test_body_encoding(self, content_type, body, is_base64, payload_format):
-        event = local_server.request_event(
-            method="POST",
-            target="/",
-            headers=[("Content-Type", content_type)],
-            body=body,
-            client_ip="127.0.0.1",
-            server_port=1,
-            request_id="r",
-            payload_format=payload_format,
-        )
-
-        assert event["isBase64Encoded"] is is_base64
-        assert (base64.b64decode(event["body"]) if is_base64 else event["body"].encode()) == body
-
-
-class TestResponseParts:
-    def test_multi_value_headers_and_base64_body(self):
-        response = {
-            "statusCode": 201,
-            "multiValueHeaders": {
-                "Content-Type": ["image/png"],
-                "Set-Cookie": [" a=1; Path=/", " b=2; Path=/"],
-                "Content-Length": ["999"],
-                "Transfer-Encoding": ["chunked"],
-            },
-            "headers": {"X-Only-Single": "yes", "content-type": "ignored/duplicate"},
-            "isBase64Encoded": True,
-            "body": base64.b64encode(b"\x00\x01").decode(),
-        }
-
-        assert local_server.response_parts(response) == (
-            201,
-            [
-                ("Content-Type", "image/png"),
-                ("Set-Cookie", "a=1; Path=/"),
-                ("Set-Cookie", "b=2; Path=/"),
-                ("Content-Length", "999"),
-                ("X-Only-Single", "yes"),
-            ],
-            b"\x00\x01",
-        )
-
-    def test_http_api_cookies(self):
-        response = {
-            "statusCode": 302,
-            "headers": {"location": "/admin/"},
-            "cookies": ["csrftoken=x; Path=/", "sessionid=y; HttpOnly; Path=/"],
-            "isBase64Encoded": False,
-            "body": "",
-        }
-
-        assert local_server.response_parts(response) == (
-            302,
-            [
-                ("location", "/admin/"),
-                ("Set-Cookie", "csrftoken=x; Path=/"),
-                ("Set-Cookie", "sessionid=y; HttpOnly; Path=/"),
-            ],
-            b"",
-        )
-
-    def test_single_headers_text_body(self):
-        response = {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
-
-        assert local_server.response_parts(response) == (200, [("Content-Type", "application/json")], b"{}")
