@@ -226,16 +226,26 @@ class GatewayApp:
             request_id=request_id,
         )
         event = rest_event(request) if self.payload_format == "1.0" else http_api_event(request)
+        # Lambda's limit is on the invocation payload, the event with its base64-encoded body, not on the body.
+        event_size = len(json.dumps(event))
+        if event_size > MAX_BODY_BYTES:
+            raise Refusal(
+                413,
+                f"Request too large: as a Lambda event it is {event_size} bytes, over AWS Lambda's limit of "
+                f"{MAX_BODY_BYTES} bytes (6 MB); binary bodies travel base64-encoded, a third larger.",
+            )
         try:
-            status, headers, content = response_parts(service_initialization.handler(event, LambdaContext(request_id)))
+            response = service_initialization.handler(event, LambdaContext(request_id))
+            status, headers, content = response_parts(response)
         except Exception:
             # A function that raises reaches the client as API Gateway's own 502.
             logger.exception("The handler raised for %s %s", request.method, target)
             return _json_answer(502, {"message": "Internal server error"})
-        if len(content) > MAX_BODY_BYTES:
-            # Lambda refuses to return such a response; API Gateway then answers 502 as well.
+        response_size = len(json.dumps(response))
+        if response_size > MAX_BODY_BYTES:
+            # Lambda refuses to return such a payload; API Gateway answers its 502 then.
             logger.error(
-                "The handler's response to %s %s is %d bytes, over Lambda's limit", request.method, target, len(content)
+                "The response to %s %s is %d bytes, over Lambda's limit", request.method, target, response_size
             )
             return _json_answer(502, {"message": "Internal server error"})
         declared = next((int(value) for name, value in headers if name.lower() == "content-length"), None)
@@ -284,6 +294,8 @@ class GatewayRequestHandler(WSGIRequestHandler):
         detail = message or reason
         self.log_error("code %d, message %s", code, detail)
         self.close_connection = True
+        # http.server leaves an unparsable request at HTTP/0.9, whose answers carry no status line or headers.
+        self.request_version = max(self.request_version, "HTTP/1.0")
         body = json.dumps({"detail": detail}).encode()
         self.send_response(code, reason)
         self.send_header(*_JSON)

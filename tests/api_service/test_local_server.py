@@ -170,6 +170,45 @@ class TestServing:
             time.sleep(0.05)
 
 
+def _raw_exchange(server, data):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(data)
+        return connection.makefile("rb").read()
+
+
+class TestHttpErrors:
+    """What the server answers itself, before any handler: JSON like everything else, no version banner."""
+
+    def test_server_header_names_no_versions(self, server):
+        _, headers, _ = server.request("GET", "/api-token-auth/")
+
+        assert headers["Server"] == "fma-local"
+
+    @pytest.mark.parametrize(
+        ("request_bytes", "status", "detail"),
+        [
+            (b"GARBAGE\r\n\r\n", 400, "Bad request syntax ('GARBAGE')"),
+            (b"GET / HTTP/2.0\r\n\r\n", 505, "Invalid HTTP version (2.0)"),
+            (b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", 431, "Line too long"),
+        ],
+        ids=["malformed-request-line", "unsupported-protocol", "header-too-long"],
+    )
+    def test_protocol_errors_are_json(self, server, request_bytes, status, detail):
+        answer = _raw_exchange(server, request_bytes)
+        head, _, body = answer.partition(b"\r\n\r\n")
+
+        assert head.startswith(f"HTTP/1.1 {status} ".encode())
+        assert b"Content-Type: application/json" in head
+        assert b"Python" not in head
+        assert json.loads(body) == {"detail": detail}
+
+    def test_unknown_method_reaches_the_handler(self, server):
+        status, headers, body = server.request("BREW", "/api-token-auth/")
+
+        assert (status, headers["Content-Type"]) == (405, "application/json")
+        assert json.loads(body) == {"detail": 'Method "BREW" not allowed.'}
+
+
 class TestBodyLimits:
     def test_over_large_body_is_a_413(self, server):
         request = urllib.request.Request(
@@ -187,6 +226,17 @@ class TestBodyLimits:
         assert json.loads(raised.value.read()) == {
             "detail": "Request body too large: the limit is 6291456 bytes (6 MB), as on AWS Lambda."
         }
+
+    def test_binary_body_counts_as_its_base64_event(self, server):
+        body = b"\x00" * (local_server.MAX_BODY_BYTES - 1024 * 1024)
+
+        status, headers, answer = server.request(
+            "POST", "/api/v1/model_updates/", body=body, headers={"Content-Type": "application/octet-stream"}
+        )
+
+        assert (status, headers["Content-Type"]) == (413, "application/json")
+        assert json.loads(answer)["detail"].startswith("Request too large: as a Lambda event it is ")
+        assert "over AWS Lambda's limit of 6291456 bytes (6 MB)" in json.loads(answer)["detail"]
 
     def test_413_before_the_body_is_sent(self, server):
         head = (
