@@ -42,7 +42,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server, select_address_family
 from werkzeug.wsgi import FileWrapper
 
 import service_initialization  # sets Django up as the Lambda cold start does
@@ -319,7 +319,7 @@ class GatewayRequestHandler(WSGIRequestHandler):
 
 def serve(host: str, port: int, *, payload_format: str) -> BaseWSGIServer:
     """A threaded server for :class:`GatewayApp` on ``host:port`` (0 picks a free port); OSError if it cannot listen."""
-    listening = socket.create_server((host, port))
+    listening = socket.create_server((host, port), family=select_address_family(host, port))
     try:
         return make_server(
             host,
