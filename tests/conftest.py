@@ -3,6 +3,8 @@
 import pytest
 from django.conf import settings
 
+from fma_core.aws import aws_client
+
 
 def pytest_collection_modifyitems(config, items):
     if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
@@ -11,3 +13,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "requires_postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_aws_clients():
+    """boto3 clients read the environment (endpoint, region, timeouts) when built: none outlives its test."""
+    aws_client.cache_clear()
+    yield
+    aws_client.cache_clear()

@@ -86,7 +86,8 @@ class TestFromTheEnvironment:
         assert settings["ALLOWED_HOSTS"] == [ORIGIN]
         assert settings["CSRF_TRUSTED_ORIGINS"] == [f"https://{ORIGIN}"]
         assert settings["DATABASES"]["default"] == {
-            "ENGINE": "django.db.backends.postgresql",
+            "ENGINE": "federated_learning_project.postgresql_secret",
+            "CREDENTIALS_SECRET": "FMA_TEST_DB_CREDENTIALS",
             "NAME": "fma",
             "HOST": "fma.cluster.example.internal",
             "PORT": 5432,
