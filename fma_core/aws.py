@@ -8,7 +8,7 @@ naming the service and the setting an operator should look at.
 ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_<SERVICE>``), read by boto3 itself, points clients at a moto
 server in tests. The timeouts can be tuned per deployment with the variables below:
 
-- ``FMA_AWS_CONNECT_TIMEOUT`` (seconds, default 2) and ``FMA_AWS_READ_TIMEOUT`` (default 10);
+- ``FMA_AWS_CONNECT_TIMEOUT`` (seconds, default 2) and ``FMA_AWS_READ_TIMEOUT`` (default 3);
 - ``FMA_AWS_MAX_ATTEMPTS`` (default 2: one retry);
 - ``FMA_AWS_BEST_EFFORT_TIMEOUT`` (seconds, default 1): connect and read timeout of *best-effort* clients,
   which make a single attempt. They serve calls that a request makes after its work is saved and whose
@@ -27,11 +27,12 @@ from fma_core.exceptions import ConfigurationError, FMAError, ServiceUnavailable
 
 __all__ = ["aws_client", "aws_error", "aws_errors", "client_config"]
 
-# Variable → default. Connecting within the VPC (endpoint or NAT) takes milliseconds: two seconds is
-# generous and still leaves room for a retry inside Lambda's 10 s init phase.
+# Variable → default. Connecting within the VPC (endpoint or NAT) takes milliseconds, and the calls FMA
+# makes (GetSecretValue, PutObject of a few MB, PutRule) answer within a second: a service that accepts
+# but does not answer fails two attempts (3 s each, plus a backoff under 1 s) inside Lambda's 10 s init phase.
 _DEFAULTS = {
     "FMA_AWS_CONNECT_TIMEOUT": 2.0,
-    "FMA_AWS_READ_TIMEOUT": 10.0,
+    "FMA_AWS_READ_TIMEOUT": 3.0,
     "FMA_AWS_MAX_ATTEMPTS": 2,
     # An asynchronous Lambda invoke or an EventBridge EnableRule answers in tens of milliseconds.
     "FMA_AWS_BEST_EFFORT_TIMEOUT": 1.0,
@@ -77,7 +78,10 @@ def client_config(*, best_effort: bool = False) -> Any:
     else:
         connect, read = _number("FMA_AWS_CONNECT_TIMEOUT"), _number("FMA_AWS_READ_TIMEOUT")
     return Config(
-        connect_timeout=connect, read_timeout=read, retries={"max_attempts": int(attempts), "mode": "standard"}
+        connect_timeout=connect,
+        read_timeout=read,
+        # total_max_attempts counts the first attempt; botocore's max_attempts would count retries only.
+        retries={"total_max_attempts": int(attempts), "mode": "standard"},
     )
 
 
