@@ -8,7 +8,7 @@ naming the service and the setting an operator should look at.
 ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_<SERVICE>``), read by boto3 itself, points clients at a moto
 server in tests. The timeouts can be tuned per deployment with the variables below:
 
-- ``FMA_AWS_CONNECT_TIMEOUT`` (seconds, default 2) and ``FMA_AWS_READ_TIMEOUT`` (default 3);
+- ``FMA_AWS_CONNECT_TIMEOUT`` (seconds, default 2) and ``FMA_AWS_READ_TIMEOUT`` (default 2);
 - ``FMA_AWS_MAX_ATTEMPTS`` (default 2: one retry);
 - ``FMA_AWS_BEST_EFFORT_TIMEOUT`` (seconds, default 1): connect and read timeout of *best-effort* clients,
   which make a single attempt. They serve calls that a request makes after its work is saved and whose
@@ -28,11 +28,12 @@ from fma_core.exceptions import ConfigurationError, FMAError, ServiceUnavailable
 __all__ = ["aws_client", "aws_error", "aws_errors", "client_config"]
 
 # Variable → default. Connecting within the VPC (endpoint or NAT) takes milliseconds, and the calls FMA
-# makes (GetSecretValue, PutObject of a few MB, PutRule) answer within a second: a service that accepts
-# but does not answer fails two attempts (3 s each, plus a backoff under 1 s) inside Lambda's 10 s init phase.
+# makes (GetSecretValue, PutObject of a few MB, PutRule) answer well within a second: a service that
+# accepts but does not answer fails both attempts (2 s each, plus a backoff under 1 s) in about 5 s,
+# leaving the imports room inside Lambda's 10 s init phase.
 _DEFAULTS = {
     "FMA_AWS_CONNECT_TIMEOUT": 2.0,
-    "FMA_AWS_READ_TIMEOUT": 3.0,
+    "FMA_AWS_READ_TIMEOUT": 2.0,
     "FMA_AWS_MAX_ATTEMPTS": 2,
     # An asynchronous Lambda invoke or an EventBridge EnableRule answers in tens of milliseconds.
     "FMA_AWS_BEST_EFFORT_TIMEOUT": 1.0,

@@ -25,7 +25,7 @@ def settings_of(config):
 
 class TestConfig:
     def test_defaults_fit_inside_lambdas_init_phase(self):
-        assert settings_of(client_config()) == (2.0, 3.0, 2)
+        assert settings_of(client_config()) == (2.0, 2.0, 2)
 
     def test_values_from_the_environment(self, monkeypatch):
         monkeypatch.setenv("FMA_AWS_CONNECT_TIMEOUT", "0.5")
@@ -67,7 +67,7 @@ class TestClient:
         assert aws_client("lambda", region_name="eu-west-1") is lambda_client
         assert aws_client("lambda", region_name="eu-west-1", best_effort=True) is not lambda_client
         assert lambda_client.meta.region_name == "eu-west-1"
-        assert settings_of(lambda_client.meta.config) == (2.0, 3.0, 2)
+        assert settings_of(lambda_client.meta.config) == (2.0, 2.0, 2)
 
     def test_region_from_the_environment(self, monkeypatch):
         monkeypatch.setenv("AWS_REGION", "ap-south-1")
