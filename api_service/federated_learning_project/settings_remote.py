@@ -11,7 +11,8 @@ Read from the environment (a missing one stops the start, naming it):
 
 Optional: ``FMA_URL_PREFIX`` (API Gateway stage, e.g. ``/Prod``), ``FMA_DATABASE_SSLMODE`` (default
 ``require``), ``FMA_DB_CONN_MAX_AGE`` (seconds, default 600), ``FMA_SCHEDULE_EXPRESSION`` (default
-``rate(1 minute)``), ``FMA_SECRETS_CACHE_TTL``. Static files: see ``settings_static``.
+``rate(1 minute)``), ``FMA_SECRETS_CACHE_TTL``; the ``FMA_AWS_*`` timeouts of ``fma_core.aws``. Static
+files: see ``settings_static``.
 """
 
 from __future__ import annotations
