@@ -1,5 +1,7 @@
 """Shared fixtures and markers."""
 
+import socket
+
 import pytest
 from django.conf import settings
 
@@ -21,3 +23,13 @@ def _fresh_aws_clients():
     aws_client.cache_clear()
     yield
     aws_client.cache_clear()
+
+
+@pytest.fixture
+def silent_endpoint():
+    """An AWS endpoint URL with nothing behind it: a port that accepts connections and never answers
+    (the kernel completes the handshake; nobody reads), as a service looks from a VPC without a route back."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"

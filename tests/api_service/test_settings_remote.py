@@ -221,15 +221,6 @@ class TestFromSecretsManager:
         assert SECRET_KEY not in process.stderr
 
 
-@pytest.fixture
-def silent_endpoint():
-    """An AWS endpoint with no service behind it: a port that accepts connections and never answers."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-
-
 # Lambda gives a function's init phase (the cold start: importing the handler) 10 s.
 LAMBDA_INIT_LIMIT = 10
 

@@ -1,7 +1,5 @@
 """fma_core.aws: every boto3 client's timeouts and retries, from the environment, and AWS failures in words."""
 
-import socket
-
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
@@ -79,19 +77,16 @@ class TestClient:
 
         assert aws_client("events", region_name="us-east-1").meta.endpoint_url == "http://127.0.0.1:4566"
 
-    def test_a_silent_endpoint_fails_instead_of_hanging(self, monkeypatch):
-        with socket.socket() as listener:  # accepts connections, never answers
-            listener.bind(("127.0.0.1", 0))
-            listener.listen()
-            monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
-            monkeypatch.setenv("FMA_AWS_BEST_EFFORT_TIMEOUT", "0.2")
-            client = aws_client("lambda", region_name="us-east-1", best_effort=True)
+    def test_a_silent_endpoint_fails_instead_of_hanging(self, monkeypatch, silent_endpoint):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", silent_endpoint)
+        monkeypatch.setenv("FMA_AWS_BEST_EFFORT_TIMEOUT", "0.2")
+        client = aws_client("lambda", region_name="us-east-1", best_effort=True)
 
-            with (
-                pytest.raises(ServiceUnavailableError, match=r"^Invoke: AWS Lambda is unreachable \(Read timeout"),
-                aws_errors("Invoke", service="AWS Lambda", setting="AGGREGATOR_LAMBDA_ARN"),
-            ):
-                client.invoke(FunctionName="f", InvocationType="Event", Payload=b"{}")
+        with (
+            pytest.raises(ServiceUnavailableError, match=r"^Invoke: AWS Lambda is unreachable \(Read timeout"),
+            aws_errors("Invoke", service="AWS Lambda", setting="AGGREGATOR_LAMBDA_ARN"),
+        ):
+            client.invoke(FunctionName="f", InvocationType="Event", Payload=b"{}")
 
 
 class TestErrors:

@@ -6,7 +6,6 @@ rule invokes nothing.
 
 import json
 import logging
-import socket
 
 import boto3
 import pytest
@@ -58,15 +57,6 @@ def pending_update(model, *, status=ModelUpdate.Status.PENDING):
     client = Client.objects.create()
     model.clients.add(client)
     return make_update(model, [1.0], client=client, status=status)
-
-
-@pytest.fixture
-def silent_port():
-    """A TCP port that accepts connections and never answers: an AWS endpoint without a route back."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        yield listener.getsockname()[1]
 
 
 def rule_of(events, model_id):
@@ -260,8 +250,10 @@ class TestIdleCostsNothing:
 
         assert events.list_rules()["Rules"] == []
 
-    def test_a_wake_that_cannot_reach_eventbridge_is_logged_not_raised(self, idle, monkeypatch, silent_port, caplog):
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{silent_port}")
+    def test_a_wake_that_cannot_reach_eventbridge_is_logged_not_raised(
+        self, idle, monkeypatch, silent_endpoint, caplog
+    ):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", silent_endpoint)
 
         with caplog.at_level(logging.ERROR, logger="fma_django_connectors.schedules"):
             schedule_wake(model=idle)

@@ -15,7 +15,6 @@ import os
 import queue
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -353,15 +352,6 @@ def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_
     assert api("DELETE", f"/api/v1/models/{model['id']}/", headers=owner)[0] == 204
     assert f"fma-scheduled-{model['id']}" not in [rule["Name"] for rule in aws("events").list_rules()["Rules"]]
     assert bucket_keys(aws, "") == []
-
-
-@pytest.fixture
-def silent_endpoint():
-    """A port that accepts connections and never answers: an AWS endpoint the VPC has no route to."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
 def test_an_update_is_stored_once_when_lambda_is_unreachable(
