@@ -5,6 +5,8 @@ Two events start an aggregation of one model:
 - ``{"detail": {"model_id": N}}``: the model's EventBridge schedule;
 - ``{"model_id": N}``: a direct, asynchronous invoke by the API service when an update arrives.
 
+After the run, the model's schedule is settled: disabled when nothing is left pending.
+
 Anything else is rejected by value.
 """
 
@@ -20,6 +22,7 @@ setup_django()
 from fma_core.connectors.base import ModelNotFoundError  # noqa: E402  (needs Django set up)
 from fma_core.connectors.factory import connector_from_settings  # noqa: E402
 from fma_core.workflows.aggregation import agg_service  # noqa: E402
+from fma_django_connectors.schedules import schedule_settle  # noqa: E402
 
 __all__ = ["handler"]
 
@@ -55,8 +58,11 @@ def handler(event: dict[str, Any], context: Any) -> int | None:
     else:
         raise ValueError(f"Unsupported event for the aggregator: {event!r}")
     try:
-        return agg_service(model_id, connector=_connector)
+        aggregate_id = agg_service(model_id, connector=_connector)
     except ModelNotFoundError:
         # A schedule or invoke can outlive its model by a moment; there is nothing left to aggregate.
         logger.warning("model %s no longer exists; nothing to aggregate", model_id)
         return None
+    # The schedule runs only while work is left (docs/aggregation.md); a failure here is raised, so it is seen.
+    schedule_settle(model_id=model_id)
+    return aggregate_id

@@ -2,36 +2,48 @@
 
 A Lambda in a VPC without a route to an AWS service would otherwise wait on boto3's defaults (60 s to
 connect, 60 s to read, retried) and outlive its init or request limit without saying why. Here a call
-to an unreachable service fails within seconds; the caller turns that into a message naming the service.
+to an unreachable service fails within seconds, and ``aws_errors`` turns the failure into an FMA error
+naming the service and the setting an operator should look at.
 
 ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_<SERVICE>``), read by boto3 itself, points clients at a moto
-server in tests. The timeouts can be tuned per deployment with the variables below.
+server in tests. The timeouts can be tuned per deployment with the variables below:
+
+- ``FMA_AWS_CONNECT_TIMEOUT`` (seconds, default 2) and ``FMA_AWS_READ_TIMEOUT`` (default 2);
+- ``FMA_AWS_MAX_ATTEMPTS`` (default 2: one retry);
+- ``FMA_AWS_BEST_EFFORT_TIMEOUT`` (seconds, default 1): connect and read timeout of *best-effort* clients,
+  which make a single attempt. They serve calls that a request makes after its work is saved and whose
+  failure something else recovers (the aggregator invoke after an update: the schedule sweeps up).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-from fma_core.exceptions import ConfigurationError
+from fma_core.exceptions import ConfigurationError, FMAError, ServiceUnavailableError
 
-__all__ = ["aws_client", "client_config"]
+__all__ = ["aws_client", "aws_error", "aws_errors", "client_config"]
 
-# Variable → default. Connecting within the VPC (endpoint or NAT) takes milliseconds: two seconds is
-# generous and still leaves room for a retry inside Lambda's 10 s init phase.
-_TIMEOUT_DEFAULTS = {
+# Variable → default. Connecting within the VPC (endpoint or NAT) takes milliseconds, and the calls FMA
+# makes (GetSecretValue, PutObject of a few MB, PutRule) answer well within a second: a service that
+# accepts but does not answer fails both attempts (2 s each, plus a backoff under 1 s) in about 5 s,
+# leaving the imports room inside Lambda's 10 s init phase.
+_DEFAULTS = {
     "FMA_AWS_CONNECT_TIMEOUT": 2.0,
-    "FMA_AWS_READ_TIMEOUT": 10.0,
+    "FMA_AWS_READ_TIMEOUT": 2.0,
+    "FMA_AWS_MAX_ATTEMPTS": 2,
+    # An asynchronous Lambda invoke or an EventBridge EnableRule answers in tens of milliseconds.
+    "FMA_AWS_BEST_EFFORT_TIMEOUT": 1.0,
 }
-_MAX_ATTEMPTS_VARIABLE = "FMA_AWS_MAX_ATTEMPTS"
-_MAX_ATTEMPTS_DEFAULT = 2
 
 
-def _number(variable: str, default: float) -> float:
+def _number(variable: str) -> float:
     raw = os.environ.get(variable)
     if raw is None:
-        return default
+        return _DEFAULTS[variable]
     try:
         value = float(raw)
     except ValueError:
@@ -41,24 +53,43 @@ def _number(variable: str, default: float) -> float:
     return value
 
 
-def client_config() -> Any:
-    """The ``botocore.config.Config`` every client gets (timeouts and retries from the environment)."""
+def client_config(*, best_effort: bool = False) -> Any:
+    """The ``botocore.config.Config`` every client gets (timeouts and retries from the environment).
+
+    Parameters
+    ----------
+    best_effort
+        One attempt, connect and read timeouts of ``FMA_AWS_BEST_EFFORT_TIMEOUT`` seconds.
+
+    Raises
+    ------
+    ConfigurationError
+        A variable is not a positive number (or ``FMA_AWS_MAX_ATTEMPTS`` not a whole one); the message names it.
+    """
     from botocore.config import Config
 
-    attempts = _number(_MAX_ATTEMPTS_VARIABLE, _MAX_ATTEMPTS_DEFAULT)
+    attempts = _number("FMA_AWS_MAX_ATTEMPTS")
     if attempts != int(attempts):
-        raise ConfigurationError(f"{_MAX_ATTEMPTS_VARIABLE} must be a whole number, not {attempts!r}")
+        raise ConfigurationError(
+            f"FMA_AWS_MAX_ATTEMPTS must be a whole number, not {os.environ['FMA_AWS_MAX_ATTEMPTS']!r}"
+        )
+    if best_effort:
+        timeout = _number("FMA_AWS_BEST_EFFORT_TIMEOUT")
+        connect, read, attempts = timeout, timeout, 1
+    else:
+        connect, read = _number("FMA_AWS_CONNECT_TIMEOUT"), _number("FMA_AWS_READ_TIMEOUT")
     return Config(
-        connect_timeout=_number("FMA_AWS_CONNECT_TIMEOUT", _TIMEOUT_DEFAULTS["FMA_AWS_CONNECT_TIMEOUT"]),
-        read_timeout=_number("FMA_AWS_READ_TIMEOUT", _TIMEOUT_DEFAULTS["FMA_AWS_READ_TIMEOUT"]),
-        retries={"max_attempts": int(attempts), "mode": "standard"},
+        connect_timeout=connect,
+        read_timeout=read,
+        # total_max_attempts counts the first attempt; botocore's max_attempts would count retries only.
+        retries={"total_max_attempts": int(attempts), "mode": "standard"},
     )
 
 
 @cache
-def aws_client(service: str, *, region_name: str | None = None) -> Any:
+def aws_client(service: str, *, region_name: str | None = None, best_effort: bool = False) -> Any:
     """The shared boto3 client of ``service`` (``"s3"``, ``"lambda"``, ...) in ``region_name`` (default: the
-    environment's).
+    environment's); ``best_effort``: see ``client_config``.
 
     Built on first use and kept: boto3 is slow to import and to create clients, and local runs never need it.
     Tests that change the environment call ``aws_client.cache_clear()``.
@@ -66,9 +97,53 @@ def aws_client(service: str, *, region_name: str | None = None) -> Any:
     import boto3
     from botocore.config import Config
 
-    config = client_config()
+    config = client_config(best_effort=best_effort)
     if service == "s3":
         # Signature version 4 everywhere: presigned URLs then bind their headers (Content-Length of an upload),
         # and botocore would otherwise presign with the deprecated version 2 against some endpoints.
         config = config.merge(Config(signature_version="s3v4"))
     return boto3.client(service, region_name=region_name or os.environ.get("AWS_REGION"), config=config)
+
+
+@contextmanager
+def aws_errors(
+    action: str, *, service: str, setting: str, error: type[FMAError] = ServiceUnavailableError
+) -> Iterator[None]:
+    """Turn a botocore failure inside the block into ``error`` saying what failed and what to check.
+
+    Parameters
+    ----------
+    action
+        What was being done, the start of the message (``"Could not invoke the aggregator"``).
+    service
+        The AWS service's name as an operator knows it (``"AWS Lambda"``).
+    setting
+        The setting that names the resource (``"AGGREGATOR_LAMBDA_ARN"``).
+    error
+        The class raised, a ``ServiceUnavailableError`` by default.
+
+    Raises
+    ------
+    FMAError
+        ``error``, with the AWS error code and message when AWS answered, else the connection failure.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise aws_error(exc, action=action, service=service, setting=setting, error=error) from exc
+
+
+def aws_error(
+    exc: Exception, *, action: str, service: str, setting: str, error: type[FMAError] = ServiceUnavailableError
+) -> FMAError:
+    """The ``error`` that ``aws_errors`` raises for the botocore exception ``exc`` (see there)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):  # botocore's ClientError: AWS answered, and said no
+        details = response.get("Error", {})
+        reason = f"{details.get('Code', 'error')} {details.get('Message', '')}".strip()
+        return error(f"{action}: {service} refused the call: {reason} (check {setting} and the IAM role)")
+    return error(
+        f"{action}: {service} is unreachable ({exc}); check the network route to it (VPC endpoint or NAT) and {setting}"
+    )

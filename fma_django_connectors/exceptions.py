@@ -1,12 +1,21 @@
 """Application errors of the API and the one place that turns errors into JSON responses.
 
 Services raise ``ApplicationError`` subclasses (or the core's ``FMAError`` family); the exception
-handler maps them once. The ``bad_request``/``permission_denied``/``not_found``/``server_error``
-views make the errors Django itself answers (outside DRF) JSON as well.
+handler maps them once, by whose fault they are:
+
+- the caller's (``ApplicationError``, ``CallerError``, Django's ``ValidationError``): 4xx;
+- the deployment's (``OperatorError``): ``ServiceUnavailableError`` (an AWS service unreachable or
+  refusing, a secret that cannot be read, a schedule that cannot be changed) is a 503, anything else
+  (``ConfigurationError``) a 500; a botocore error that escaped its call site is a 503 as well.
+  The message names the setting or the service for the operator; it never holds a secret value.
+
+The ``bad_request``/``permission_denied``/``not_found``/``server_error`` views make the errors Django
+itself answers (outside DRF) JSON as well.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +25,10 @@ from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from fma_core.exceptions import FMAError
+from fma_core.aws import aws_error
+from fma_core.exceptions import CallerError, FMAError, ServiceUnavailableError
+
+logger = logging.getLogger(__name__)
 
 
 class ApplicationError(Exception):
@@ -59,7 +71,7 @@ class RequestBodyTooLarge(exceptions.APIException):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus application errors (4xx) and over-large bodies (413)."""
+    """DRF's handler, plus application errors (4xx), operator errors (5xx) and over-large bodies (413)."""
     # Imported here: rest_framework.views loads the parser settings, and the parsers import this module.
     from rest_framework.views import exception_handler as drf_exception_handler
     from rest_framework.views import set_rollback
@@ -69,14 +81,36 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ApplicationError):
         set_rollback()
         return Response(exc.body, status=exc.status_code)
-    if isinstance(exc, FMAError):
+    if isinstance(exc, CallerError):
         set_rollback()
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         set_rollback()
         body = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    exc = _as_operator_error(exc)
+    if isinstance(exc, FMAError):
+        set_rollback()
+        # Logged with its cause: the operator reads the log, the caller only learns it is not their fault.
+        logger.error("%s", exc, exc_info=exc)
+        unavailable = isinstance(exc, ServiceUnavailableError)
+        return Response(
+            {"detail": str(exc)},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE if unavailable else status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
     return drf_exception_handler(exc, context)
+
+
+def _as_operator_error(exc: Exception) -> Exception:
+    """A botocore error that no call site turned into an FMA error as one (a 503); anything else unchanged."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, BotoCoreError | ClientError):
+        # The one AWS service a request reaches without its own wrapper: S3, through django-storages.
+        return aws_error(
+            exc, action="Could not read or write model data", service="AWS S3", setting="FMA_MODEL_DATA_BUCKET"
+        )
+    return exc
 
 
 def bad_request(request: HttpRequest, exception: Exception, *args: Any, **kwargs: Any) -> JsonResponse:

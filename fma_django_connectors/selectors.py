@@ -44,6 +44,20 @@ def client_is_registered(*, model: FederatedModel, client: Client) -> bool:
     return model.clients.filter(uuid=client.uuid).exists()
 
 
+def model_has_pending_work(*, model_id: int) -> bool:
+    """Whether an aggregation of the model may still have something to do.
+
+    Updates waiting (``PENDING``), to retry (``FAILED``) or claimed by a run that may die and leave them to
+    be reclaimed (``RUNNING``), of clients registered to the model: an update of a client that left waits
+    without counting, and must not keep a schedule running.
+    """
+    return ModelUpdate.objects.filter(
+        federated_model_id=model_id,
+        status__in=[ModelUpdate.Status.PENDING, ModelUpdate.Status.RUNNING, ModelUpdate.Status.FAILED],
+        client__federated_models=model_id,
+    ).exists()
+
+
 def model_all() -> QuerySet[FederatedModel]:
     """Every model, for lookups that check access themselves (registration, registered clients)."""
     return FederatedModel.objects.prefetch_related("clients")

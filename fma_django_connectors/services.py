@@ -26,7 +26,7 @@ from fma_django_connectors.models import (
     ModelArtifact,
     ModelUpdate,
 )
-from fma_django_connectors.schedules import schedule_remove, schedule_sync
+from fma_django_connectors.schedules import schedule_remove, schedule_sync, schedule_wake
 from fma_django_connectors.weights_storage import weights_delete, weights_load, weights_save
 
 INITIAL_ARTIFACT_VERSION = "1.0.0"
@@ -231,8 +231,14 @@ def update_create(
         new_files.save(update.data, weights)
         update.full_clean()
         update.save()
-        transaction.on_commit(partial(triggers.request_aggregation, model_id=model.pk))
+        transaction.on_commit(partial(_update_stored, model=model))
     return update
+
+
+def _update_stored(*, model: FederatedModel) -> None:
+    # The schedule first: should the trigger's aggregation be lost, the sweep is already armed.
+    schedule_wake(model=model)
+    triggers.request_aggregation(model_id=model.pk)
 
 
 def update_change(*, update: ModelUpdate, changes: dict[str, Any]) -> ModelUpdate:

@@ -19,12 +19,11 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from functools import cache
-from typing import Any
 
 from django.conf import settings
 from django.db import connections
 
+from fma_core.aws import aws_client, aws_errors
 from fma_core.registry import Registry
 from fma_core.workflows.aggregation import agg_service
 
@@ -104,27 +103,29 @@ def wait_for_local_aggregations(timeout: float = 30.0) -> bool:
     return _local_runner.wait_idle(timeout)
 
 
-@cache
-def _lambda_client(region: str | None) -> Any:
-    # Imported and built on first use: most processes that load this module never invoke a Lambda.
-    import boto3
-
-    return boto3.client("lambda", region_name=region)
-
-
 @_triggers.register("lambda")
 def _invoke_aggregator_lambda(model_id: int) -> None:
-    """Start the aggregator Lambda for the model without waiting for it."""
+    """Start the aggregator Lambda for the model without waiting for it.
+
+    A best-effort call (one attempt, short timeouts): the client is waiting for its 201, and an update
+    this invoke misses is swept up by the model's schedule, which ``schedule_wake`` armed just before.
+    """
+    action = "could not invoke the aggregator Lambda"
+    arn = getattr(settings, "AGGREGATOR_LAMBDA_ARN", "")
+    if not arn:
+        logger.error("model %s: %s: AGGREGATOR_LAMBDA_ARN is not set", model_id, action)
+        return
+    # arn:aws:lambda:<region>:<account>:function:<name> — the function's own region, whatever the caller's;
+    # a bare function name uses the caller's region.
+    parts = arn.split(":")
     try:
-        arn = settings.AGGREGATOR_LAMBDA_ARN
-        # arn:aws:lambda:<region>:<account>:function:<name> — the function's own region, whatever the caller's;
-        # a bare function name uses the caller's region.
-        parts = arn.split(":")
-        _lambda_client(parts[3] if len(parts) > 3 else None).invoke(
-            FunctionName=arn, InvocationType="Event", Payload=json.dumps({"model_id": model_id}).encode()
-        )
-    except Exception:
-        logger.exception("model %s: could not invoke the aggregator Lambda", model_id)
+        with aws_errors(action, service="AWS Lambda", setting="AGGREGATOR_LAMBDA_ARN"):
+            aws_client("lambda", region_name=parts[3] if len(parts) > 3 else None, best_effort=True).invoke(
+                FunctionName=arn, InvocationType="Event", Payload=json.dumps({"model_id": model_id}).encode()
+            )
+    except Exception as exc:
+        # The message only: it names the service and the setting; a timeout's traceback would add nothing.
+        logger.error("model %s: %s; the model's schedule will aggregate the update", model_id, exc)
 
 
 # Fail at start-up, not after the first update is stored, when the setting names no trigger.

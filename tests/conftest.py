@@ -1,7 +1,11 @@
 """Shared fixtures and markers."""
 
+import socket
+
 import pytest
 from django.conf import settings
+
+from fma_core.aws import aws_client
 
 
 def pytest_collection_modifyitems(config, items):
@@ -11,3 +15,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "requires_postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_aws_clients():
+    """boto3 clients read the environment (endpoint, region, timeouts) when built: none outlives its test."""
+    aws_client.cache_clear()
+    yield
+    aws_client.cache_clear()
+
+
+@pytest.fixture
+def silent_endpoint():
+    """An AWS endpoint URL with nothing behind it: a port that accepts connections and never answers
+    (the kernel completes the handshake; nobody reads), as a service looks from a VPC without a route back."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"

@@ -11,7 +11,8 @@ Read from the environment (a missing one stops the start, naming it):
 
 Optional: ``FMA_URL_PREFIX`` (API Gateway stage, e.g. ``/Prod``), ``FMA_DATABASE_SSLMODE`` (default
 ``require``), ``FMA_DB_CONN_MAX_AGE`` (seconds, default 600), ``FMA_SCHEDULE_EXPRESSION`` (default
-``rate(1 minute)``), ``FMA_SECRETS_CACHE_TTL``. Static files: see ``settings_static``.
+``rate(1 minute)``), ``FMA_SECRETS_CACHE_TTL``; the ``FMA_AWS_*`` timeouts of ``fma_core.aws``. Static
+files: see ``settings_static``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from federated_learning_project.postgresql_secret.credentials import database_credentials
 from federated_learning_project.settings_secret import SECRET_KEY  # noqa: F401  (a Django setting)
 from federated_learning_project.settings_static import *  # noqa: F403
 from federated_learning_project.settings_static import AGGREGATOR_SETTINGS, API_SERVICE_SETTINGS, STORAGES
-from secrets_managers import get_secrets_manager, pull_secrets
+from secrets_managers import pull_secrets
 
 # A deployment may pin these here; the environment wins. Left empty, the variable is required.
 _DEFAULT_TRUSTED_ORIGIN = ""
@@ -65,25 +67,8 @@ def _url_prefix(raw: str) -> str:
     return f"/{stripped}" if stripped else ""
 
 
-def _database_credentials(secret_id: str) -> tuple[str, str]:
-    credentials = _get_secret(secret_id)
-    if not (
-        isinstance(credentials, dict)
-        and isinstance(credentials.get("username"), str)
-        and isinstance(credentials.get("password"), str)
-    ):
-        # The value itself stays out of the message: it is a password.
-        raise ImproperlyConfigured(
-            f'Secret {secret_id!r} (FMA_DB_SECRET_PATH) must be JSON with "username" and "password" strings'
-        )
-    return credentials["username"], credentials["password"]
-
-
 DEBUG = False
 
-_get_secret = get_secrets_manager(
-    API_SERVICE_SETTINGS["secrets_manager"], setting='API_SERVICE_SETTINGS["secrets_manager"]'
-)
 # Cold start: every listed secret must be readable now, not at the first request that needs it.
 pull_secrets(API_SERVICE_SETTINGS, setting="API_SERVICE_SETTINGS")
 pull_secrets(AGGREGATOR_SETTINGS, setting="AGGREGATOR_SETTINGS")
@@ -116,10 +101,13 @@ SILENCED_SYSTEM_CHECKS = [
 ]
 
 # --- Metadata database -------------------------------------------------------------------------
-_database_user, _database_password = _database_credentials(_require("FMA_DB_SECRET_PATH"))
+_database_secret = _require("FMA_DB_SECRET_PATH")
+_database_user, _database_password = database_credentials(_database_secret)
 DATABASES = {
     "default": {
-        "ENGINE": "django.db.backends.postgresql",
+        # PostgreSQL that reads the secret again when the password it holds is refused (rotation).
+        "ENGINE": "federated_learning_project.postgresql_secret",
+        "CREDENTIALS_SECRET": _database_secret,
         "NAME": _require("FMA_DATABASE_NAME"),
         "HOST": _require("FMA_DATABASE_HOST"),
         "PORT": _int("FMA_DATABASE_PORT", _require("FMA_DATABASE_PORT")),

@@ -11,7 +11,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from federated_learning_project.fma_settings import API_SERVICE_SETTINGS
-from secrets_managers import get_secrets_manager
+from secrets_managers import get_secrets_manager, read_secret
 
 
 def _secret_key() -> str:
@@ -26,7 +26,7 @@ def _secret_key() -> str:
     get_secret = get_secrets_manager(
         API_SERVICE_SETTINGS["secrets_manager"], setting='API_SERVICE_SETTINGS["secrets_manager"]'
     )
-    key = get_secret(secret_id)
+    key = read_secret(get_secret, secret_id, setting="FMA_SECRET_KEY_SECRET_ID")
     if not isinstance(key, str) or not key:
         raise ImproperlyConfigured(f"Secret {secret_id!r} (FMA_SECRET_KEY_SECRET_ID) must hold the key as plain text")
     return key

@@ -18,7 +18,7 @@ from fma_core.exceptions import ConfigurationError
 from . import aws_secrets, env  # noqa: F401  (each registers itself)
 from .base import GetSecret, SecretUnavailableError, SecretValue, secrets_managers
 
-__all__ = ["SecretUnavailableError", "get_secrets_manager", "pull_secrets", "secrets_managers"]
+__all__ = ["SecretUnavailableError", "get_secrets_manager", "pull_secrets", "read_secret", "secrets_managers"]
 
 
 def get_secrets_manager(name: str, *, setting: str) -> GetSecret:
@@ -37,3 +37,11 @@ def pull_secrets(service_settings: Mapping[str, Any], *, setting: str) -> dict[s
     if isinstance(names, str) or not all(isinstance(name, str) for name in names):
         raise ConfigurationError(f'{setting}["secrets_name"] must be a list of secret ids')
     return {name: get_secret(name) for name in names}
+
+
+def read_secret(get_secret: GetSecret, secret_id: str, *, setting: str, fresh: bool = False) -> SecretValue:
+    """``get_secret(secret_id)``; should it fail, the error also names ``setting``, the variable giving the id."""
+    try:
+        return get_secret(secret_id, fresh=fresh)
+    except SecretUnavailableError as exc:
+        raise SecretUnavailableError(f"{exc} (the secret {setting} names)") from exc

@@ -22,6 +22,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
+from fma_core.aws import aws_client
 from fma_core.exceptions import ConfigurationError
 
 from .base import SecretUnavailableError, SecretValue, decode_secret, secrets_managers
@@ -34,13 +35,16 @@ _cache: dict[str, tuple[float, SecretValue]] = {}
 
 
 @secrets_managers.register("aws_secrets")
-def get_secret(secret_id: str) -> SecretValue:
-    """The secret ``secret_id``: text, or the decoded JSON object/list it holds; bytes for a binary secret."""
+def get_secret(secret_id: str, *, fresh: bool = False) -> SecretValue:
+    """The secret ``secret_id``: text, or the decoded JSON object/list it holds; bytes for a binary secret.
+
+    ``fresh``: ask the manager even if the cache holds a value (the value was found out of date).
+    """
     if secret_id in os.environ:
         return decode_secret(os.environ[secret_id])
     now = time.monotonic()
     cached = _cache.get(secret_id)
-    if cached is not None and now - cached[0] < _cache_ttl():
+    if not fresh and cached is not None and now - cached[0] < _cache_ttl():
         return cached[1]
     port = os.environ.get("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT")
     if port and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
@@ -65,14 +69,10 @@ def _cache_ttl() -> float:
 
 
 def _read_through_api(secret_id: str) -> dict[str, Any]:
-    # Imported and built only when a secret really comes from AWS; not kept, since the cache above
-    # makes reads rare (cold start, then once per TTL).
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        client = boto3.client("secretsmanager", region_name=os.environ.get("AWS_REGION"))
-        return client.get_secret_value(SecretId=secret_id)
+        return aws_client("secretsmanager").get_secret_value(SecretId=secret_id)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
         if code == "ResourceNotFoundException":
@@ -82,7 +82,8 @@ def _read_through_api(secret_id: str) -> dict[str, Any]:
         ) from exc
     except BotoCoreError as exc:
         raise SecretUnavailableError(
-            f"Secret {secret_id!r} could not be read: AWS Secrets Manager is unreachable ({exc})"
+            f"Secret {secret_id!r} could not be read: AWS Secrets Manager is unreachable ({exc}); "
+            "check the network route to it (VPC endpoint or NAT)"
         ) from exc
 
 

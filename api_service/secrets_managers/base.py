@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from fma_core.exceptions import ConfigurationError
+from fma_core.exceptions import ServiceUnavailableError
 from fma_core.registry import Registry
 
 # A secret as the code sees it: a JSON object or list when the stored text is one, else the text itself.
 SecretValue = Any
-GetSecret = Callable[[str], SecretValue]
+
+
+class GetSecret(Protocol):
+    """A manager's reader: ``get_secret(secret_id)``; ``fresh=True`` bypasses any cache (after a rotation)."""
+
+    def __call__(self, secret_id: str, *, fresh: bool = False) -> SecretValue: ...
+
 
 secrets_managers: Registry[GetSecret] = Registry("secrets manager")
 
 
-class SecretUnavailableError(ConfigurationError):
-    """A secret could not be read. The message names the secret id and never carries its value."""
+class SecretUnavailableError(ServiceUnavailableError):
+    """A secret could not be read (missing, refused, unreachable). The message names the secret id and the
+    service, never the value."""
 
 
 def decode_secret(text: str) -> SecretValue:

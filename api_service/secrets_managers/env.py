@@ -8,8 +8,9 @@ from .base import SecretUnavailableError, SecretValue, decode_secret, secrets_ma
 
 
 @secrets_managers.register("env")
-def get_secret(secret_id: str) -> SecretValue:
-    """The value of the environment variable ``secret_id``, JSON containers decoded."""
+def get_secret(secret_id: str, *, fresh: bool = False) -> SecretValue:
+    """The value of the environment variable ``secret_id``, JSON containers decoded (never cached: ``fresh``
+    changes nothing)."""
     try:
         return decode_secret(os.environ[secret_id])
     except KeyError:

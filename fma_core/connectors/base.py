@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from fma_core.exceptions import FMAError
+from fma_core.exceptions import CallerError, FMAError
 from fma_core.serialization import Weights
 from fma_core.settings import resolve_settings
 
 
-class ModelNotFoundError(FMAError, LookupError):
+class ModelNotFoundError(CallerError, LookupError):
     """The federated model asked for does not exist."""
 
 

@@ -9,6 +9,8 @@ import pytest
 import aggregator_initialization
 from fma_core.exceptions import ConfigurationError
 from fma_django_connectors.models import ModelAggregate, ModelUpdate
+from fma_django_connectors.schedules import rule_name, schedule_sync
+from tests.fma_django_connectors.test_schedules import events  # noqa: F401 (the moto EventBridge fixture)
 from tests.fma_django_connectors.workflow_support import make_model, make_update, result_of, statuses
 
 Status = ModelUpdate.Status
@@ -52,6 +54,34 @@ class TestScheduledEvents:
     def test_a_deleted_model_returns_none(self, caplog):
         assert aggregator_initialization.handler({"detail": {"model_id": 424242}}, None) is None
         assert "model 424242 no longer exists" in caplog.text
+
+
+@pytest.mark.django_db
+class TestScheduleSettled:
+    """After each run the model's EventBridge rule (moto) is left enabled only while work is pending."""
+
+    @pytest.fixture
+    def rules(self, request):
+        eventbridge = request.getfixturevalue("events")
+        return lambda model: eventbridge.describe_rule(Name=rule_name(model.pk))["State"]
+
+    def test_a_run_that_takes_everything_disables_the_rule(self, rules):
+        model = make_model()
+        make_update(model, [1.0])
+        schedule_sync(model=model)
+
+        aggregator_initialization.handler({"model_id": model.pk}, None)
+
+        assert rules(model) == "DISABLED"
+
+    def test_a_run_that_leaves_work_keeps_it(self, rules):
+        model = make_model(requirement="require_x_updates", requirement_args={"num_updates": 2})
+        make_update(model, [1.0])
+        schedule_sync(model=model)
+
+        aggregator_initialization.handler({"model_id": model.pk}, None)
+
+        assert rules(model) == "ENABLED"
 
 
 @pytest.mark.django_db

@@ -86,7 +86,8 @@ class TestFromTheEnvironment:
         assert settings["ALLOWED_HOSTS"] == [ORIGIN]
         assert settings["CSRF_TRUSTED_ORIGINS"] == [f"https://{ORIGIN}"]
         assert settings["DATABASES"]["default"] == {
-            "ENGINE": "django.db.backends.postgresql",
+            "ENGINE": "federated_learning_project.postgresql_secret",
+            "CREDENTIALS_SECRET": "FMA_TEST_DB_CREDENTIALS",
             "NAME": "fma",
             "HOST": "fma.cluster.example.internal",
             "PORT": 5432,
@@ -218,6 +219,46 @@ class TestFromSecretsManager:
         assert process.returncode != 0
         assert "Secret 'fma/secret-key' could not be read: AWS Secrets Manager is unreachable" in process.stderr
         assert SECRET_KEY not in process.stderr
+
+
+# Lambda gives a function's init phase (the cold start: importing the handler) 10 s.
+LAMBDA_INIT_LIMIT = 10
+
+
+class TestAwsSilent:
+    """AWS reachable on paper, silent in fact (a VPC without a route): the cold start gives up in time."""
+
+    def test_the_api_cold_start_fails_within_the_init_limit_naming_the_service_and_setting(self, silent_endpoint):
+        environment = BASE_ENVIRONMENT | {
+            "DJANGO_SETTINGS_MODULE": "federated_learning_project.settings_remote",
+            "AWS_ENDPOINT_URL": silent_endpoint,
+            "FMA_SECRET_KEY_SECRET_ID": "fma/secret-key",
+            "FMA_DB_SECRET_PATH": "fma/db",
+        }
+        del environment["FMA_TEST_SECRET_KEY"], environment["FMA_TEST_DB_CREDENTIALS"]
+        runtime = REPOSITORY / "tests" / "integration" / "lambda_runtime.py"
+
+        # The bound proves "does not hang": a start that outlives Lambda's init limit raises TimeoutExpired.
+        process = subprocess.run(
+            [sys.executable, str(runtime), "service_initialization"],
+            env={"PATH": os.environ["PATH"], **environment},
+            input="",
+            capture_output=True,
+            text=True,
+            timeout=LAMBDA_INIT_LIMIT,
+            check=False,
+        )
+
+        assert process.returncode != 0
+        assert "READY" not in process.stdout
+        last_line = process.stderr.strip().splitlines()[-1]
+        assert last_line.startswith(
+            "secrets_managers.base.SecretUnavailableError: Secret 'fma/secret-key' could not be read: "
+            "AWS Secrets Manager is unreachable (Read timeout on endpoint URL"
+        ), process.stderr
+        assert last_line.endswith(
+            "check the network route to it (VPC endpoint or NAT) (the secret FMA_SECRET_KEY_SECRET_ID names)"
+        )
 
 
 SERVE_STATIC_FILE = """

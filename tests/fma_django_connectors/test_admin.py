@@ -89,8 +89,9 @@ class TestFederatedModel:
         model = FederatedModel.objects.get()
         assert rule_of(eventbridge, model.pk)["state"] == "DISABLED"
 
-    def test_change_of_allow_aggregation_enables_the_schedule(self, browser, eventbridge, developer):
+    def test_change_of_allow_aggregation_enables_the_schedule_of_pending_work(self, browser, eventbridge, developer):
         model = make_model(developer)
+        services.update_create(model=model, client=services.client_register(model=model), weights=parse_weights([1.0]))
         form = model_form(developer=developer.pk, allow_aggregation="on")
         response = browser.post(f"{ADMIN}/federatedmodel/{model.pk}/change/", form)
         assert response.status_code == status.HTTP_302_FOUND

@@ -117,6 +117,21 @@ class TestLambdaTrigger:
         assert "AGGREGATOR_LAMBDA_ARN" in caplog.text
 
 
+def test_a_silent_lambda_endpoint_is_logged_not_waited_for(settings, monkeypatch, silent_endpoint, caplog):
+    settings.FMA_AGGREGATION_TRIGGER = "lambda"
+    settings.AGGREGATOR_LAMBDA_ARN = AGGREGATOR_ARN
+    for name, value in {
+        "AWS_ENDPOINT_URL": silent_endpoint,
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    request_aggregation(model_id=17)
+
+    assert "model 17: could not invoke the aggregator Lambda: AWS Lambda is unreachable (Read timeout" in caplog.text
+
+
 @pytest.mark.django_db
 def test_the_none_trigger_leaves_updates_pending(settings):
     settings.FMA_AGGREGATION_TRIGGER = "none"

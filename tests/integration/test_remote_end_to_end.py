@@ -194,10 +194,10 @@ class LambdaContainer:
         threading.Thread(target=self._read, daemon=True).start()
         self._next("READY")
 
-    def invoke(self, event):
+    def invoke(self, event, *, timeout=120):
         self.process.stdin.write(json.dumps(event) + "\n")
         self.process.stdin.flush()
-        kind, value = self._next("RESULT", "ERROR")
+        kind, value = self._next("RESULT", "ERROR", timeout=timeout)
         assert kind == "RESULT", f"{value}\n--- function log ---\n{self.log_path.read_text()}"
         return value
 
@@ -210,10 +210,10 @@ class LambdaContainer:
             self.lines.put(line)
         self.lines.put(None)
 
-    def _next(self, *kinds):
+    def _next(self, *kinds, timeout=120):
         while True:
             try:
-                line = self.lines.get(timeout=120)
+                line = self.lines.get(timeout=timeout)
             except queue.Empty:
                 pytest.fail(f"no answer from the function\n--- function log ---\n{self.log_path.read_text()}")
             if line is None:
@@ -240,8 +240,9 @@ def aggregator_function(environment, tmp_path_factory, api_function):
 class Api:
     """HTTP calls to the API function, as API Gateway (HTTP API, ``$default`` stage) turns them into events."""
 
-    def __init__(self, function):
+    def __init__(self, function, *, timeout=120):
         self.function = function
+        self.timeout = timeout
 
     def __call__(self, method, path, body=None, headers=None):
         event = make_v2_event(
@@ -251,7 +252,7 @@ class Api:
             headers={"Content-Type": "application/json", **(headers or {})},
             body=None if body is None else json.dumps(body),
         )
-        response = self.function.invoke(event)
+        response = self.function.invoke(event, timeout=self.timeout)
         content = response_body(response)
         is_json = response["headers"].get("content-type", "").startswith("application/json")
         return response["statusCode"], json.loads(content) if is_json else content
@@ -291,7 +292,7 @@ def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_
     assert status == 200, body
     owner = {"Authorization": f"Token {body['token']}"}
 
-    # Create: the initial weights land in S3, the schedule in EventBridge.
+    # Create: the initial weights land in S3, the schedule in EventBridge, idle while nothing is pending.
     status, model = api(
         "POST",
         "/api/v1/models/",
@@ -300,17 +301,17 @@ def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_
     )
     assert status == 201, model
     state, targets = rule_of(aws, model["id"])
-    assert state == "ENABLED"
+    assert state == "DISABLED"
     assert [(target["Arn"], json.loads(target["Input"])) for target in targets] == [
         (aggregator_arn, {"detail": {"model_id": model["id"]}})
     ]
     assert len(bucket_keys(aws, "artifacts/")) == 1
 
-    # Pause and resume.
+    # Pause and resume: still nothing to do, still idle.
     assert api("PATCH", f"/api/v1/models/{model['id']}/", {"allow_aggregation": False}, owner)[0] == 200
     assert rule_of(aws, model["id"])[0] == "DISABLED"
     assert api("PATCH", f"/api/v1/models/{model['id']}/", {"allow_aggregation": True}, owner)[0] == 200
-    assert rule_of(aws, model["id"])[0] == "ENABLED"
+    assert rule_of(aws, model["id"])[0] == "DISABLED"
 
     # Two clients push updates: each is stored in S3 and starts the aggregator asynchronously.
     clients = []
@@ -327,6 +328,8 @@ def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_
         )
         assert status == 201, update
     assert len(bucket_keys(aws, "updates/")) == 2
+    # Work is pending: the schedule sweeps until it is done.
+    assert rule_of(aws, model["id"])[0] == "ENABLED"
     assert invokes == [
         {"function": aggregator_arn, "type": "Event", "payload": {"model_id": model["id"]}},
         {"function": aggregator_arn, "type": "Event", "payload": {"model_id": model["id"]}},
@@ -336,6 +339,8 @@ def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_
     aggregate_id = aggregator_function.invoke(invokes[0]["payload"])
     assert aggregate_id is not None
     assert len(bucket_keys(aws, "aggregates/")) == 1
+    # Nothing left: the schedule goes idle again.
+    assert rule_of(aws, model["id"])[0] == "DISABLED"
     # The second invoke (and the schedule's event) find nothing left to do.
     assert aggregator_function.invoke(invokes[1]["payload"]) is None
     assert aggregator_function.invoke(json.loads(targets[0]["Input"])) is None
@@ -347,6 +352,52 @@ def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_
     assert api("DELETE", f"/api/v1/models/{model['id']}/", headers=owner)[0] == 204
     assert f"fma-scheduled-{model['id']}" not in [rule["Name"] for rule in aws("events").list_rules()["Rules"]]
     assert bucket_keys(aws, "") == []
+
+
+def test_an_update_is_stored_once_when_lambda_is_unreachable(
+    api, aws, environment, silent_endpoint, invokes, aggregator_function, tmp_path
+):
+    """Only Lambda unreachable: the client gets its 201, once; the model's schedule aggregates the update."""
+    status, body = api("POST", "/api-token-auth/", {"username": "owner", "password": ADMIN_PASSWORD})
+    owner = {"Authorization": f"Token {body['token']}"}
+    status, model = api(
+        "POST",
+        "/api/v1/models/",
+        {"name": "no-lambda", "aggregator": "avg_values_if_data", "allow_aggregation": True},
+        owner,
+    )
+    assert status == 201, model
+    status, registered = api("POST", f"/api/v1/models/{model['id']}/register_client/")
+    client = {"CLIENT-UUID": registered["uuid"]}
+    invoked_before = len(invokes)
+    # A warm container of the API function whose Lambda endpoint never answers (boto3's per-service override).
+    cut_off = LambdaContainer(
+        "service_initialization", environment | {"AWS_ENDPOINT_URL_LAMBDA": silent_endpoint}, tmp_path / "log"
+    )
+    try:
+        # The bound proves only that the request does not hang (a client would give up and send it again).
+        status, update = Api(cut_off, timeout=15)(
+            "POST",
+            "/api/v1/model_updates/",
+            {"federated_model": model["id"], "data": [5.0], "base_aggregate": None},
+            client,
+        )
+    finally:
+        cut_off.close()
+
+    assert status == 201, update
+    status, updates = api("GET", "/api/v1/model_updates/", headers=owner)
+    assert [row["id"] for row in updates if row["federated_model"] == model["id"]] == [update["id"]]
+    assert len(invokes) == invoked_before
+    log = (tmp_path / "log").read_text()
+    assert f"model {model['id']}: could not invoke the aggregator Lambda: AWS Lambda is unreachable" in log
+    assert "check the network route to it (VPC endpoint or NAT) and AGGREGATOR_LAMBDA_ARN" in log
+    # The schedule, woken by the update, is what aggregates it.
+    state, targets = rule_of(aws, model["id"])
+    assert state == "ENABLED"
+    assert aggregator_function.invoke(json.loads(targets[0]["Input"])) is not None
+    assert rule_of(aws, model["id"])[0] == "DISABLED"
+    assert api("GET", f"/api/v1/models/{model['id']}/get_latest_model/", headers=client)[1]["values"] == [5.0]
 
 
 def test_admin_login_behind_api_gateway(api, api_function):

@@ -63,6 +63,17 @@ class TestSecretsManagerApi:
 
         assert get_secret("rotating") == "first"
 
+    def test_a_fresh_read_bypasses_the_cache_of_that_secret_only(self, secretsmanager):
+        secretsmanager.create_secret(Name="fma/db", SecretString="first")
+        secretsmanager.create_secret(Name="fma/other", SecretString="first")
+        assert [get_secret("fma/db"), get_secret("fma/other")] == ["first", "first"]
+        for name in ("fma/db", "fma/other"):
+            secretsmanager.put_secret_value(SecretId=name, SecretString="second")
+
+        assert get_secret("fma/db", fresh=True) == "second"
+        assert get_secret("fma/db") == "second"
+        assert get_secret("fma/other") == "first"
+
     def test_value_is_read_again_after_the_ttl(self, secretsmanager, monkeypatch):
         monkeypatch.setenv("FMA_SECRETS_CACHE_TTL", "0.2")
         secretsmanager.create_secret(Name="rotating", SecretString="first")
