@@ -14,7 +14,7 @@ FMA_TEST_DATABASE ?= $(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && e
 PYTEST_ARGS ?=
 
 .PHONY: install run migrate test test-postgres test-sqlite test-and-coverage lint fma-django-compile bench bench-cold-start clean \
-	lambda-package sam-install sam-build-local sam-build-remote sam-local build-ApiFunction build-AggregatorFunction \
+	lambda-package sam-install sam-build-local sam-build-remote sam-bootstrap sam-local build-ApiFunction build-AggregatorFunction \
 	checkov-install checkov terraform-validate
 
 install: $(VENV)/.installed
@@ -135,6 +135,14 @@ sam-build-local: $(SAM)
 sam-build-remote: $(SAM)
 	$(SAM) validate --lint
 	$(SAM) build --build-in-source
+
+# After each `sam deploy`: migrate the database on the aggregator (900 s timeout; the API's 30 s could cut
+# a long migration off), then create the first admin user from the stack's admin secret (a no-op once
+# an admin exists). `sam remote invoke` prints each answer; STACK names the deployed stack.
+STACK ?= fma
+sam-bootstrap: $(SAM)
+	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "update_metadata_db"}'
+	$(SAM) remote invoke ApiFunction --stack-name $(STACK) --event '{"detail": "bootstrap_admin"}'
 
 # Needs Docker (sam runs the function in a container); without it use `make run`.
 sam-local: sam-build-local

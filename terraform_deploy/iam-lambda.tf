@@ -110,3 +110,34 @@ resource "aws_iam_role_policy" "api_aggregation" {
   role   = aws_iam_role.fma["api"].id
   policy = data.aws_iam_policy_document.api_aggregation.json
 }
+
+# The bootstrap_admin event reads the first admin's credentials; nothing else reads that secret.
+data "aws_iam_policy_document" "api_bootstrap" {
+  statement {
+    sid       = "AdminSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.admin.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "api_bootstrap" {
+  name   = "bootstrap-admin"
+  role   = aws_iam_role.fma["api"].id
+  policy = data.aws_iam_policy_document.api_bootstrap.json
+}
+
+# Lambda sends the aggregator's failed asynchronous invokes to the destination queue with the
+# function's own role (the queue is encrypted with the stack's key, which function_common allows).
+data "aws_iam_policy_document" "aggregator_failures" {
+  statement {
+    sid       = "OnFailureDestination"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.aggregator_failures.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "aggregator_failures" {
+  name   = "on-failure-destination"
+  role   = aws_iam_role.fma["aggregator"].id
+  policy = data.aws_iam_policy_document.aggregator_failures.json
+}

@@ -16,6 +16,6 @@ module "artifacts_bucket" {
 resource "aws_s3_object" "lambda_package" {
   bucket      = module.artifacts_bucket.id
   key         = "lambda/fma-lambda.zip"
-  source      = var.lambda_zip_path
-  source_hash = filemd5(var.lambda_zip_path)
+  source      = local.lambda_zip_path
+  source_hash = filemd5(local.lambda_zip_path)
 }
