@@ -1,0 +1,166 @@
+"""What the tests that run the functions as Lambda would share: warm containers, API Gateway calls, and the
+AWS (a moto server) and PostgreSQL database they run against."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg2
+import pytest
+import requests
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.server import ThreadedMotoServer
+from psycopg2 import sql
+
+from tests.events import make_v2_event, response_body
+
+RUNTIME = Path(__file__).with_name("lambda_runtime.py")
+PG = {
+    "host": os.environ.get("FMA_TEST_PG_HOST", "127.0.0.1"),
+    "port": os.environ.get("FMA_TEST_PG_PORT", "5432"),
+    "user": os.environ.get("FMA_TEST_PG_USER", "postgres"),
+}
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on 127.0.0.1 (Lambda without Docker); its URL. Reset when done."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10).raise_for_status()
+    try:
+        yield url
+    finally:
+        requests.post(f"{url}/moto-api/reset", timeout=10)
+        requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": True}}, timeout=10)
+        server.stop()
+
+
+@contextmanager
+def watched_invokes() -> Iterator[list[dict]]:
+    """Every Lambda invoke the moto server (in this process) receives: function, invocation type and payload.
+
+    moto accepts asynchronous invokes without recording them; the tests replay the payloads as Lambda would.
+    """
+    seen: list[dict] = []
+    original = LambdaSimpleBackend.invoke
+
+    def watch(self, function_name, qualifier, body, headers, response_headers):
+        seen.append(
+            {
+                "function": function_name,
+                "type": headers.get("X-Amz-Invocation-Type", "RequestResponse"),
+                "payload": json.loads(body),
+            }
+        )
+        return original(self, function_name, qualifier, body, headers, response_headers)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LambdaSimpleBackend, "invoke", watch)
+        yield seen
+
+
+@contextmanager
+def fresh_database(name: str) -> Iterator[str]:
+    """An empty PostgreSQL database ``name`` on the test server, dropped when done."""
+
+    def execute(statement):
+        connection = psycopg2.connect(dbname="postgres", **PG)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            connection.close()
+
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    execute(drop)
+    execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        execute(drop)
+
+
+class LambdaContainer:
+    """One warm container of a function: a process running ``lambda_runtime.py`` over the events it is sent.
+
+    By default the repository's code under this Python; with ``python`` and ``code_root``, a built artifact
+    under the runtime's Python, isolated (``-I``) with only ``code_root`` on the path, as Lambda runs it.
+    """
+
+    def __init__(self, module, environment, log_path, *, python=sys.executable, code_root=None):
+        self.log_path = log_path
+        command = [python, str(RUNTIME), module]
+        if code_root is not None:
+            command = [python, "-I", str(RUNTIME), "--code-root", str(code_root), module]
+        self.process = subprocess.Popen(
+            command,
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log_path.open("w"),
+            text=True,
+        )
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self._next("READY")
+
+    def invoke(self, event):
+        self.process.stdin.write(json.dumps(event) + "\n")
+        self.process.stdin.flush()
+        kind, value = self._next("RESULT", "ERROR")
+        assert kind == "RESULT", f"{value}\n--- function log ---\n{self.log_path.read_text()}"
+        return value
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _next(self, *kinds):
+        while True:
+            try:
+                line = self.lines.get(timeout=120)
+            except queue.Empty:
+                pytest.fail(f"no answer from the function\n--- function log ---\n{self.log_path.read_text()}")
+            if line is None:
+                pytest.fail(f"the function exited\n--- function log ---\n{self.log_path.read_text()}")
+            kind, _, rest = line.rstrip("\n").partition(" ")
+            if kind in kinds:
+                return kind, json.loads(rest) if rest else None
+
+
+class Api:
+    """HTTP calls to the API function, as API Gateway (HTTP API, ``$default`` stage) turns them into events."""
+
+    def __init__(self, function, host):
+        self.function = function
+        self.host = host
+
+    def __call__(self, method, path, body=None, headers=None):
+        event = make_v2_event(
+            method=method,
+            path=path,
+            host=self.host,
+            headers={"Content-Type": "application/json", **(headers or {})},
+            body=None if body is None else json.dumps(body),
+        )
+        response = self.function.invoke(event)
+        content = response_body(response)
+        is_json = response["headers"].get("content-type", "").startswith("application/json")
+        return response["statusCode"], json.loads(content) if is_json else content
