@@ -3,12 +3,14 @@ AWS (a moto server) and PostgreSQL database they run against."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
 import subprocess
 import sys
 import threading
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,6 +94,31 @@ def fresh_database(name: str) -> Iterator[str]:
         execute(drop)
 
 
+def create_aggregator_function(iam, lambda_client) -> str:
+    """The aggregator as a function moto knows (a stub: the tests run the real one themselves); its ARN."""
+    role = iam.create_role(
+        RoleName="fma-aggregator",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("aggregator_initialization.py", "def handler(event, context):\n    return None\n")
+    return lambda_client.create_function(
+        FunctionName="fma-aggregator",
+        Runtime="python3.12",
+        Role=role,
+        Handler="aggregator_initialization.handler",
+        Code={"ZipFile": package.getvalue()},
+    )["FunctionArn"]
+
+
 class LambdaContainer:
     """One warm container of a function: a process running ``lambda_runtime.py`` over the events it is sent.
 
@@ -117,11 +144,21 @@ class LambdaContainer:
         self._next("READY")
 
     def invoke(self, event):
-        self.process.stdin.write(json.dumps(event) + "\n")
-        self.process.stdin.flush()
-        kind, value = self._next("RESULT", "ERROR")
+        """The handler's answer to ``event``; the test fails, with the function's log, if it raised."""
+        kind, value = self._send(event)
         assert kind == "RESULT", f"{value}\n--- function log ---\n{self.log_path.read_text()}"
         return value
+
+    def invoke_failing(self, event):
+        """``"<exception type>: <message>"`` of the handler's failure on ``event``."""
+        kind, value = self._send(event)
+        assert kind == "ERROR", f"expected a failure, got {value!r}"
+        return value
+
+    def _send(self, event):
+        self.process.stdin.write(json.dumps(event) + "\n")
+        self.process.stdin.flush()
+        return self._next("RESULT", "ERROR")
 
     def close(self):
         self.process.stdin.close()

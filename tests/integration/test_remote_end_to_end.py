@@ -9,14 +9,12 @@ Moto accepts asynchronous Lambda invokes without recording them, so the test wat
 (in this process) and replays each captured payload to the aggregator function, as Lambda would.
 """
 
-import io
 import json
 import os
 import re
 import secrets
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -28,6 +26,7 @@ from tests.integration.lambda_support import (
     PG,
     Api,
     LambdaContainer,
+    create_aggregator_function,
     fresh_database,
     moto_server,
     watched_invokes,
@@ -69,27 +68,7 @@ def aws(moto):
 
 @pytest.fixture(scope="module")
 def aggregator_arn(aws):
-    role = aws("iam").create_role(
-        RoleName="fma-aggregator",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("aggregator_initialization.py", "def handler(event, context):\n    return None\n")
-    return aws("lambda").create_function(
-        FunctionName="fma-aggregator",
-        Runtime="python3.12",
-        Role=role,
-        Handler="aggregator_initialization.handler",
-        Code={"ZipFile": package.getvalue()},
-    )["FunctionArn"]
+    return create_aggregator_function(aws("iam"), aws("lambda"))
 
 
 @pytest.fixture(scope="module")
