@@ -440,23 +440,13 @@ def test_plan_lists_the_endpoints_the_destination_the_alarms_and_the_deploy_invo
 
 
 @pytest.mark.integration
-def test_plan_without_endpoints_when_the_vpc_routes_to_aws(wrapper):
-    (wrapper / "main.tf").write_text(
-        (wrapper / "main.tf").read_text().replace('module "fma" {', 'module "fma" {\n  vpc_routes_to_aws = true')
-    )
-
-    resources, _ = planned(wrapper)
-
-    assert not [address for address in resources if "endpoint" in address]
-
-
-@pytest.mark.integration
-def test_the_production_example_puts_an_rds_proxy_in_front_of_the_database(tmp_path, moto_url, deployer_account):
+def test_the_production_example_with_a_nat_has_an_rds_proxy_and_no_endpoints(tmp_path, moto_url, deployer_account):
     _, tfvars = deployer_account
     workdir = initialised_copy(tmp_path / "terraform_deploy")
     point_at_moto(workdir, moto_url)
     artifact = stub_artifact(tmp_path / "fma-lambda.zip")
-    overrides = tfvars | {"lambda_zip_path": str(artifact)}
+    # A VPC that routes to AWS through a NAT gateway needs no endpoints.
+    overrides = tfvars | {"lambda_zip_path": str(artifact), "vpc_routes_to_aws": "true"}
     # The example's placeholders give way to the moto account's VPC (later -var options win).
     arguments = [
         f"-var={name}={json.dumps(value) if isinstance(value, list) else value}" for name, value in overrides.items()
@@ -469,3 +459,4 @@ def test_the_production_example_puts_an_rds_proxy_in_front_of_the_database(tmp_p
     # The functions' host (output db_address) is the proxy's endpoint, known once the proxy exists; the
     # instance's address would be known now (it is read from the existing instance).
     assert outputs["db_address"]["after_unknown"] is True
+    assert not [address for address in resources if "endpoint" in address]
