@@ -13,8 +13,8 @@ PORT ?= 8000
 FMA_TEST_DATABASE ?= $(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo postgres || echo sqlite)
 PYTEST_ARGS ?=
 
-.PHONY: install run migrate test test-postgres test-sqlite test-and-coverage lint fma-django-compile bench clean \
-	lambda-package sam-install sam-build-local sam-build-remote sam-local build-ApiFunction build-AggregatorFunction \
+.PHONY: install run migrate test test-postgres test-sqlite test-and-coverage lint fma-django-compile bench bench-cold-start clean \
+	lambda-package sam-install sam-build-local sam-build-remote sam-bootstrap sam-local build-ApiFunction build-AggregatorFunction \
 	checkov-install checkov terraform-validate
 
 install: $(VENV)/.installed
@@ -52,6 +52,10 @@ fma-django-compile: install
 bench: install
 	$(PY) bench/aggregate.py
 
+# Cold start of the built artifact under the runtime's Python (docs/deploy.md has the numbers).
+bench-cold-start: lambda-package
+	$(PY) bench/cold_start.py $(LAMBDA_ZIP)
+
 # --- Lambda artifact, SAM and Terraform (docs/deploy.md) ---------------------------------------
 # The artifact holds api_service/, the fma_django_connectors wheel (with fma_core), the collected
 # static files and wheels of the locked dependencies built for the Lambda runtime below, whatever
@@ -68,15 +72,38 @@ SAM := $(SAM_VENV)/bin/sam
 CHECKOV_VENV := .venv-checkov
 TF_PLUGIN_DIR ?= $(firstword $(wildcard /opt/tf-plugins $(HOME)/.terraform.d/plugins))
 
+# Bytecode is compiled by the runtime's own Python (the .pyc format changes with each minor version):
+# pyenv's or the PATH's python3.12, the first that runs (pyenv's shims may refuse).
+LAMBDA_PYTHON ?= $(shell for candidate in $(wildcard $(HOME)/.pyenv/versions/$(LAMBDA_PYTHON_VERSION).*/bin/python$(LAMBDA_PYTHON_VERSION)) \
+	$$(command -v python$(LAMBDA_PYTHON_VERSION)); do "$$candidate" -c pass 2>/dev/null && { echo "$$candidate"; break; }; done)
+# The AWS services the code builds boto3 clients for (fma_core/aws.py callers); botocore's models of
+# the other ~440 services are left out. tests/deploy/test_artifact.py checks the code calls no other.
+LAMBDA_BOTOCORE_SERVICES := lambda s3 secretsmanager events sts
+# Downloaded wheels are kept here between builds (`make clean` removes them).
+PIP_CACHE := build/pip-cache
+
 # $(call lambda_artifact,<empty or new folder>)
+# After installing: leave out what Lambda never reads (tests, type stubs, gettext sources, console
+# scripts, botocore models of unused services), then precompile everything with hash-based .pyc:
+# zip keeps file times only to 2 s, so timestamp-based .pyc would be judged stale after the zip round
+# trip and recompiled in memory on every cold start (/var/task is read-only); unchecked-hash .pyc are
+# used as they are, without reading the source.
 define lambda_artifact
+	@test -n "$(LAMBDA_PYTHON)" || { echo "python$(LAMBDA_PYTHON_VERSION) (the Lambda runtime's Python) is needed to \
+	compile the artifact's bytecode: install it (e.g. pyenv install $(LAMBDA_PYTHON_VERSION)) or set LAMBDA_PYTHON" >&2; exit 1; }
 	$(PIPENV) requirements > build/requirements-lambda.txt
-	$(PY) -m pip install --quiet --no-compile --target "$(1)" --implementation cp \
+	$(PY) -m pip install --quiet --no-compile --cache-dir "$(CURDIR)/$(PIP_CACHE)" --target "$(1)" --implementation cp \
 		--python-version $(LAMBDA_PYTHON_VERSION) $(LAMBDA_PLATFORMS) --only-binary=:all: \
 		-r build/requirements-lambda.txt artifacts/fma_django_connectors-*.whl
-	rsync -a --exclude __pycache__ --exclude staticfiles api_service/ "$(1)/"
+	rsync -a --exclude __pycache__ --exclude staticfiles --exclude local_server.py api_service/ "$(1)/"
 	FMA_STATIC_ROOT="$(abspath $(1))/staticfiles" $(PY) api_service/manage.py collectstatic --no-input -v 0 \
 		--settings=federated_learning_project.settings_static
+	rm -rf "$(1)/bin"
+	find "$(1)" -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} +
+	find "$(1)" -type f \( -name '*.pyi' -o -name '*.po' \) -delete
+	find "$(1)/botocore/data" -mindepth 1 -maxdepth 1 -type d \
+		$(foreach service,$(LAMBDA_BOTOCORE_SERVICES),-not -name $(service)) -exec rm -rf {} +
+	$(LAMBDA_PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(1)"
 endef
 
 $(LAMBDA_ZIP): fma-django-compile
@@ -108,6 +135,14 @@ sam-build-local: $(SAM)
 sam-build-remote: $(SAM)
 	$(SAM) validate --lint
 	$(SAM) build --build-in-source
+
+# After each `sam deploy`: migrate the database on the aggregator (900 s timeout; the API's 30 s could cut
+# a long migration off), then create the first admin user from the stack's admin secret (a no-op once
+# an admin exists). `sam remote invoke` prints each answer; STACK names the deployed stack.
+STACK ?= fma
+sam-bootstrap: $(SAM)
+	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "update_metadata_db"}'
+	$(SAM) remote invoke ApiFunction --stack-name $(STACK) --event '{"detail": "bootstrap_admin"}'
 
 # Needs Docker (sam runs the function in a container); without it use `make run`.
 sam-local: sam-build-local

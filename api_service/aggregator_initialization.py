@@ -7,6 +7,9 @@ Two events start an aggregation of one model:
 
 After the run, the model's schedule is settled: disabled when nothing is left pending.
 
+A deploy sends ``{"detail": "update_metadata_db"}`` here to migrate the database (``operations``):
+this function's long timeout lets a long migration finish, where the API's 30 s would cut it off.
+
 Anything else is rejected by value.
 """
 
@@ -23,6 +26,7 @@ from fma_core.connectors.base import ModelNotFoundError  # noqa: E402  (needs Dj
 from fma_core.connectors.factory import connector_from_settings  # noqa: E402
 from fma_core.workflows.aggregation import agg_service  # noqa: E402
 from fma_django_connectors.schedules import schedule_settle  # noqa: E402
+from operations import MIGRATION_REQUEST, migrate_metadata_db  # noqa: E402
 
 __all__ = ["handler"]
 
@@ -47,14 +51,16 @@ def _model_id(value: Any, event: dict[str, Any]) -> int:
     return value
 
 
-def handler(event: dict[str, Any], context: Any) -> int | None:
-    """Run one aggregation of the model the event names."""
+def handler(event: dict[str, Any], context: Any) -> int | dict[str, Any] | None:
+    """Run one aggregation of the model the event names (or the migration event)."""
     if not isinstance(event, dict):
         raise ValueError(f"Unsupported event for the aggregator: {event!r}")
     if _is_scheduled_event(event):
         model_id = _model_id(event["detail"]["model_id"], event)
     elif _is_direct_event(event):
         model_id = _model_id(event["model_id"], event)
+    elif event.get("detail") == MIGRATION_REQUEST:
+        return migrate_metadata_db()
     else:
         raise ValueError(f"Unsupported event for the aggregator: {event!r}")
     try:

@@ -2,32 +2,30 @@
 
 Cold start sets Django up once and resolves the HTTP handler named by
 ``API_SERVICE_SETTINGS["handler"]``; an unknown name stops the start with the registered choices.
-Events are sorted in one place: the database-migration event, and HTTP events from API Gateway
-(REST v1, HTTP API v2) or an ALB. Anything else is rejected by value.
+Events are sorted in one place: the deploy-time events of ``operations`` (migrate the database,
+create the first admin user), and HTTP events from API Gateway (REST v1, HTTP API v2) or an ALB.
+Anything else is rejected by value.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from cold_start import setup_django
 
 settings = setup_django()
 
-from django.core.management import call_command  # noqa: E402  (needs Django set up)
-
-from fma_core.handlers import handlers  # noqa: E402
+from fma_core.handlers import handlers  # noqa: E402  (needs Django set up)
+from operations import (  # noqa: E402
+    bootstrap_admin,
+    is_bootstrap_admin_event,
+    is_migration_event,
+    migrate_metadata_db,
+)
 
 __all__ = ["handler"]
 
 _http_handler = handlers.get(settings.API_SERVICE_SETTINGS["handler"], setting='API_SERVICE_SETTINGS["handler"]')
-
-_MIGRATION_REQUEST = "update_metadata_db"
-
-
-def _is_migration_event(event: dict[str, Any]) -> bool:
-    return _MIGRATION_REQUEST in str(event.get("detail", ""))
 
 
 def _is_http_event(event: dict[str, Any]) -> bool:
@@ -35,19 +33,12 @@ def _is_http_event(event: dict[str, Any]) -> bool:
     return isinstance(event.get("requestContext"), dict)
 
 
-def _migrate_metadata_db() -> dict[str, Any]:
-    call_command("migrate", interactive=False, verbosity=0)
-    return {
-        "statusCode": 200,
-        "headers": {"Content-Type": "application/json"},
-        "body": json.dumps({"data": "database updated successfully"}),
-    }
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Serve one Lambda event."""
-    if _is_migration_event(event):
-        return _migrate_metadata_db()
+    if is_bootstrap_admin_event(event):
+        return bootstrap_admin()
+    if is_migration_event(event):
+        return migrate_metadata_db()
     if _is_http_event(event):
         return _http_handler(event, context)
     raise ValueError(f"Unsupported event for the API service: keys {sorted(event)!r}")

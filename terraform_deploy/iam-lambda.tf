@@ -110,3 +110,50 @@ resource "aws_iam_role_policy" "api_aggregation" {
   role   = aws_iam_role.fma["api"].id
   policy = data.aws_iam_policy_document.api_aggregation.json
 }
+
+# After each run the aggregator settles its model's rule: disabled when nothing is left pending, enabled
+# (or recreated, if it went missing) when work remains (docs/aggregation.md).
+data "aws_iam_policy_document" "aggregator_schedules" {
+  statement {
+    sid       = "SettlePerModelSchedules"
+    actions   = ["events:EnableRule", "events:DisableRule", "events:PutRule", "events:PutTargets"]
+    resources = [local.schedule_rule_arn_pattern]
+  }
+}
+
+resource "aws_iam_role_policy" "aggregator_schedules" {
+  name   = "settle-schedules"
+  role   = aws_iam_role.fma["aggregator"].id
+  policy = data.aws_iam_policy_document.aggregator_schedules.json
+}
+
+# The bootstrap_admin event reads the first admin's credentials; nothing else reads that secret.
+data "aws_iam_policy_document" "api_bootstrap" {
+  statement {
+    sid       = "AdminSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.admin.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "api_bootstrap" {
+  name   = "bootstrap-admin"
+  role   = aws_iam_role.fma["api"].id
+  policy = data.aws_iam_policy_document.api_bootstrap.json
+}
+
+# Lambda sends the aggregator's failed asynchronous invokes to the destination queue with the
+# function's own role (the queue is encrypted with the stack's key, which function_common allows).
+data "aws_iam_policy_document" "aggregator_failures" {
+  statement {
+    sid       = "OnFailureDestination"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.aggregator_failures.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "aggregator_failures" {
+  name   = "on-failure-destination"
+  role   = aws_iam_role.fma["aggregator"].id
+  policy = data.aws_iam_policy_document.aggregator_failures.json
+}

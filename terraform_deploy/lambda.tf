@@ -1,16 +1,21 @@
 # Both functions run the same artifact (`make lambda-package`), uploaded to the artifacts bucket;
 # source_code_hash makes a new build redeploy them.
 locals {
+  # Relative to this folder, not to where terraform runs (e.g. `terraform -chdir=...`, or as a module).
+  lambda_zip_path = startswith(var.lambda_zip_path, "/") ? var.lambda_zip_path : "${path.module}/${var.lambda_zip_path}"
+  lambda_zip_hash = filebase64sha256(local.lambda_zip_path)
+
   trusted_origin = var.trusted_origin != "" ? var.trusted_origin : aws_apigatewayv2_api.fma.api_endpoint
 
   function_environment = merge(
     {
       DJANGO_SETTINGS_MODULE   = "federated_learning_project.settings_remote"
       FMA_DATABASE_NAME        = var.db_name
-      FMA_DATABASE_HOST        = local.db_address
+      FMA_DATABASE_HOST        = local.db_host
       FMA_DATABASE_PORT        = tostring(local.db_port)
       FMA_DB_SECRET_PATH       = local.db_secret_arn
       FMA_SECRET_KEY_SECRET_ID = aws_secretsmanager_secret.django_secret_key.arn
+      FMA_ADMIN_SECRET_ID      = aws_secretsmanager_secret.admin.arn
       FMA_MODEL_DATA_BUCKET    = module.model_data_bucket.id
       TRUSTED_ORIGIN           = local.trusted_origin
       # Known before the function exists, so the API's environment does not wait for it.
@@ -22,7 +27,7 @@ locals {
   functions = {
     api = {
       name        = local.api_function_name
-      description = "FMA REST API (Django) and the database-migration event"
+      description = "FMA REST API (Django) and the bootstrap_admin event"
       handler     = "service_initialization.handler"
       role        = aws_iam_role.fma["api"].arn
       memory      = var.api_memory_mb
@@ -31,7 +36,7 @@ locals {
     }
     aggregator = {
       name        = local.aggregator_function_name
-      description = "FMA aggregation of one model, invoked by the API or the model's EventBridge rule"
+      description = "FMA aggregation of one model (invoked by the API or the model's EventBridge rule) and the database-migration event"
       handler     = "aggregator_initialization.handler"
       role        = aws_iam_role.fma["aggregator"].arn
       memory      = var.aggregator_memory_mb
@@ -43,7 +48,7 @@ locals {
 }
 
 resource "aws_lambda_function" "fma" {
-  #checkov:skip=CKV_AWS_116:The API is invoked synchronously (no dead-letter queue applies); a failed aggregation leaves its updates to the model's next scheduled run.
+  #checkov:skip=CKV_AWS_116:The API is invoked synchronously (no dead-letter queue applies); the aggregator's failed asynchronous invokes go to an on-failure destination (observability.tf), which carries more than a dead-letter queue.
   #checkov:skip=CKV_AWS_115:The aggregator's concurrency is reserved (aggregator_concurrency); the API scales with its clients under the stage's throttling.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile the deployer owns; this configuration builds and uploads the artifact itself.
   for_each                       = local.functions
@@ -59,7 +64,7 @@ resource "aws_lambda_function" "fma" {
   s3_bucket                      = aws_s3_object.lambda_package.bucket
   s3_key                         = aws_s3_object.lambda_package.key
   s3_object_version              = aws_s3_object.lambda_package.version_id
-  source_code_hash               = filebase64sha256(var.lambda_zip_path)
+  source_code_hash               = local.lambda_zip_hash
   layers                         = var.secrets_extension_layer_arn == "" ? [] : [var.secrets_extension_layer_arn]
   kms_key_arn                    = aws_kms_key.fma.arn
 
@@ -75,6 +80,36 @@ resource "aws_lambda_function" "fma" {
   }
   # Logs go to the group with its retention, and the role may write them, from the first start.
   depends_on = [aws_cloudwatch_log_group.fma, aws_iam_role_policy.function_common]
+}
+
+# --- Day one, and every deploy after ----------------------------------------------------------------
+# Migrations run on the aggregator: its 900 s timeout lets a long migration finish, where the API's
+# 30 s (API Gateway's own limit) would cut it off half-way. Re-run whenever the code changes, after the
+# function has been updated; a failed migration fails the apply with the function's error.
+resource "aws_lambda_invocation" "migrate" {
+  function_name = aws_lambda_function.fma["aggregator"].function_name
+  input         = jsonencode({ detail = "update_metadata_db" })
+  triggers = {
+    source_code_hash = aws_lambda_function.fma["aggregator"].source_code_hash
+  }
+  # The database, its proxy and the routes to the secrets must exist before the first run.
+  depends_on = [
+    aws_db_proxy_target.fma,
+    aws_vpc_endpoint.interface,
+    aws_vpc_security_group_ingress_rule.database_from_lambda,
+    aws_vpc_security_group_ingress_rule.endpoints_from_lambda,
+    aws_iam_role_policy.function_common,
+  ]
+}
+
+# The first admin user, from the admin secret (secrets.tf); a later run leaves an existing admin alone.
+resource "aws_lambda_invocation" "bootstrap_admin" {
+  function_name = aws_lambda_function.fma["api"].function_name
+  input         = jsonencode({ detail = "bootstrap_admin" })
+  triggers = {
+    admin_secret_version = aws_secretsmanager_secret_version.admin.version_id
+  }
+  depends_on = [aws_lambda_invocation.migrate, aws_iam_role_policy.api_bootstrap]
 }
 
 # The API creates the per-model rules at run time; this lets all of them, and nothing else, invoke

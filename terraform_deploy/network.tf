@@ -13,7 +13,7 @@ resource "aws_security_group" "database" {
 
 resource "aws_vpc_security_group_egress_rule" "lambda_https" {
   security_group_id = aws_security_group.lambda.id
-  description       = "AWS APIs (S3, Secrets Manager, Lambda, EventBridge) over HTTPS"
+  description       = "AWS APIs (S3, Secrets Manager, Lambda, EventBridge, CloudWatch Logs) over HTTPS: VPC endpoints or NAT"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
@@ -36,4 +36,55 @@ resource "aws_vpc_security_group_ingress_rule" "database_from_lambda" {
   from_port                    = local.db_port
   to_port                      = local.db_port
   referenced_security_group_id = aws_security_group.lambda.id
+}
+
+# --- Routes to the AWS APIs ---------------------------------------------------------------------
+# Private subnets have no way out: without these endpoints (or a NAT gateway, vpc_routes_to_aws) the
+# cold start would wait on Secrets Manager until Lambda's init limit. Interface endpoints with private
+# DNS make the services' usual host names resolve to addresses inside the VPC, so no client changes.
+locals {
+  interface_endpoint_services = var.vpc_routes_to_aws ? toset([]) : toset(["secretsmanager", "lambda", "events", "logs"])
+}
+
+resource "aws_security_group" "endpoints" {
+  count       = var.vpc_routes_to_aws ? 0 : 1
+  name        = "${var.name_prefix}-endpoints"
+  description = "VPC endpoints of the AWS APIs the FMA functions call"
+  vpc_id      = var.vpc_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "endpoints_from_lambda" {
+  count                        = var.vpc_routes_to_aws ? 0 : 1
+  security_group_id            = aws_security_group.endpoints[0].id
+  description                  = "HTTPS from the FMA functions"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = aws_security_group.lambda.id
+}
+
+resource "aws_vpc_endpoint" "interface" {
+  for_each            = local.interface_endpoint_services
+  vpc_id              = var.vpc_id
+  service_name        = "com.amazonaws.${local.region}.${each.key}"
+  vpc_endpoint_type   = "Interface"
+  subnet_ids          = var.subnet_ids
+  security_group_ids  = [aws_security_group.endpoints[0].id]
+  private_dns_enabled = true
+  tags                = { Name = "${var.name_prefix}-${each.key}" }
+}
+
+data "aws_route_tables" "vpc" {
+  count  = !var.vpc_routes_to_aws && length(var.route_table_ids) == 0 ? 1 : 0
+  vpc_id = var.vpc_id
+}
+
+# S3's gateway endpoint is free and routes by prefix list: it joins the subnets' route tables.
+resource "aws_vpc_endpoint" "s3" {
+  count             = var.vpc_routes_to_aws ? 0 : 1
+  vpc_id            = var.vpc_id
+  service_name      = "com.amazonaws.${local.region}.s3"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = length(var.route_table_ids) > 0 ? var.route_table_ids : data.aws_route_tables.vpc[0].ids
+  tags              = { Name = "${var.name_prefix}-s3" }
 }

@@ -4,7 +4,7 @@ output "api_url" {
 }
 
 output "api_function_name" {
-  description = "Invoke with {\"detail\": \"update_metadata_db\"} after each deploy to migrate the database."
+  description = "The API function (it also serves the bootstrap_admin event)."
   value       = aws_lambda_function.fma["api"].function_name
 }
 
@@ -19,8 +19,8 @@ output "model_data_bucket" {
 }
 
 output "db_address" {
-  description = "PostgreSQL host the functions use."
-  value       = local.db_address
+  description = "PostgreSQL host the functions use (the RDS Proxy's endpoint with create_rds_proxy)."
+  value       = local.db_host
 }
 
 output "db_secret_arn" {
@@ -31,4 +31,14 @@ output "db_secret_arn" {
 output "database_security_group_id" {
   description = "Security group admitting the functions to PostgreSQL; attach it to an existing instance."
   value       = aws_security_group.database.id
+}
+
+output "admin_secret_arn" {
+  description = "Secret holding the first admin user's name and generated password (aws secretsmanager get-secret-value)."
+  value       = aws_secretsmanager_secret.admin.arn
+}
+
+output "aggregator_failures_queue_url" {
+  description = "Queue of the aggregator's failed asynchronous invokes (event and error of each)."
+  value       = aws_sqs_queue.aggregator_failures.url
 }

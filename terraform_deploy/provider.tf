@@ -1,9 +1,9 @@
 terraform {
-  required_version = ">= 1.5"
+  required_version = ">= 1.11" # write-only arguments (secrets.tf)
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.40, < 6.0"
+      version = ">= 5.90, < 6.0" # secret_string_wo, ephemeral random passwords
     }
   }
 }

@@ -1,5 +1,6 @@
-# Model data (weights of updates and aggregates) and the Lambda artifact, which is too large for a
-# direct upload to Lambda (50 MB), each in a private bucket.
+# Model data (weights of updates and aggregates) and the Lambda artifact, each in a private bucket. The
+# artifact (about 37 MiB) would fit a direct upload (50 MB), but an S3 object keeps that limit out of
+# the way and gives every build a version.
 module "model_data_bucket" {
   source      = "./modules/private_bucket"
   name        = "${var.name_prefix}-model-data-${local.account_id}"
@@ -16,6 +17,6 @@ module "artifacts_bucket" {
 resource "aws_s3_object" "lambda_package" {
   bucket      = module.artifacts_bucket.id
   key         = "lambda/fma-lambda.zip"
-  source      = var.lambda_zip_path
-  source_hash = filemd5(var.lambda_zip_path)
+  source      = local.lambda_zip_path
+  source_hash = filemd5(local.lambda_zip_path)
 }

@@ -29,7 +29,7 @@ variable "tags" {
 }
 
 variable "lambda_zip_path" {
-  description = "Lambda artifact built by `make lambda-package` (relative to this folder)."
+  description = "Lambda artifact built by `make lambda-package`: an absolute path, or one relative to this folder (wherever terraform runs from)."
   type        = string
   default     = "../artifacts/fma-lambda.zip"
 }
@@ -53,9 +53,13 @@ variable "aggregator_memory_mb" {
 }
 
 variable "aggregator_concurrency" {
-  description = "Reserved concurrency of the aggregator: at most this many aggregations run at once."
+  description = "Reserved concurrency of the aggregator: at most this many aggregations (each one database connection) run at once."
   type        = number
   default     = 10
+  validation {
+    condition     = var.aggregator_concurrency >= 1
+    error_message = "aggregator_concurrency must be at least 1 (0 would stop every aggregation)."
+  }
 }
 
 variable "secrets_extension_layer_arn" {
@@ -76,8 +80,50 @@ variable "vpc_id" {
 }
 
 variable "subnet_ids" {
-  description = "Private subnets (two or more zones) for the database and the functions; they need a NAT gateway or VPC endpoints to reach S3, Secrets Manager, Lambda and EventBridge."
+  description = "Private subnets (two or more zones) for the database and the functions; they reach S3, Secrets Manager, Lambda, EventBridge and CloudWatch Logs through the VPC endpoints created here, or through a NAT gateway (vpc_routes_to_aws)."
   type        = list(string)
+}
+
+variable "vpc_routes_to_aws" {
+  description = "true when the subnets already reach the AWS APIs (a NAT gateway, or endpoints of their own): no VPC endpoints are created. false creates interface endpoints for Secrets Manager, Lambda, EventBridge and CloudWatch Logs and a gateway endpoint for S3."
+  type        = bool
+  default     = false
+}
+
+variable "route_table_ids" {
+  description = "Route tables the S3 gateway endpoint is added to; empty means every route table of the VPC."
+  type        = list(string)
+  default     = []
+}
+
+variable "create_rds_proxy" {
+  description = "Put an RDS Proxy between the functions and PostgreSQL: it pools their connections, so a burst of cold starts cannot exhaust the instance's max_connections."
+  type        = bool
+  default     = false
+}
+
+variable "rds_proxy_max_connections_percent" {
+  description = "Share of the instance's max_connections the proxy may open."
+  type        = number
+  default     = 80
+}
+
+variable "admin_username" {
+  description = "User name of the first admin user, created by the deploy with a generated password kept in the admin secret (output admin_secret_arn)."
+  type        = string
+  default     = "admin"
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted secret can be restored; 0 deletes at once, so that destroy followed by apply can create the same names again."
+  type        = number
+  default     = 0
+}
+
+variable "alarm_actions" {
+  description = "ARNs (e.g. an SNS topic) notified when an alarm fires; empty leaves the alarms to the CloudWatch console."
+  type        = list(string)
+  default     = []
 }
 
 variable "existing_db_instance_identifier" {

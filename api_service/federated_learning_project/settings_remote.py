@@ -10,7 +10,8 @@ Read from the environment (a missing one stops the start, naming it):
 - ``FMA_SECRET_KEY_SECRET_ID`` (or ``FMA_SECRET_KEY``): see ``settings_secret``.
 
 Optional: ``FMA_URL_PREFIX`` (API Gateway stage, e.g. ``/Prod``), ``FMA_DATABASE_SSLMODE`` (default
-``require``), ``FMA_DB_CONN_MAX_AGE`` (seconds, default 600), ``FMA_SCHEDULE_EXPRESSION`` (default
+``verify-full`` against the RDS CA bundle shipped in ``certs/``; ``disable`` for a local PostgreSQL
+without TLS), ``FMA_DB_CONN_MAX_AGE`` (seconds, default 600), ``FMA_SCHEDULE_EXPRESSION`` (default
 ``rate(1 minute)``), ``FMA_SECRETS_CACHE_TTL``; the ``FMA_AWS_*`` timeouts of ``fma_core.aws``. Static
 files: see ``settings_static``.
 """
@@ -18,6 +19,7 @@ files: see ``settings_static``.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -31,6 +33,9 @@ from secrets_managers import pull_secrets
 # A deployment may pin these here; the environment wins. Left empty, the variable is required.
 _DEFAULT_TRUSTED_ORIGIN = ""
 _DEFAULT_AGGREGATOR_LAMBDA_ARN = ""
+# The CAs of RDS and RDS Proxy (certs/README.md says where they come from): verify-full checks the
+# server's chain and host name, so a host that merely offers TLS cannot stand in for the database.
+RDS_CA_BUNDLE = Path(__file__).resolve().parents[1] / "certs" / "rds-global-bundle.pem"
 
 
 def _require(name: str, default: str = "") -> str:
@@ -117,7 +122,11 @@ DATABASES = {
         # connection may have been closed by the server meanwhile.
         "CONN_MAX_AGE": _int("FMA_DB_CONN_MAX_AGE", os.environ.get("FMA_DB_CONN_MAX_AGE", "600")),
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"sslmode": os.environ.get("FMA_DATABASE_SSLMODE", "require"), "connect_timeout": 10},
+        "OPTIONS": {
+            "sslmode": os.environ.get("FMA_DATABASE_SSLMODE", "verify-full"),
+            "sslrootcert": str(RDS_CA_BUNDLE),
+            "connect_timeout": 10,
+        },
     }
 }
 

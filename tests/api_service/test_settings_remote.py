@@ -4,6 +4,7 @@ import json
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,23 @@ def unused_port():
         return probe.getsockname()[1]
 
 
+RDS_CA_BUNDLE = REPOSITORY / "api_service" / "certs" / "rds-global-bundle.pem"
+
+
+def test_the_rds_ca_bundle_holds_the_rds_and_rds_proxy_authorities():
+    authorities = ssl.create_default_context(cafile=RDS_CA_BUNDLE).get_ca_certs()
+    issuers = [dict(entry[0] for entry in authority["subject"]).get("commonName", "") for authority in authorities]
+    assert "Amazon RDS us-east-1 Root CA RSA2048 G1" in issuers
+    assert "Amazon Root CA 1" in issuers  # RDS Proxy's certificates chain to Amazon Trust Services
+
+
+def test_the_sslmode_can_be_relaxed_for_a_local_postgresql():
+    settings, process = boot(BASE_ENVIRONMENT | {"FMA_DATABASE_SSLMODE": "disable"})
+
+    assert process.returncode == 0, process.stderr
+    assert settings["DATABASES"]["default"]["OPTIONS"]["sslmode"] == "disable"
+
+
 class TestFromTheEnvironment:
     def test_everything_is_read_from_the_environment(self):
         settings, process = boot()
@@ -95,7 +113,12 @@ class TestFromTheEnvironment:
             "PASSWORD": DB_PASSWORD,
             "CONN_MAX_AGE": 600,
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": {"sslmode": "require", "connect_timeout": 10},
+            # verify-full against the shipped RDS CA bundle: the chain and the host name are checked.
+            "OPTIONS": {
+                "sslmode": "verify-full",
+                "sslrootcert": str(RDS_CA_BUNDLE),
+                "connect_timeout": 10,
+            },
         }
         assert settings["STORAGES"]["default"]["BACKEND"] == "storages.backends.s3.S3Storage"
         assert settings["STORAGES"]["default"]["OPTIONS"]["bucket_name"] == "fma-model-data"

@@ -23,6 +23,7 @@ SAMPLE_ENVIRONMENT = {
     "FMA_DATABASE_PORT": "5432",
     "FMA_DB_SECRET_PATH": "FMA_DEPLOY_TEST_DB_SECRET",
     "FMA_SECRET_KEY_SECRET_ID": "FMA_DEPLOY_TEST_SECRET_KEY",
+    "FMA_ADMIN_SECRET_ID": "FMA_DEPLOY_TEST_ADMIN",
     "FMA_MODEL_DATA_BUCKET": "fma-model-data-123456789012",
     "TRUSTED_ORIGIN": "https://abc123.execute-api.us-east-1.amazonaws.com",
     "AGGREGATOR_LAMBDA_ARN": "arn:aws:lambda:us-east-1:123456789012:function:fma-aggregator",

@@ -121,13 +121,84 @@ def test_the_api_routes_cover_the_contract(functions):
     }
 
 
+def _statement(function, sid):
+    statements = [
+        statement
+        for policy in function["Properties"]["Policies"]
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+    ]
+    (found,) = [statement for statement in statements if statement["Sid"] == sid]
+    return found
+
+
 def test_the_api_may_manage_only_the_per_model_rules(functions):
+    rules = _statement(functions["ApiFunction"], "ManagePerModelSchedules")
+    assert rules["Resource"]["Fn::Sub"].endswith(":rule/fma-scheduled-*")
+    assert all(action.startswith("events:") for action in rules["Action"])
+
+
+def test_the_aggregator_may_settle_only_the_per_model_rules(functions):
+    rules = _statement(functions["AggregatorFunction"], "SettlePerModelSchedules")
+    assert rules["Resource"]["Fn::Sub"].endswith(":rule/fma-scheduled-*")
+    assert sorted(rules["Action"]) == ["events:DisableRule", "events:EnableRule", "events:PutRule", "events:PutTargets"]
+
+
+def test_the_aggregator_has_reserved_concurrency_and_an_on_failure_queue(template, functions):
+    properties = functions["AggregatorFunction"]["Properties"]
+    assert properties["ReservedConcurrentExecutions"] == {"Ref": "AggregatorConcurrency"}
+    assert template["Parameters"]["AggregatorConcurrency"]["MinValue"] == 1
+    on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["AggregatorFailuresQueue", "Arn"]}}
+
+
+def test_alarms_watch_errors_throttles_and_the_failures_queue(template):
+    alarms = [
+        resource["Properties"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    watched = {
+        (
+            alarm["MetricName"],
+            alarm["Dimensions"][0]["Value"].get("Ref") or alarm["Dimensions"][0]["Value"]["Fn::GetAtt"][0],
+        )
+        for alarm in alarms
+    }
+    assert watched == {
+        ("Errors", "ApiFunction"),
+        ("Throttles", "ApiFunction"),
+        ("Errors", "AggregatorFunction"),
+        ("Throttles", "AggregatorFunction"),
+        ("ApproximateNumberOfMessagesVisible", "AggregatorFailuresQueue"),
+    }
+
+
+def test_vpc_endpoints_are_created_unless_the_vpc_routes_to_aws(template):
+    endpoints = {
+        resource["Properties"]["ServiceName"]["Fn::Sub"].rpartition(".")[2]: resource
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::EC2::VPCEndpoint"
+    }
+    assert set(endpoints) == {"secretsmanager", "lambda", "events", "logs", "s3"}
+    assert template["Parameters"]["VpcRoutesToAws"]["Default"] == "false"
+    assert template["Conditions"]["CreateEndpoints"] == {
+        "Fn::And": [{"Condition": "HasVpc"}, {"Fn::Equals": [{"Ref": "VpcRoutesToAws"}, "false"]}]
+    }
+    for service in ("secretsmanager", "lambda", "events", "logs"):
+        assert endpoints[service]["Condition"] == "CreateEndpoints"
+        assert endpoints[service]["Properties"]["PrivateDnsEnabled"] is True
+
+
+def test_the_admin_password_is_generated_by_cloudformation(template, functions):
+    generated = template["Resources"]["AdminSecret"]["Properties"]["GenerateSecretString"]
+    assert generated["GenerateStringKey"] == "password"
+    assert "password" not in generated["SecretStringTemplate"]["Fn::Sub"]
     statements = [
         statement
         for policy in functions["ApiFunction"]["Properties"]["Policies"]
         if isinstance(policy, dict) and "Statement" in policy
         for statement in policy["Statement"]
     ]
-    (rules,) = [statement for statement in statements if statement["Sid"] == "ManagePerModelSchedules"]
-    assert rules["Resource"]["Fn::Sub"].endswith(":rule/fma-scheduled-*")
-    assert all(action.startswith("events:") for action in rules["Action"])
+    (admin,) = [statement for statement in statements if statement["Sid"] == "AdminSecret"]
+    assert admin["Resource"] == {"Ref": "AdminSecret"}

@@ -129,6 +129,16 @@ def test_terraform_and_sam_deploy_the_same_functions():
     assert function_environment_names() == sam_environment
 
 
+def test_log_retention_is_one_value_in_both_stacks():
+    template, _ = decode(str(TEMPLATE))
+    retention = blocks(TERRAFORM_DIR, "variable")["log_retention_days"]["default"]
+    assert template["Parameters"]["LogRetentionDays"]["Default"] == retention
+    sam_groups = [resource for resource in template["Resources"].values() if resource["Type"] == "AWS::Logs::LogGroup"]
+    assert all(group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for group in sam_groups)
+    terraform_groups = blocks(TERRAFORM_DIR, "resource")["aws_cloudwatch_log_group"]
+    assert all(group["retention_in_days"] == "${var.log_retention_days}" for group in terraform_groups.values())
+
+
 def test_terraform_files_are_formatted():
     if shutil.which("terraform") is None:
         pytest.skip("terraform is not on the PATH")
@@ -159,6 +169,7 @@ def test_checkov_finds_nothing():
 
 MOTO_SERVICES = [
     "apigatewayv2",
+    "cloudwatch",
     "cloudwatchlogs",
     "ec2",
     "events",
@@ -168,6 +179,7 @@ MOTO_SERVICES = [
     "rds",
     "s3",
     "secretsmanager",
+    "sqs",
 ]
 MOTO_SERVICES += ["sts"]
 MOTO_PROVIDER = """provider "aws" {{
@@ -199,9 +211,11 @@ MOTO_BUCKET_POLICY = """resource "aws_s3_bucket_policy" "this" {
 MOTO_TARGETS = [
     "aws_lambda_function.fma",
     "aws_iam_role_policy.api_aggregation",
+    "aws_iam_role_policy.aggregator_schedules",
     "aws_lambda_permission.aggregator_from_schedules",
     "aws_lambda_permission.api_from_gateway",
     "aws_secretsmanager_secret_version.django_secret_key",
+    "aws_secretsmanager_secret_version.admin",
     "aws_apigatewayv2_route.fma",
     "aws_apigatewayv2_stage.default",
 ]
@@ -220,18 +234,19 @@ def moto_url():
     )
     urllib.request.urlopen(request, timeout=10).close()
     yield url
+    # moto's backends live in this process, not in the server: the next test starts from an empty account.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
     server.stop()
 
 
-@pytest.mark.integration
-def test_apply_and_destroy_against_moto(tmp_path, moto_url, monkeypatch):
+@pytest.fixture
+def deployer_account(moto_url, monkeypatch):
+    """What a deployer brings, in moto: a VPC with two private subnets, and a database with its secret."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     aws = {"endpoint_url": moto_url, "region_name": "us-east-1"}
-
-    # What a deployer brings: a VPC with two private subnets, and an existing database with its secret.
     ec2 = boto3.client("ec2", **aws)
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet_ids = [
@@ -249,23 +264,35 @@ def test_apply_and_destroy_against_moto(tmp_path, moto_url, monkeypatch):
     db_secret_arn = boto3.client("secretsmanager", **aws).create_secret(
         Name="fma-existing-db", SecretString=json.dumps({"username": "fma_admin", "password": "not-a-real-password"})
     )["ARN"]
-
-    artifact = tmp_path / "fma-lambda.zip"
-    with zipfile.ZipFile(artifact, "w") as archive:
-        archive.writestr("service_initialization.py", "def handler(event, context):\n    return event\n")
-
-    workdir = initialised_copy(tmp_path / "terraform_deploy")
-    endpoints = "\n".join(f'    {service} = "{moto_url}"' for service in MOTO_SERVICES)
-    (workdir / "moto_override.tf").write_text(MOTO_PROVIDER.format(endpoints=endpoints))
-    (workdir / "modules" / "private_bucket" / "moto_override.tf").write_text(MOTO_BUCKET_POLICY)
-    tfvars = {
+    return aws, {
         "vpc_id": vpc_id,
         "subnet_ids": subnet_ids,
         "existing_db_instance_identifier": "fma-existing",
         "existing_db_secret_arn": db_secret_arn,
-        "lambda_zip_path": str(artifact),
     }
-    (workdir / "moto.auto.tfvars.json").write_text(json.dumps(tfvars))
+
+
+def stub_artifact(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("service_initialization.py", "def handler(event, context):\n    return event\n")
+    return path
+
+
+def point_at_moto(workdir, moto_url):
+    endpoints = "\n".join(f'    {service} = "{moto_url}"' for service in MOTO_SERVICES)
+    (workdir / "moto_override.tf").write_text(MOTO_PROVIDER.format(endpoints=endpoints))
+    (workdir / "modules" / "private_bucket" / "moto_override.tf").write_text(MOTO_BUCKET_POLICY)
+
+
+@pytest.mark.integration
+def test_apply_and_destroy_against_moto(tmp_path, moto_url, deployer_account):
+    aws, tfvars = deployer_account
+    db_secret_arn = tfvars["existing_db_secret_arn"]
+    artifact = stub_artifact(tmp_path / "fma-lambda.zip")
+    workdir = initialised_copy(tmp_path / "terraform_deploy")
+    point_at_moto(workdir, moto_url)
+    (workdir / "moto.auto.tfvars.json").write_text(json.dumps(tfvars | {"lambda_zip_path": str(artifact)}))
 
     terraform(workdir, "apply", "-auto-approve", *[f"-target={target}" for target in MOTO_TARGETS])
     outputs = {name: value["value"] for name, value in json.loads(terraform(workdir, "output", "-json").stdout).items()}
@@ -296,6 +323,15 @@ def test_apply_and_destroy_against_moto(tmp_path, moto_url, monkeypatch):
     }
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_role_policy(RoleName="fma-aggregator-lambda", PolicyName="aggregation")
+    settle = iam.get_role_policy(RoleName="fma-aggregator-lambda", PolicyName="settle-schedules")["PolicyDocument"]
+    (statement,) = settle["Statement"]
+    assert statement["Resource"] == "arn:aws:events:us-east-1:123456789012:rule/fma-scheduled-*"
+    assert sorted(statement["Action"]) == [
+        "events:DisableRule",
+        "events:EnableRule",
+        "events:PutRule",
+        "events:PutTargets",
+    ]
 
     s3 = boto3.client("s3", **aws)
     encryption = s3.get_bucket_encryption(Bucket=outputs["model_data_bucket"])
@@ -309,10 +345,17 @@ def test_apply_and_destroy_against_moto(tmp_path, moto_url, monkeypatch):
         s3.get_public_access_block(Bucket=outputs["model_data_bucket"])["PublicAccessBlockConfiguration"].values()
     )
 
-    secret_key = boto3.client("secretsmanager", **aws).get_secret_value(
-        SecretId=environment["FMA_SECRET_KEY_SECRET_ID"]
-    )
-    assert len(secret_key["SecretString"]) == 64
+    secrets_manager = boto3.client("secretsmanager", **aws)
+    secret_key = secrets_manager.get_secret_value(SecretId=environment["FMA_SECRET_KEY_SECRET_ID"])["SecretString"]
+    assert len(secret_key) == 64
+    admin = json.loads(secrets_manager.get_secret_value(SecretId=outputs["admin_secret_arn"])["SecretString"])
+    assert admin["username"] == "admin"
+    assert len(admin["password"]) == 32
+    assert environment["FMA_ADMIN_SECRET_ID"] == outputs["admin_secret_arn"]
+    # Generated by Secrets Manager and written write-only: neither value is in Terraform's state.
+    state = (workdir / "terraform.tfstate").read_text()
+    assert secret_key not in state
+    assert admin["password"] not in state
 
     routes = boto3.client("apigatewayv2", **aws).get_routes(ApiId=outputs["api_url"].split("//")[1].split(".")[0])
     assert {route["RouteKey"] for route in routes["Items"]} == {
@@ -326,3 +369,104 @@ def test_apply_and_destroy_against_moto(tmp_path, moto_url, monkeypatch):
     terraform(workdir, "destroy", "-auto-approve", "-refresh=false")
     assert terraform(workdir, "state", "list").stdout.strip() == ""
     assert lambda_client.list_functions()["Functions"] == []
+
+
+def planned(workdir, *args):
+    """``{address: planned values}`` of every resource a plan would create, and the root module's outputs."""
+    terraform(workdir, "plan", "-out=fma.tfplan", *args)
+    plan = json.loads(terraform(workdir, "show", "-json", "fma.tfplan").stdout)
+    creations = [change for change in plan["resource_changes"] if "create" in change["change"]["actions"]]
+    after = {change["address"].removeprefix("module.fma."): change["change"]["after"] for change in creations}
+    return after, plan.get("output_changes", {})
+
+
+@pytest.fixture
+def wrapper(tmp_path, moto_url, deployer_account):
+    """terraform_deploy/ used as a module from another folder, its artifact where the default expects it."""
+    _, tfvars = deployer_account
+    module = initialised_copy(tmp_path / "terraform_deploy")
+    point_at_moto(module, moto_url)
+    stub_artifact(tmp_path / "artifacts" / "fma-lambda.zip")
+    root = tmp_path / "elsewhere" / "root"
+    root.mkdir(parents=True)
+    arguments = "\n".join(f"  {name} = {json.dumps(value)}" for name, value in tfvars.items())
+    # A relative source is used in place (an absolute one would be copied under .terraform/).
+    (root / "main.tf").write_text(f'module "fma" {{\n  source = "../../{module.name}"\n{arguments}\n}}\n')
+    terraform(root, "init", "-backend=false", f"-plugin-dir={plugin_dir()}")
+    return root
+
+
+@pytest.mark.integration
+def test_plan_lists_the_endpoints_the_destination_the_alarms_and_the_deploy_invocations(wrapper):
+    resources, _ = planned(wrapper)
+
+    endpoints = {
+        values["service_name"]: values["vpc_endpoint_type"]
+        for address, values in resources.items()
+        if address.startswith("aws_vpc_endpoint.")
+    }
+    assert endpoints == {
+        "com.amazonaws.us-east-1.secretsmanager": "Interface",
+        "com.amazonaws.us-east-1.lambda": "Interface",
+        "com.amazonaws.us-east-1.events": "Interface",
+        "com.amazonaws.us-east-1.logs": "Interface",
+        "com.amazonaws.us-east-1.s3": "Gateway",
+    }
+    assert all(
+        resources[f'aws_vpc_endpoint.interface["{service}"]']["private_dns_enabled"]
+        for service in ("secretsmanager", "lambda", "events", "logs")
+    )
+    assert "aws_vpc_security_group_ingress_rule.endpoints_from_lambda[0]" in resources
+
+    invoke_config = resources["aws_lambda_function_event_invoke_config.aggregator"]
+    assert invoke_config["function_name"] == "fma-aggregator"
+    assert invoke_config["destination_config"][0]["on_failure"]
+    assert resources["aws_sqs_queue.aggregator_failures"]["name"] == "fma-aggregator-failures"
+
+    alarms = {values["alarm_name"]: values for address, values in resources.items() if "metric_alarm" in address}
+    assert set(alarms) == {
+        "fma-api-errors",
+        "fma-api-throttles",
+        "fma-aggregator-errors",
+        "fma-aggregator-throttles",
+        "fma-aggregator-failures-queued",
+    }
+    assert alarms["fma-aggregator-failures-queued"]["metric_name"] == "ApproximateNumberOfMessagesVisible"
+
+    # Migrations on the aggregator (900 s), re-run with each new code; then the first admin on the API.
+    migrate = resources["aws_lambda_invocation.migrate"]
+    assert (migrate["function_name"], json.loads(migrate["input"])) == (
+        "fma-aggregator",
+        {"detail": "update_metadata_db"},
+    )
+    assert set(migrate["triggers"]) == {"source_code_hash"}
+    bootstrap = resources["aws_lambda_invocation.bootstrap_admin"]
+    assert (bootstrap["function_name"], json.loads(bootstrap["input"])) == ("fma-api", {"detail": "bootstrap_admin"})
+
+    aggregator = resources['aws_lambda_function.fma["aggregator"]']
+    assert aggregator["reserved_concurrent_executions"] == 10
+    assert aggregator["timeout"] == 900
+    assert not any(address.startswith("aws_db_proxy") for address in resources)
+
+
+@pytest.mark.integration
+def test_the_production_example_with_a_nat_has_an_rds_proxy_and_no_endpoints(tmp_path, moto_url, deployer_account):
+    _, tfvars = deployer_account
+    workdir = initialised_copy(tmp_path / "terraform_deploy")
+    point_at_moto(workdir, moto_url)
+    artifact = stub_artifact(tmp_path / "fma-lambda.zip")
+    # A VPC that routes to AWS through a NAT gateway needs no endpoints.
+    overrides = tfvars | {"lambda_zip_path": str(artifact), "vpc_routes_to_aws": "true"}
+    # The example's placeholders give way to the moto account's VPC (later -var options win).
+    arguments = [
+        f"-var={name}={json.dumps(value) if isinstance(value, list) else value}" for name, value in overrides.items()
+    ]
+
+    resources, outputs = planned(workdir, "-var-file=examples/production.tfvars", *arguments)
+
+    assert resources["aws_db_proxy.fma[0]"]["require_tls"] is True
+    assert resources["aws_db_proxy_target.fma[0]"]["db_instance_identifier"] == "fma-existing"
+    # The functions' host (output db_address) is the proxy's endpoint, known once the proxy exists; the
+    # instance's address would be known now (it is read from the existing instance).
+    assert outputs["db_address"]["after_unknown"] is True
+    assert not [address for address in resources if "endpoint" in address]

@@ -1,9 +1,11 @@
 """A stand-in for the Lambda runtime: one warm container running a handler over events it is fed.
 
 Started as ``python lambda_runtime.py <module>`` (e.g. ``service_initialization``) with the function's
-environment. Each line on stdin is one JSON event; each answer is one line on stdout starting with
-``RESULT `` (the handler's return value) or ``ERROR `` (the exception's type and message), so that
-anything else the process prints cannot be mistaken for an answer.
+environment; ``python -I lambda_runtime.py --code-root <folder> <module>`` runs a built artifact instead,
+with only that folder on the path (and nothing of this repository). Each line on stdin is one JSON
+event; each answer is one line on stdout starting with ``RESULT `` (the handler's return value) or
+``ERROR `` (the exception's type and message), so that anything else the process prints cannot be
+mistaken for an answer.
 """
 
 from __future__ import annotations
@@ -14,12 +16,17 @@ from importlib import import_module
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-# As in the Lambda package: the entry modules at the top, the repository's packages importable.
-sys.path[:0] = [str(REPOSITORY / "api_service"), str(REPOSITORY)]
 
 
 def main() -> None:
-    handler = import_module(sys.argv[1]).handler  # the cold start
+    arguments = sys.argv[1:]
+    if arguments[0] == "--code-root":
+        sys.path[:0] = [arguments[1]]
+        arguments = arguments[2:]
+    else:
+        # As in the Lambda package: the entry modules at the top, the repository's packages importable.
+        sys.path[:0] = [str(REPOSITORY / "api_service"), str(REPOSITORY)]
+    handler = import_module(arguments[0]).handler  # the cold start
     print("READY", flush=True)
     for line in sys.stdin:
         try:

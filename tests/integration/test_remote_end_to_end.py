@@ -9,28 +9,28 @@ Moto accepts asynchronous Lambda invokes without recording them, so the test wat
 (in this process) and replays each captured payload to the aggregator function, as Lambda would.
 """
 
-import io
 import json
 import os
-import queue
 import re
 import secrets
 import subprocess
 import sys
-import threading
-import zipfile
 from pathlib import Path
 from urllib.parse import urlencode
 
 import boto3
-import psycopg2
 import pytest
-import requests
-from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.server import ThreadedMotoServer
-from psycopg2 import sql
 
 from tests.events import make_v2_event, response_body
+from tests.integration.lambda_support import (
+    PG,
+    Api,
+    LambdaContainer,
+    create_aggregator_function,
+    fresh_database,
+    moto_server,
+    watched_invokes,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.requires_postgres]
 
@@ -41,47 +41,20 @@ BUCKET = "fma-model-data-e2e"
 DB_SECRET_ID = "fma/e2e/database"
 KEY_SECRET_ID = "fma/e2e/django-secret-key"
 ADMIN_PASSWORD = secrets.token_urlsafe(16)
-PG = {
-    "host": os.environ.get("FMA_TEST_PG_HOST", "127.0.0.1"),
-    "port": os.environ.get("FMA_TEST_PG_PORT", "5432"),
-    "user": os.environ.get("FMA_TEST_PG_USER", "postgres"),
-}
 DATABASE = f"{os.environ.get('FMA_TEST_PG_NAME', 'fma')}_remote_e2e"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION}
 
 
 @pytest.fixture(scope="module")
 def moto():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    # No Docker here: Lambda functions "run" in moto's simple backend, watched below.
-    requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10).raise_for_status()
-    yield url
-    requests.post(f"{url}/moto-api/reset", timeout=10)
-    requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": True}}, timeout=10)
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def invokes():
     """Every Lambda invoke moto's server receives: function, invocation type and payload."""
-    seen = []
-    original = LambdaSimpleBackend.invoke
-
-    def watch(self, function_name, qualifier, body, headers, response_headers):
-        seen.append(
-            {
-                "function": function_name,
-                "type": headers.get("X-Amz-Invocation-Type", "RequestResponse"),
-                "payload": json.loads(body),
-            }
-        )
-        return original(self, function_name, qualifier, body, headers, response_headers)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(LambdaSimpleBackend, "invoke", watch)
+    with watched_invokes() as seen:
         yield seen
 
 
@@ -95,45 +68,13 @@ def aws(moto):
 
 @pytest.fixture(scope="module")
 def aggregator_arn(aws):
-    role = aws("iam").create_role(
-        RoleName="fma-aggregator",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("aggregator_initialization.py", "def handler(event, context):\n    return None\n")
-    return aws("lambda").create_function(
-        FunctionName="fma-aggregator",
-        Runtime="python3.12",
-        Role=role,
-        Handler="aggregator_initialization.handler",
-        Code={"ZipFile": package.getvalue()},
-    )["FunctionArn"]
+    return create_aggregator_function(aws("iam"), aws("lambda"))
 
 
 @pytest.fixture(scope="module")
 def database():
-    def execute(statement):
-        connection = psycopg2.connect(dbname="postgres", **PG)
-        connection.autocommit = True
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
-        finally:
-            connection.close()
-
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE))
-    execute(drop)
-    execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-    yield DATABASE
-    execute(drop)
+    with fresh_database(DATABASE) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -177,52 +118,6 @@ def environment(moto, aws, aggregator_arn, database, tmp_path_factory):
     return environment
 
 
-class LambdaContainer:
-    """One warm container of a function: a process running ``lambda_runtime.py`` over the events it is sent."""
-
-    def __init__(self, module, environment, log_path):
-        self.log_path = log_path
-        self.process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("lambda_runtime.py")), module],
-            env=environment,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log_path.open("w"),
-            text=True,
-        )
-        self.lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        self._next("READY")
-
-    def invoke(self, event, *, timeout=120):
-        self.process.stdin.write(json.dumps(event) + "\n")
-        self.process.stdin.flush()
-        kind, value = self._next("RESULT", "ERROR", timeout=timeout)
-        assert kind == "RESULT", f"{value}\n--- function log ---\n{self.log_path.read_text()}"
-        return value
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait(timeout=30)
-
-    def _read(self):
-        for line in self.process.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def _next(self, *kinds, timeout=120):
-        while True:
-            try:
-                line = self.lines.get(timeout=timeout)
-            except queue.Empty:
-                pytest.fail(f"no answer from the function\n--- function log ---\n{self.log_path.read_text()}")
-            if line is None:
-                pytest.fail(f"the function exited\n--- function log ---\n{self.log_path.read_text()}")
-            kind, _, rest = line.rstrip("\n").partition(" ")
-            if kind in kinds:
-                return kind, json.loads(rest) if rest else None
-
-
 @pytest.fixture(scope="module")
 def api_function(environment, tmp_path_factory):
     container = LambdaContainer("service_initialization", environment, tmp_path_factory.mktemp("api") / "log")
@@ -235,27 +130,6 @@ def aggregator_function(environment, tmp_path_factory, api_function):
     container = LambdaContainer("aggregator_initialization", environment, tmp_path_factory.mktemp("agg") / "log")
     yield container
     container.close()
-
-
-class Api:
-    """HTTP calls to the API function, as API Gateway (HTTP API, ``$default`` stage) turns them into events."""
-
-    def __init__(self, function, *, timeout=120):
-        self.function = function
-        self.timeout = timeout
-
-    def __call__(self, method, path, body=None, headers=None):
-        event = make_v2_event(
-            method=method,
-            path=path,
-            host=ORIGIN,
-            headers={"Content-Type": "application/json", **(headers or {})},
-            body=None if body is None else json.dumps(body),
-        )
-        response = self.function.invoke(event, timeout=self.timeout)
-        content = response_body(response)
-        is_json = response["headers"].get("content-type", "").startswith("application/json")
-        return response["statusCode"], json.loads(content) if is_json else content
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +148,7 @@ def api(api_function, environment):
         check=True,
         capture_output=True,
     )
-    return Api(api_function)
+    return Api(api_function, ORIGIN)
 
 
 def rule_of(aws, model_id):
@@ -376,7 +250,7 @@ def test_an_update_is_stored_once_when_lambda_is_unreachable(
     )
     try:
         # The bound proves only that the request does not hang (a client would give up and send it again).
-        status, update = Api(cut_off, timeout=15)(
+        status, update = Api(cut_off, ORIGIN, timeout=15)(
             "POST",
             "/api/v1/model_updates/",
             {"federated_model": model["id"], "data": [5.0], "base_aggregate": None},
