@@ -190,11 +190,9 @@ def parse_weights_json(document: bytes | str) -> Weights:
 def weights_to_jsonable(weights: Weights) -> np.ndarray | list[np.ndarray]:
     """What a JSON renderer that understands numpy (orjson) turns into the weights document.
 
-    float16 layers are widened to float32, which orjson can write; names other than the JSON ones are
-    dropped (the layers keep their order).
+    Tensor names are dropped (the layers keep their order).
     """
-    layers = [layer.astype(np.float32) if layer.dtype == np.float16 else layer for layer in weights.layers]
-    return layers if weights.layered else layers[0]
+    return list(weights.layers) if weights.layered else weights.layers[0]
 
 
 def weights_to_json(weights: Weights) -> bytes:
