@@ -16,7 +16,7 @@ from django.db.models import Model
 from django.db.models.fields.files import FieldFile
 
 from fma_core.exceptions import InvalidWeightsError
-from fma_core.serialization import Structure, Weights, check_structure
+from fma_core.serialization import Structure, Weights, check_structure, conform_json_names
 from fma_core.tensors import TensorSource
 from fma_django_connectors import selectors, triggers
 from fma_django_connectors.exceptions import ApplicationError, DuplicateError, NotRegisteredError
@@ -232,6 +232,8 @@ def update_create(
             f"Aggregate {base_aggregate.pk} is not an aggregate of model {model.pk}.", field="base_aggregate"
         )
     _check_update_structure(model=model, weights=weights, check_dtypes=check_dtypes)
+    if isinstance(weights, Weights) and model.structure is not None:
+        weights = conform_json_names(weights, Structure.from_json(model.structure))
     with _files_undone_on_failure() as new_files:
         update = ModelUpdate(
             federated_model=model, client=client, base_aggregate=base_aggregate, num_examples=num_examples

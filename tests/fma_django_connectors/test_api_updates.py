@@ -450,3 +450,17 @@ class TestStructure:
         assert stored_files(media_root) == before
         update = services.update_create(model=model, client=fed_client, weights=float32, check_dtypes=True)
         assert update.structure == float32.structure.to_json()
+
+    def test_json_layers_take_the_names_of_a_named_models_tensors(self, developer, fed_client):
+        named = Weights(layers=(np.zeros((2, 2), np.float32), np.zeros(2, np.float32)), layered=True, names=("w", "b"))
+        model = services.model_create(developer=developer, name="m", aggregator="fed_avg", initial_model=named)
+        model.clients.add(fed_client)
+        api = uuid_client(fed_client)
+
+        response = post(api, {"federated_model": model.pk, "data": [[[1, 2], [3, 4]], [5, 6, 7]]})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"data": "tensor 'b' has shape [3] but the model's weights have shape [2]"}
+
+        body = post(api, {"federated_model": model.pk, "data": [[[1, 2], [3, 4]], [5, 6]]}).json()
+        assert body["data"] == [[[1, 2], [3, 4]], [5, 6]]
+        assert [tensor["name"] for tensor in ModelUpdate.objects.get(pk=body["id"]).structure["tensors"]] == ["w", "b"]
