@@ -180,14 +180,9 @@ def model_delete(*, model: FederatedModel) -> None:
         _delete_files_on_commit(files)
 
 
-def model_structure(*, model: FederatedModel) -> Structure | None:
-    """The structure every update of ``model`` must have, from its row (no weights file is read)."""
-    return None if model.structure is None else Structure.from_json(model.structure)
-
-
 def _check_update_structure(*, model: FederatedModel, weights: TensorSource, check_dtypes: bool) -> None:
     """Raise a 400 on ``data`` naming the first tensor that differs from the model's structure."""
-    expected = model_structure(model=model)
+    expected = selectors.model_structure(model=model)
     if expected is None:
         return
     try:
