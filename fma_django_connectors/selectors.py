@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.db.models.fields.files import FieldFile
 
-from fma_core.serialization import Weights
+from fma_core.serialization import Structure, Weights
 from fma_django_connectors.models import (
     Client,
     ClientAggregateScore,
@@ -122,17 +122,9 @@ def model_latest_weights(*, model: FederatedModel) -> tuple[Weights, ModelAggreg
     return None
 
 
-def model_reference_weights(*, model: FederatedModel) -> Weights | None:
-    """The weights whose structure every new update of ``model`` must have, if the model has any yet.
-
-    The newest aggregate's, else the current artifact's; before either exists, the oldest update not
-    marked invalid, so that one update of another shape cannot make every aggregation of the model fail.
-    """
-    latest = model_latest_weights(model=model)
-    if latest is not None:
-        return latest[0]
-    first = model.updates.exclude(status=ModelUpdate.Status.INVALID).order_by("created_on", "id").first()
-    return weights_load(first.data) if first is not None else None
+def model_structure(*, model: FederatedModel) -> Structure | None:
+    """The structure every update of ``model`` must have, from its row (no weights file is read)."""
+    return None if model.structure is None else Structure.from_json(model.structure)
 
 
 def model_weight_files(*, model: FederatedModel) -> list[FieldFile]:
@@ -147,7 +139,8 @@ def model_weight_files(*, model: FederatedModel) -> list[FieldFile]:
 
 def model_targets(*, actor: Any) -> QuerySet[FederatedModel]:
     """Models ``actor`` may name by id in an action: any for a client (the action checks registration)."""
-    return model_all() if _is_client(actor) else model_list(actor=actor)
+    # The action checks registration with one query of its own: no need to prefetch every client.
+    return FederatedModel.objects.all() if _is_client(actor) else model_list(actor=actor)
 
 
 def aggregate_targets(*, actor: Any) -> QuerySet[ModelAggregate]:
