@@ -14,7 +14,6 @@ hypothesis_settings.register_profile("fma", deadline=None)
 hypothesis_settings.load_profile("fma")
 
 
-
 def pytest_collection_modifyitems(config, items):
     if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         return
