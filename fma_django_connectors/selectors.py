@@ -16,6 +16,7 @@ from fma_django_connectors.models import (
     FederatedModel,
     ModelAggregate,
     ModelUpdate,
+    Upload,
 )
 from fma_django_connectors.weights_storage import weights_load
 
@@ -67,6 +68,16 @@ def update_list(*, actor: Any) -> QuerySet[ModelUpdate]:
     if actor.is_staff:
         return updates
     return updates.filter(federated_model__developer=actor)
+
+
+def upload_list(*, actor: Any) -> QuerySet[Upload]:
+    """Uploads ``actor`` may complete: those it made (staff: all)."""
+    uploads = Upload.objects.select_related("federated_model", "client")
+    if _is_client(actor):
+        return uploads.filter(developer=None, client=actor)
+    if actor.is_staff:
+        return uploads
+    return uploads.filter(developer=actor)
 
 
 def aggregate_list(*, actor: Any) -> QuerySet[ModelAggregate]:

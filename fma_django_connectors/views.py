@@ -17,9 +17,9 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from fma_core.serialization import weights_to_jsonable
-from fma_django_connectors import filters, selectors, serializers, services
+from fma_django_connectors import filters, selectors, serializers, services, upload_urls
 from fma_django_connectors.authentication import request_actor
-from fma_django_connectors.models import Client
+from fma_django_connectors.models import Client, ModelUpdate
 from fma_django_connectors.pagination import BareListPagination, FederatedModelPagination
 from fma_django_connectors.permissions import IsDeveloper, IsRegisteredClient
 
@@ -32,6 +32,13 @@ DEVELOPER_ACTIONS = frozenset({"update", "partial_update", "destroy"})
 
 def _calling_client(request: Request) -> Client | None:
     return request.auth if isinstance(request.auth, Client) else None
+
+
+def _update_serializer_class(request: Request) -> type[BaseSerializer]:
+    """An update as the caller sees it (a client: without ``applied_aggregate``)."""
+    if _calling_client(request) is not None:
+        return serializers.ClientModelUpdateSerializer
+    return serializers.ModelUpdateSerializer
 
 
 class FederatedModelViewSet(viewsets.ModelViewSet):
@@ -116,9 +123,7 @@ class ModelUpdateViewSet(viewsets.ModelViewSet):
     def get_serializer_class(self) -> type[BaseSerializer]:
         if self.action in DEVELOPER_ACTIONS:
             return serializers.ModelUpdateChangeSerializer
-        if _calling_client(self.request) is not None:
-            return serializers.ClientModelUpdateSerializer
-        return serializers.ModelUpdateSerializer
+        return _update_serializer_class(self.request)
 
     def perform_create(self, serializer: BaseSerializer) -> None:
         fields = serializer.validated_data
@@ -192,3 +197,44 @@ class ClientAggregateScoreViewSet(
             client=_calling_client(self.request) or fields["client"],
             validation_results=fields["validation_results"],
         )
+
+
+class UploadViewSet(viewsets.GenericViewSet):
+    """Uploads of weights past the request limit: made by a client or developer, completed by whoever made it.
+
+    ``POST`` checks every rule that does not need the bytes and answers where to send them;
+    ``complete`` checks the bytes and makes the update or artifact (``201``; again: ``200``, the same one).
+    """
+
+    serializer_class = serializers.UploadSerializer
+
+    def get_queryset(self) -> Any:
+        return selectors.upload_list(actor=request_actor(self.request))
+
+    def create(self, request: Request) -> Response:
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        fields = dict(body.validated_data)
+        client = _calling_client(request)
+        upload = services.upload_create(
+            model=fields.pop("federated_model"),
+            developer=None if client else request.user,
+            client=client or fields.pop("client", None),
+            **{name: value for name, value in fields.items() if name != "client"},
+        )
+        return Response(upload_urls.upload_target(request=request, upload=upload), status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str | None = None) -> Response:
+        made, created = services.upload_complete(upload=self.get_object())
+        context = self.get_serializer_context()
+        if isinstance(made, ModelUpdate):
+            serializer_class = (
+                serializers.ClientModelUpdateSerializer
+                if _calling_client(request)
+                else serializers.ModelUpdateSerializer
+            )
+            data = serializer_class(made, context=context).data
+        else:
+            data = serializers.ModelArtifactSerializer(made, context=context).data
+        return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
