@@ -411,13 +411,14 @@ def upload_complete(*, upload: Upload) -> tuple[ModelUpdate | ModelArtifact, boo
             made = _upload_store(new_files=new_files, upload=upload)
             upload.completed_on = timezone.now()
             upload.save(update_fields=["completed_on", "update", "artifact"])
-            transaction.on_commit(partial(default_storage.delete, upload.bytes_name))
-            return made, True
     except UploadNotReceivedError:
         raise
     except (ApplicationError, FMAError):
         upload_discard(upload=upload)
         raise
+    # Stored as weights now: the uploaded bytes are no longer needed.
+    default_storage.delete(upload.bytes_name)
+    return made, True
 
 
 def _upload_result(upload: Upload) -> ModelUpdate | ModelArtifact:
@@ -466,13 +467,13 @@ def upload_discard(*, upload: Upload) -> None:
 def upload_cleanup_expired(*, limit: int | None = None) -> int:
     """Remove expired uploads (at most ``limit``) and their bytes; returns how many were removed.
 
-    Rows another transaction holds (a completion in progress) are skipped, and bytes are deleted only
-    once the rows' removal has committed.
+    Rows another transaction holds (a completion in progress) are skipped; bytes are deleted once the
+    rows are.
     """
     with transaction.atomic():
         expired = Upload.objects.select_for_update(skip_locked=True).filter(expires_at__lte=timezone.now())
         names = list(expired.order_by("expires_at").values_list("pk", "bytes_name")[:limit])
         Upload.objects.filter(pk__in=[pk for pk, _ in names]).delete()
-        for _, name in names:
-            transaction.on_commit(partial(default_storage.delete, name))
+    for _, name in names:
+        default_storage.delete(name)
     return len(names)
