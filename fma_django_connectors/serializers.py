@@ -12,9 +12,10 @@ from rest_framework.exceptions import PermissionDenied
 
 from fma_core.algorithms import aggregators, requirements, validate_aggregator_args, validate_requirement_args
 from fma_core.exceptions import FMAError, InvalidWeightsError
-from fma_core.serialization import Weights, parse_weights, weights_to_jsonable
+from fma_core.serialization import Weights, parse_weights
 from fma_django_connectors import selectors
 from fma_django_connectors.authentication import request_actor
+from fma_django_connectors.downloads import weights_json, weights_url
 from fma_django_connectors.models import (
     Client,
     ClientAggregateScore,
@@ -25,17 +26,32 @@ from fma_django_connectors.models import (
     Upload,
 )
 from fma_django_connectors.schemas import check_document
-from fma_django_connectors.weights_storage import weights_load
 
 
 class WeightsField(serializers.Field):
-    """Weights: in, the JSON document as sent (the serializer parses it once); out, the stored file as JSON."""
+    """Weights: in, the JSON document as sent (the serializer parses it once); out, the stored file as JSON.
+
+    ``route`` names the route serving the row's weights: lists (context ``weights_as_urls``) answer its
+    absolute URL instead of the weights, and a 413 that refuses weights too large for JSON points at it.
+    """
+
+    def __init__(self, *, route: str | None = None, **kwargs: Any) -> None:
+        self.route = route
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
         return data
 
     def to_representation(self, value: FieldFile) -> Any:
-        return weights_to_jsonable(weights_load(value))
+        request = self.context.get("request")
+        url = (
+            None
+            if request is None or self.route is None
+            else weights_url(request, route=self.route, pk=value.instance.pk)
+        )
+        if url is not None and self.context.get("weights_as_urls"):
+            return url
+        return weights_json(value, url=url)
 
 
 def _parse_weights(value: Any) -> Weights:
@@ -174,7 +190,7 @@ class ModelUpdateSerializer(UpdateTargetFields, serializers.ModelSerializer):
     ``data`` must match the model's ``update_schema`` when one is set, then be valid weights.
     """
 
-    data = WeightsField()
+    data = WeightsField(route="model-update-data")
 
     class Meta:
         model = ModelUpdate
@@ -215,7 +231,7 @@ class ModelUpdateChangeSerializer(serializers.ModelSerializer):
     """Changing an update after creation: only its ``status``."""
 
     client = serializers.PrimaryKeyRelatedField(read_only=True)
-    data = WeightsField(read_only=True)
+    data = WeightsField(route="model-update-data", read_only=True)
 
     class Meta:
         model = ModelUpdate
@@ -226,7 +242,7 @@ class ModelUpdateChangeSerializer(serializers.ModelSerializer):
 class ModelAggregateSerializer(serializers.ModelSerializer):
     """An aggregate with its ``result`` inlined as weights JSON."""
 
-    result = WeightsField(read_only=True)
+    result = WeightsField(route="model-aggregate-result", read_only=True)
 
     class Meta:
         model = ModelAggregate
@@ -237,7 +253,7 @@ class ModelAggregateSerializer(serializers.ModelSerializer):
 class ModelArtifactSerializer(serializers.ModelSerializer):
     """An artifact with its ``values`` inlined as weights JSON."""
 
-    values = WeightsField(read_only=True)
+    values = WeightsField(route="model-artifact-values", read_only=True)
 
     class Meta:
         model = ModelArtifact

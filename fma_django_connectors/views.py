@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http.response import HttpResponseBase
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from fma_core.serialization import weights_to_jsonable
-from fma_django_connectors import filters, selectors, serializers, services, upload_urls
+from fma_django_connectors import downloads, filters, selectors, serializers, services, upload_urls
 from fma_django_connectors.authentication import request_actor
-from fma_django_connectors.models import Client, ModelUpdate
+from fma_django_connectors.models import Client, ModelAggregate, ModelArtifact, ModelUpdate
 from fma_django_connectors.pagination import BareListPagination, FederatedModelPagination
 from fma_django_connectors.permissions import IsDeveloper, IsRegisteredClient
 
@@ -32,6 +33,36 @@ DEVELOPER_ACTIONS = frozenset({"update", "partial_update", "destroy"})
 
 def _calling_client(request: Request) -> Client | None:
     return request.auth if isinstance(request.auth, Client) else None
+
+
+def _no_weights(fmt: str | None, message: str) -> Response:
+    """What a weights route answers when there are none: ``{}`` in the contract's JSON, a 404 for a format."""
+    if fmt is None:
+        return Response({})
+    raise NotFound(message)
+
+
+def _aggregate_download(request: Request, aggregate: ModelAggregate, *, fmt: str) -> HttpResponseBase:
+    headers = {downloads.AGGREGATE_HEADER: str(aggregate.pk)}
+    return downloads.weights_download(
+        request, aggregate.result, fmt=fmt, headers=headers, name=f"aggregate-{aggregate.pk}"
+    )
+
+
+def _artifact_download(request: Request, artifact: ModelArtifact, *, fmt: str) -> HttpResponseBase:
+    headers = {downloads.ARTIFACT_HEADER: str(artifact.pk)}
+    return downloads.weights_download(
+        request, artifact.values, fmt=fmt, headers=headers, name=f"artifact-{artifact.pk}"
+    )
+
+
+class WeightsListMixin:
+    """Lists carry the URL of each row's weights instead of the weights (``WeightsField``)."""
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_serializer_context()  # type: ignore[misc]
+        context["weights_as_urls"] = self.action == "list"  # type: ignore[attr-defined]
+        return context
 
 
 def _update_serializer_class(request: Request) -> type[BaseSerializer]:
@@ -81,29 +112,49 @@ class FederatedModelViewSet(viewsets.ModelViewSet):
         return Response({"uuid": client.uuid})
 
     @action(detail=True, methods=["get"])
-    def get_latest_aggregate(self, request: Request, pk: str | None = None) -> Response:
-        aggregate = selectors.aggregate_latest(model=self.get_object())
+    def get_latest_aggregate(self, request: Request, pk: str | None = None) -> HttpResponseBase:
+        model = self.get_object()
+        aggregate = selectors.aggregate_latest(model=model)
+        fmt = downloads.requested_format(request)
         if aggregate is None:
-            return Response({})
-        return Response(serializers.ModelAggregateSerializer(aggregate, context=self.get_serializer_context()).data)
+            return _no_weights(fmt, f"Model {model.pk} has no aggregate yet.")
+        if fmt is not None:
+            return _aggregate_download(request, aggregate, fmt=fmt)
+        headers = {downloads.AGGREGATE_HEADER: str(aggregate.pk)}
+        data = serializers.ModelAggregateSerializer(aggregate, context=self.get_serializer_context()).data
+        return Response(data, headers=headers)
 
     @action(detail=True, methods=["get"])
-    def get_current_artifact(self, request: Request, pk: str | None = None) -> Response:
-        artifact = self.get_object().current_artifact
+    def get_current_artifact(self, request: Request, pk: str | None = None) -> HttpResponseBase:
+        model = self.get_object()
+        artifact = model.current_artifact
+        fmt = downloads.requested_format(request)
         if artifact is None:
-            return Response({})
-        return Response(serializers.ModelArtifactSerializer(artifact, context=self.get_serializer_context()).data)
+            return _no_weights(fmt, f"Model {model.pk} has no current artifact.")
+        headers = {downloads.ARTIFACT_HEADER: str(artifact.pk)}
+        if fmt is not None:
+            return downloads.weights_download(
+                request, artifact.values, fmt=fmt, headers=headers, name=f"artifact-{artifact.pk}"
+            )
+        data = serializers.ModelArtifactSerializer(artifact, context=self.get_serializer_context()).data
+        return Response(data, headers=headers)
 
     @action(detail=True, methods=["get"])
-    def get_latest_model(self, request: Request, pk: str | None = None) -> Response:
-        latest = selectors.model_latest_weights(model=self.get_object())
+    def get_latest_model(self, request: Request, pk: str | None = None) -> HttpResponseBase:
+        model = self.get_object()
+        latest = selectors.model_latest_weights_file(model=model)
+        fmt = downloads.requested_format(request)
         if latest is None:
-            return Response({})
-        weights, aggregate = latest
-        return Response({"values": weights_to_jsonable(weights), "aggregate": aggregate.pk if aggregate else None})
+            return _no_weights(fmt, f"Model {model.pk} has no weights yet.")
+        field, aggregate = latest
+        headers = {downloads.AGGREGATE_HEADER: str(aggregate.pk)} if aggregate else {}
+        if fmt is not None:
+            return downloads.weights_download(request, field, fmt=fmt, headers=headers, name=f"model-{model.pk}")
+        values = downloads.weights_json(field, url=request.build_absolute_uri(request.path))
+        return Response({"values": values, "aggregate": aggregate.pk if aggregate else None}, headers=headers)
 
 
-class ModelUpdateViewSet(viewsets.ModelViewSet):
+class ModelUpdateViewSet(WeightsListMixin, viewsets.ModelViewSet):
     """Model updates: a client sends and reads its own; developers those of their models; staff all.
 
     Changing or deleting an update is for developers and staff only.
@@ -141,8 +192,14 @@ class ModelUpdateViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance: Any) -> None:
         services.update_delete(update=instance)
 
+    @action(detail=True, methods=["get"], url_path="data", url_name="data")
+    def download_data(self, request: Request, pk: str | None = None) -> HttpResponseBase:
+        update = self.get_object()
+        fmt = downloads.requested_format(request) or downloads.JSON
+        return downloads.weights_download(request, update.data, fmt=fmt, headers={}, name=f"update-{update.pk}")
 
-class ModelAggregateViewSet(viewsets.ReadOnlyModelViewSet):
+
+class ModelAggregateViewSet(WeightsListMixin, viewsets.ReadOnlyModelViewSet):
     """Aggregates of the models a caller may see; developers and staff publish them as artifacts."""
 
     serializer_class = serializers.ModelAggregateSerializer
@@ -170,6 +227,37 @@ class ModelAggregateViewSet(viewsets.ReadOnlyModelViewSet):
         artifact = services.aggregate_publish(aggregate=aggregate, version=body.validated_data["version"])
         data = serializers.ModelArtifactSerializer(artifact, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["get"])
+    def result(self, request: Request, pk: str | None = None) -> HttpResponseBase:
+        aggregate = self.get_object()
+        fmt = downloads.requested_format(request) or downloads.JSON
+        headers = {downloads.AGGREGATE_HEADER: str(aggregate.pk)}
+        return downloads.weights_download(
+            request, aggregate.result, fmt=fmt, headers=headers, name=f"aggregate-{aggregate.pk}"
+        )
+
+
+class ModelArtifactViewSet(WeightsListMixin, viewsets.ReadOnlyModelViewSet):
+    """Artifacts of the models a caller may see (registered clients, owner, staff)."""
+
+    serializer_class = serializers.ModelArtifactSerializer
+    pagination_class = BareListPagination
+    filterset_class = filters.ModelArtifactFilter
+    ordering_fields = ["created_on"]
+    ordering = NEWEST_FIRST
+
+    def get_queryset(self) -> Any:
+        return selectors.artifact_list(actor=request_actor(self.request))
+
+    @action(detail=True, methods=["get"])
+    def values(self, request: Request, pk: str | None = None) -> HttpResponseBase:
+        artifact = self.get_object()
+        fmt = downloads.requested_format(request) or downloads.JSON
+        headers = {downloads.ARTIFACT_HEADER: str(artifact.pk)}
+        return downloads.weights_download(
+            request, artifact.values, fmt=fmt, headers=headers, name=f"artifact-{artifact.pk}"
+        )
 
 
 class ClientAggregateScoreViewSet(

@@ -87,6 +87,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "EXCEPTION_HANDLER": "fma_django_connectors.exceptions.exception_handler",
+    # ``?format=`` names the weights format of a download (docs/api.md), not a renderer.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 # Largest request body accepted, in bytes; API Gateway itself stops at 10 MB and Lambda at 6 MB.

@@ -1,0 +1,94 @@
+"""Weights in responses, within what a Lambda function can return (``FMA_RESPONSE_MAX_BYTES``, 6 MB).
+
+JSON stays the default and unchanged up to the limit; beyond it a ``413`` names the binary formats.
+``?format=safetensors|npz|json`` on the weights routes answers the weights themselves in that format:
+inline when they fit, else a ``303`` to a signed, expiring download URL. Lists never inline weights:
+they carry the URL of the route that serves them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db.models.fields.files import FieldFile
+from django.http import HttpResponse
+from rest_framework.request import Request
+from rest_framework.reverse import reverse
+
+from fma_core.serialization import weights_to_json
+from fma_django_connectors.exceptions import ApplicationError, ResponseTooLargeError
+from fma_django_connectors.weights_storage import weights_load
+
+JSON = "json"
+BINARY_FORMATS = ("safetensors", "npz")
+FORMATS = (*BINARY_FORMATS, JSON)
+# Header naming the aggregate whose weights a response carries (absent when they are an artifact's).
+AGGREGATE_HEADER = "FMA-Aggregate-Id"
+ARTIFACT_HEADER = "FMA-Artifact-Id"
+# Room left in a Lambda response for its status, headers and the document around the body.
+_RESPONSE_HEADROOM = 16 * 1024
+# The shortest a number can be in a JSON list ("0,"): weights with more numbers than the limit allows
+# at that size are refused before they are read.
+_MIN_JSON_BYTES_PER_NUMBER = 2
+
+
+def json_body_limit() -> int:
+    """Largest JSON body a response may carry."""
+    return settings.FMA_RESPONSE_MAX_BYTES - _RESPONSE_HEADROOM
+
+
+def binary_body_limit() -> int:
+    """Largest binary body a response may carry inline: API Gateway's Lambda integration base64-encodes it (4/3)."""
+    return json_body_limit() * 3 // 4
+
+
+def requested_format(request: Request) -> str | None:
+    """``?format=`` of the request (None when absent); an unknown one is a 400 naming the choices."""
+    value = request.query_params.get("format")
+    if value is None or value in FORMATS:
+        return value
+    raise ApplicationError(f"Unknown format {value!r}; one of {', '.join(FORMATS)}.", field="format")
+
+
+def too_large_for_json(*, size: int | None, url: str | None) -> ResponseTooLargeError:
+    """The 413 of weights whose JSON does not fit a response, naming the binary formats (and where to ask)."""
+    where = f"GET {url}?format=safetensors (or npz)" if url else "?format=safetensors or ?format=npz"
+    amount = f"{size} bytes" if size is not None else "more"
+    return ResponseTooLargeError(
+        f"These weights take {amount} as JSON, more than the {json_body_limit()} bytes a response may carry. "
+        f"Ask for a binary format instead: {where}; large weights are answered with a 303 redirect to a "
+        "download URL."
+    )
+
+
+def weights_json(field: FieldFile, *, url: str | None = None) -> orjson.Fragment:
+    """The stored weights as their JSON document, rendered once; a 413 when it cannot fit a response."""
+    weights = weights_load(field)
+    if weights.parameter_count * _MIN_JSON_BYTES_PER_NUMBER > json_body_limit():
+        raise too_large_for_json(size=None, url=url)
+    document = weights_to_json(weights)
+    if len(document) > json_body_limit():
+        raise too_large_for_json(size=len(document), url=url)
+    return orjson.Fragment(document)
+
+
+def weights_url(request: Request, *, route: str, pk: Any) -> str:
+    """Absolute URL of the route serving one row's weights (``route`` as the router names it)."""
+    return reverse(route, args=[pk], request=request)
+
+
+def weights_download(
+    request: Request, field: FieldFile, *, fmt: str, headers: dict[str, str], name: str
+) -> HttpResponse:
+    """The weights of ``field`` in ``fmt``, inline when they fit a response."""
+    weights = weights_load(field)
+    if fmt != JSON:
+        raise ApplicationError(f"format {fmt} is not served yet", field="format")
+    body = weights_to_json(weights)
+    if len(body) > json_body_limit():
+        raise too_large_for_json(size=len(body), url=None)
+    response = HttpResponse(body, content_type="application/json", headers=headers)
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
