@@ -3,12 +3,18 @@
 
 The event is an HTTP API event (payload format 2.0) by default, as the HTTP API of the deployed
 stacks sends, or a REST API proxy event (payload format 1.0) with ``--payload-format 1.0`` /
-``FMA_PAYLOAD_FORMAT=1.0``.
+``FMA_PAYLOAD_FORMAT=1.0``. ``fma_django_connectors.gateway_events`` builds them.
 
 ``sam local start-api`` would do the same but needs Docker, and Django's ``runserver`` would skip the
 Lambda entry. Going through the production handler means the local service sorts events, adapts them
 with apig-wsgi and picks the settings-selected handler exactly as the deployed one does; only the
 event comes from here instead of API Gateway.
+
+HTTP itself is werkzeug's WSGI server (threaded, with an idle timeout); :class:`GatewayApp` is the small
+WSGI application that makes the events. Requests and answers of the handler are limited to Lambda's
+6 MB, so the local service answers as the deployed one does. Signed transfer URLs
+(``fma_django_connectors.transfers``) stand in for S3's presigned ones: they are served here, outside
+the handler and its limit, streaming bodies to and from storage.
 
 At start-up it migrates the database through the handler's migration event, makes sure a superuser
 ``admin`` exists and prints the URL and the admin login. Ctrl-C or SIGTERM stops it.
@@ -17,62 +23,62 @@ At start-up it migrates the database through the handler's migration event, make
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from http import HTTPStatus
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wsgi import FileWrapper
 
 import service_initialization  # sets Django up as the Lambda cold start does
+from fma_django_connectors import transfers
+from fma_django_connectors.gateway_events import (
+    GatewayRequest,
+    LambdaContext,
+    forwarding_headers,
+    http_api_event,
+    response_parts,
+    rest_event,
+)
 
-# API Gateway refuses larger payloads with a 413 before the function runs.
-MAX_BODY_BYTES = 10 * 1024 * 1024
+# Lambda refuses a synchronous invocation whose request (or response) payload exceeds 6 MB.
+MAX_BODY_BYTES = 6 * 1024 * 1024
 ADMIN_USERNAME = "admin"
 PASSWORD_FILE_NAME = "admin_password"
-STAGE = "local"
 DEFAULT_PORT = 8000
 PAYLOAD_FORMATS = ("1.0", "2.0")
 # What the HTTP API in front of the deployed function (template.yaml, terraform_deploy/) sends.
 DEFAULT_PAYLOAD_FORMAT = "2.0"
+# A connection that sends nothing for this long is closed, so idle clients cannot hold threads forever.
+IDLE_TIMEOUT_SECONDS = 30
+SERVER_NAME = "fma-local"
 # The banner's line naming the events the handler gets.
 _EVENT_LINES = {
     "2.0": "as an API Gateway HTTP API (payload 2.0) event, the kind the deployed service receives.",
     "1.0": "as an API Gateway REST API (payload 1.0) event (the deployed service receives HTTP API 2.0 events).",
 }
-
-# Bodies of these media types travel as text in the event; any other body is base64-encoded, as API
-# Gateway does for binary media types.
-_TEXT_MEDIA_PREFIXES = (
-    "text/",
-    "application/json",
-    "application/x-www-form-urlencoded",
-    "application/xml",
-    "application/javascript",
-)
-_TEXT_MEDIA_SUFFIXES = ("+json", "+xml")
-# These describe the connection to the client, which is this server's business, not the handler's.
-_CONNECTION_HEADERS = frozenset({"transfer-encoding", "connection", "keep-alive"})
-# requestContext's time, as API Gateway writes it.
-_REQUEST_TIME_FORMAT = "%d/%b/%Y:%H:%M:%S +0000"
-# How long an over-large body may keep arriving after its 413 before the connection is dropped.
-_DISCARD_SECONDS = 2.0
+# The request's headers as the client sent them (spelling, order, repeats), which WSGI's environ folds.
+_RAW_HEADERS = "fma.raw_headers"
+_JSON = ("Content-Type", "application/json")
 
 logger = logging.getLogger("fma.local_server")
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
 @dataclass(frozen=True)
@@ -82,23 +88,6 @@ class AdminLogin:
     username: str
     password: str | None
     note: str
-
-
-@dataclass
-class LocalLambdaContext:
-    """The attributes of the Lambda context object that code may read."""
-
-    aws_request_id: str
-    function_name: str = "fma-api-local"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:local:000000000000:function:fma-api-local"
-    log_group_name: str = "/aws/lambda/fma-api-local"
-    log_stream_name: str = "local"
-    deadline: float = field(default_factory=lambda: time.monotonic() + 30)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def ensure_admin(*, data_dir: Path, env_password: str | None) -> AdminLogin:
@@ -130,270 +119,219 @@ def ensure_admin(*, data_dir: Path, env_password: str | None) -> AdminLogin:
     )
 
 
+class Refusal(Exception):
+    """A request this server answers itself, with ``status`` and a JSON ``{"detail": ...}``."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
 @dataclass(frozen=True)
-class _Request:
-    """One HTTP request, already in the terms API Gateway uses for both payload formats."""
-
-    method: str
-    path: str
-    raw_query: str
-    headers: dict[str, list[str]]
-    query: dict[str, list[str]]
-    body: str | None
-    is_base64: bool
-    client_ip: str
-    request_id: str
-    time: datetime
+class _Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: Iterable[bytes]
+    length: int
 
 
-def request_event(
-    *,
-    method: str,
-    target: str,
-    headers: Iterable[tuple[str, str]],
-    body: bytes,
-    client_ip: str,
-    server_port: int,
-    request_id: str,
-    payload_format: str = DEFAULT_PAYLOAD_FORMAT,
-) -> dict[str, Any]:
-    """The API Gateway event for one HTTP request: HTTP API (``2.0``) or REST (``1.0``, proxy on ``/{proxy+}``)."""
-    path, _, raw_query = target.partition("?")
-    # API Gateway adds the forwarding headers; apig-wsgi reads the client address and scheme from them.
-    all_headers = [*headers, ("X-Forwarded-For", client_ip), ("X-Forwarded-Port", str(server_port))]
-    all_headers.append(("X-Forwarded-Proto", "http"))
-    multi_headers = _group(all_headers, fold_case=True)
-    text = _is_text(_last(multi_headers, "Content-Type"), body)
-    request = _Request(
-        method=method,
-        path=path,
-        raw_query=raw_query,
-        headers=multi_headers,
-        # API Gateway hands query parameters over URL-decoded, "+" as a space.
-        query=_group(parse_qsl(raw_query, keep_blank_values=True), fold_case=False),
-        body=(body.decode() if text else base64.b64encode(body).decode("ascii")) if body else None,
-        is_base64=bool(body) and not text,
-        client_ip=client_ip,
-        request_id=request_id,
-        time=datetime.now(UTC),
-    )
-    return _rest_event(request) if payload_format == "1.0" else _http_api_event(request)
+class GatewayApp:
+    """The WSGI application: signed transfers are served here, every other request by the Lambda handler."""
 
-
-def _rest_event(request: _Request) -> dict[str, Any]:
-    # A REST API sends null, not an empty map, where a request has no query string.
-    return {
-        "resource": "/{proxy+}",
-        "path": request.path,
-        "httpMethod": request.method,
-        "headers": {name: values[-1] for name, values in request.headers.items()},
-        "multiValueHeaders": request.headers,
-        "queryStringParameters": {key: values[-1] for key, values in request.query.items()} or None,
-        "multiValueQueryStringParameters": request.query or None,
-        "pathParameters": {"proxy": request.path.lstrip("/")} if request.path.strip("/") else None,
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": _last(request.headers, "Host"),
-            "httpMethod": request.method,
-            "identity": {"sourceIp": request.client_ip, "userAgent": _last(request.headers, "User-Agent")},
-            "path": f"/{STAGE}{request.path}",
-            "protocol": "HTTP/1.1",
-            "requestId": request.request_id,
-            "requestTime": request.time.strftime(_REQUEST_TIME_FORMAT),
-            "requestTimeEpoch": int(request.time.timestamp() * 1000),
-            "resourcePath": "/{proxy+}",
-            "stage": STAGE,
-        },
-        "body": request.body,
-        "isBase64Encoded": request.is_base64,
-    }
-
-
-def _http_api_event(request: _Request) -> dict[str, Any]:
-    # An HTTP API lowercases header names, joins repeats with commas, moves cookies to their own list
-    # and leaves out what a request does not have.
-    headers = {name.lower(): ",".join(values) for name, values in request.headers.items() if name.lower() != "cookie"}
-    cookies = [part.strip() for value in _all(request.headers, "Cookie") for part in value.split(";") if part.strip()]
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": request.path,
-        "rawQueryString": request.raw_query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": headers.get("host"),
-            "http": {
-                "method": request.method,
-                "path": request.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": request.client_ip,
-                "userAgent": headers.get("user-agent"),
-            },
-            "requestId": request.request_id,
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": request.time.strftime(_REQUEST_TIME_FORMAT),
-            "timeEpoch": int(request.time.timestamp() * 1000),
-        },
-        "isBase64Encoded": request.is_base64,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    if request.query:
-        event["queryStringParameters"] = {key: ",".join(values) for key, values in request.query.items()}
-    if request.body is not None:
-        event["body"] = request.body
-    return event
-
-
-def response_parts(response: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Status, headers and body bytes of a Lambda proxy response, as API Gateway sends them on."""
-    header_pairs = [
-        (name, value) for name, values in (response.get("multiValueHeaders") or {}).items() for value in values
-    ]
-    # API Gateway merges both header maps; a name present in multiValueHeaders is taken from there.
-    multi_names = {name.lower() for name, _ in header_pairs}
-    header_pairs += [
-        (name, value) for name, value in (response.get("headers") or {}).items() if name.lower() not in multi_names
-    ]
-    # HTTP API (2.0) responses carry their cookies apart.
-    header_pairs += [("Set-Cookie", cookie) for cookie in response.get("cookies") or []]
-    header_pairs = [(name, value.strip()) for name, value in header_pairs if name.lower() not in _CONNECTION_HEADERS]
-    raw_body = response.get("body") or ""
-    body = base64.b64decode(raw_body) if response.get("isBase64Encoded") else raw_body.encode()
-    return int(response["statusCode"]), header_pairs, body
-
-
-class LocalServer(ThreadingHTTPServer):
-    """A threaded HTTP server that remembers which API Gateway payload format it emulates."""
-
-    def __init__(self, address: tuple[str, int], *, payload_format: str) -> None:
-        super().__init__(address, ProxyRequestHandler)
+    def __init__(self, *, payload_format: str = DEFAULT_PAYLOAD_FORMAT) -> None:
         self.payload_format = payload_format
 
-
-class ProxyRequestHandler(BaseHTTPRequestHandler):
-    """Serves each request through ``service_initialization.handler`` as API Gateway would."""
-
-    server: LocalServer
-
-    protocol_version = "HTTP/1.1"
-    server_version = "fma-local"
-
-    def do_GET(self) -> None:
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        length = self._declared_length()
-        if length is None:
-            return
-        if length > MAX_BODY_BYTES:
-            self._reject_too_large(length, started=started)
-            return
-        request_id = str(uuid.uuid4())
-        event = request_event(
-            method=self.command,
-            target=self.path,
-            headers=self.headers.items(),
-            body=self.rfile.read(length),
-            client_ip=self.client_address[0],
-            server_port=self.server.server_address[1],
-            request_id=request_id,
-            payload_format=self.server.payload_format,
-        )
+        method = environ["REQUEST_METHOD"]
         try:
-            status, headers, body = response_parts(
-                service_initialization.handler(event, LocalLambdaContext(request_id))
+            answer = self._answer(environ)
+        except Refusal as refusal:
+            answer = _json_answer(refusal.status, {"detail": refusal.detail})
+        except (ConnectionError, TimeoutError):
+            raise  # the client is gone or silent: werkzeug drops the connection
+        except Exception:
+            logger.exception("Serving %s %s failed", method, environ.get("REQUEST_URI"))
+            answer = _json_answer(500, {"detail": "The local server failed to serve this request; see its log."})
+        if method == "HEAD":
+            # A HEAD answer keeps the length its GET would have, and no body.
+            answer = _Answer(answer.status, answer.headers, [], answer.length)
+        start_response(_status_line(answer.status), answer.headers)
+        logger.info(
+            '[%s] %s "%s %s %s" %d %d %.0fms',
+            datetime.now().strftime("%d/%b/%Y %H:%M:%S"),
+            environ.get("REMOTE_ADDR"),
+            method,
+            environ.get("REQUEST_URI"),
+            environ.get("SERVER_PROTOCOL"),
+            answer.status,
+            answer.length,
+            (time.perf_counter() - started) * 1000,
+        )
+        return answer.body
+
+    def refusal(self, method: str, target: str, headers: Mapping[str, str]) -> Refusal | None:
+        """Why the request with this head cannot be served, known before its body is read; None if it can be."""
+        try:
+            length = _declared_length(headers)
+            token = _transfer_token(target)
+            if token is None:
+                if length > MAX_BODY_BYTES:
+                    raise Refusal(
+                        413, f"Request body too large: the limit is {MAX_BODY_BYTES} bytes (6 MB), as on AWS Lambda."
+                    )
+            else:
+                grant = transfers.read_grant(token, method=method)
+                if grant.method == "PUT":
+                    transfers.check_length(grant, length)
+        except transfers.TransferRefused as refused:
+            return Refusal(refused.status, refused.detail)
+        except Refusal as refused:
+            return refused
+        return None
+
+    def _answer(self, environ: dict[str, Any]) -> _Answer:
+        target = environ["REQUEST_URI"]
+        headers = dict(environ[_RAW_HEADERS])
+        refused = self.refusal(environ["REQUEST_METHOD"], target, _Caseless(headers))
+        if refused is not None:
+            raise refused
+        token = _transfer_token(target)
+        length = _declared_length(_Caseless(headers))
+        if token is not None:
+            return self._transfer(environ, token, length)
+        return self._invoke(environ, target, length)
+
+    def _invoke(self, environ: dict[str, Any], target: str, length: int) -> _Answer:
+        body = environ["wsgi.input"].read(length) if length else b""
+        if len(body) < length:
+            raise Refusal(400, f"The body ended after {len(body)} of {length} bytes.")
+        path, _, raw_query = target.partition("?")
+        request_id = str(uuid.uuid4())
+        request = GatewayRequest(
+            method=environ["REQUEST_METHOD"],
+            path=path,
+            raw_query=raw_query,
+            headers=(
+                *environ[_RAW_HEADERS],
+                *forwarding_headers(
+                    client_ip=environ["REMOTE_ADDR"],
+                    port=int(environ["SERVER_PORT"]),
+                    scheme=environ["wsgi.url_scheme"],
+                ),
+            ),
+            body=body or None,
+            source_ip=environ["REMOTE_ADDR"],
+            request_id=request_id,
+        )
+        event = rest_event(request) if self.payload_format == "1.0" else http_api_event(request)
+        # Lambda's limit is on the invocation payload, the event with its base64-encoded body, not on the body.
+        event_size = len(json.dumps(event))
+        if event_size > MAX_BODY_BYTES:
+            raise Refusal(
+                413,
+                f"Request too large: as a Lambda event it is {event_size} bytes, over AWS Lambda's limit of "
+                f"{MAX_BODY_BYTES} bytes (6 MB); binary bodies travel base64-encoded, a third larger.",
             )
+        try:
+            response = service_initialization.handler(event, LambdaContext(request_id))
+            status, headers, content = response_parts(response)
         except Exception:
             # A function that raises reaches the client as API Gateway's own 502.
-            logger.exception("The handler raised for %s %s", self.command, self.path)
-            status, headers, body = 502, [("Content-Type", "application/json")], b'{"message": "Internal server error"}'
-        self._send(status, headers, body, started=started)
+            logger.exception("The handler raised for %s %s", request.method, target)
+            return _json_answer(502, {"message": "Internal server error"})
+        response_size = len(json.dumps(response))
+        if response_size > MAX_BODY_BYTES:
+            # Lambda refuses to return such a payload; API Gateway answers its 502 then.
+            logger.error(
+                "The response to %s %s is %d bytes, over Lambda's limit", request.method, target, response_size
+            )
+            return _json_answer(502, {"message": "Internal server error"})
+        declared = next((int(value) for name, value in headers if name.lower() == "content-length"), None)
+        headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
+        # The length of the body sent, except for HEAD, whose handler answer may give its GET's length.
+        length_sent = declared if environ["REQUEST_METHOD"] == "HEAD" and declared is not None else len(content)
+        return _Answer(status, [*headers, ("Content-Length", str(length_sent))], [content], length_sent)
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+    def _transfer(self, environ: dict[str, Any], token: str, length: int) -> _Answer:
+        try:
+            grant = transfers.read_grant(token, method=environ["REQUEST_METHOD"])
+            if grant.method == "PUT":
+                transfers.receive(grant, environ["wsgi.input"], length)
+                return _json_answer(200, {"name": grant.name, "size": length})
+            file, headers = transfers.open_download(grant)
+        except transfers.TransferRefused as refused:
+            raise Refusal(refused.status, refused.detail) from None
+        return _Answer(200, list(headers.items()), FileWrapper(file, 64 * 1024), int(headers["Content-Length"]))
+
+
+class GatewayRequestHandler(WSGIRequestHandler):
+    """werkzeug's request handler with this server's manners: JSON errors, an idle timeout, no version banner."""
+
+    server: BaseWSGIServer
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT_SECONDS
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        environ[_RAW_HEADERS] = tuple(self.headers.items())
+        return environ
 
     def handle_expect_100(self) -> bool:
-        # A client waiting for "100 Continue" learns of the 413 before sending its body.
-        length = self._declared_length()
-        if length is None:
+        # A client waiting for "100 Continue" learns of a refusal before sending its body; werkzeug sends the
+        # "100 Continue" itself otherwise.
+        app: GatewayApp = self.server.app  # type: ignore[assignment]
+        refused = app.refusal(self.command, self.path, self.headers)
+        if refused is not None:
+            self.send_error(refused.status, refused.detail)
             return False
-        if length > MAX_BODY_BYTES:
-            self._reject_too_large(0, started=time.perf_counter())
-            return False
-        return super().handle_expect_100()
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors of HTTP itself (bad request line, unsupported version, over-long headers) as JSON too."""
+        reason = _status_line(code).partition(" ")[2]
+        detail = message or reason
+        self.log_error("code %d, message %s", code, detail)
+        self.close_connection = True
+        # http.server leaves an unparsable request at HTTP/0.9, whose answers carry no status line or headers.
+        self.request_version = max(self.request_version, "HTTP/1.0")
+        body = json.dumps({"detail": detail}).encode()
+        self.send_response(code, reason)
+        self.send_header(*_JSON)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def version_string(self) -> str:
+        # The default names werkzeug's and Python's versions.
+        return SERVER_NAME
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # Each answer is logged once, by _send, with its size and duration.
+        # GatewayApp logs each answer once, with its size and duration.
         pass
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.warning("%s %s", self.address_string(), format % args)
 
-    def _declared_length(self) -> int | None:
-        """The body length the client announced; None after answering a request whose length is unusable."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self._send_error(411, "Chunked request bodies are not supported: send a Content-Length.")
-            return None
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            length = -1
-        if length < 0:
-            self._send_error(400, f"Invalid Content-Length: {self.headers.get('Content-Length')!r}.")
-            return None
-        return length
 
-    def _reject_too_large(self, unread: int, *, started: float) -> None:
-        detail = f"Request body too large: the limit is {MAX_BODY_BYTES} bytes (10 MB), as on API Gateway."
-        self._send_error(413, detail, started=started)
-        self._discard(unread)
-
-    def _discard(self, unread: int) -> None:
-        # Read and drop what the client is still sending, in small pieces and for a short while: a client
-        # that writes its whole body before reading would otherwise see a connection reset, not the 413.
-        deadline = time.monotonic() + _DISCARD_SECONDS
-        buffer = bytearray(64 * 1024)
-        self.connection.settimeout(0.5)
-        try:
-            while unread > 0 and time.monotonic() < deadline:
-                received = self.rfile.readinto(memoryview(buffer)[: min(len(buffer), unread)])
-                if not received:
-                    break
-                unread -= received
-        except OSError:
-            pass
-
-    def _send_error(self, status: int, detail: str, *, started: float | None = None) -> None:
-        self.close_connection = True
-        body = json.dumps({"detail": detail}).encode()
-        headers = [("Content-Type", "application/json"), ("Connection", "close")]
-        self._send(status, headers, body, started=started or time.perf_counter())
-
-    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes, *, started: float) -> None:
-        self.send_response(status)
-        # A HEAD answer keeps the length its GET would have; any other carries the length of its body.
-        keep_length = self.command == "HEAD" and any(name.lower() == "content-length" for name, _ in headers)
-        for name, value in headers:
-            if keep_length or name.lower() != "content-length":
-                self.send_header(name, value)
-        if not keep_length:
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        logger.info(
-            '[%s] %s "%s" %d %d %.0fms',
-            self.log_date_time_string(),
-            self.client_address[0],
-            self.requestline,
-            status,
-            len(body),
-            elapsed_ms,
+def serve(host: str, port: int, *, payload_format: str) -> BaseWSGIServer:
+    """A threaded server for :class:`GatewayApp` on ``host:port`` (0 picks a free port); OSError if it cannot listen."""
+    listening = socket.create_server((host, port))
+    try:
+        return make_server(
+            host,
+            port,
+            GatewayApp(payload_format=payload_format),
+            threaded=True,
+            request_handler=GatewayRequestHandler,
+            fd=listening.fileno(),
         )
+    finally:
+        # werkzeug listens on its own duplicate of the socket.
+        listening.close()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -417,7 +355,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def migrate() -> None:
     """Bring the database up to date through the handler's migration event, as a deployment does."""
-    response = service_initialization.handler({"detail": "update_metadata_db"}, LocalLambdaContext("migrate"))
+    response = service_initialization.handler({"detail": "update_metadata_db"}, LambdaContext("migrate"))
     if response["statusCode"] != 200:
         raise RuntimeError(f"Migrating the database failed: {response}")
 
@@ -458,49 +396,54 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = Path(settings.LOCAL_DATA_DIR)
         login = ensure_admin(data_dir=data_dir, env_password=os.environ.get("FMA_ADMIN_PASSWORD"))
         try:
-            server = LocalServer((args.host, args.port), payload_format=args.payload_format)
+            server = serve(args.host, args.port, payload_format=args.payload_format)
         except OSError as error:
-            print(f"Cannot listen on {args.host}:{args.port}: {error.strerror}. Try another PORT.", file=sys.stderr)
+            # socket.create_server adds the address to strerror; the message names it already.
+            reason = os.strerror(error.errno) if error.errno else str(error)
+            print(f"Cannot listen on {args.host}:{args.port}: {reason}. Try another PORT.", file=sys.stderr)
             return 1
         host, port = server.server_address[:2]
         url = f"http://{host}:{port}/"
         print(banner(url=url, login=login, data_dir=data_dir, payload_format=args.payload_format), flush=True)
-        with server:
-            server.serve_forever()
+        # werkzeug's serve_forever returns on KeyboardInterrupt, after closing the socket.
+        server.serve_forever()
     except KeyboardInterrupt:
-        print("Stopped.", flush=True)
+        pass
+    print("Stopped.", flush=True)
     return 0
 
 
-def _group(pairs: Iterable[tuple[str, str]], *, fold_case: bool) -> dict[str, list[str]]:
-    """Values by name, in arrival order; with ``fold_case`` a name keeps its first spelling."""
-    grouped: dict[str, list[str]] = {}
-    spelling: dict[str, str] = {}
-    for name, value in pairs:
-        key = spelling.setdefault(name.lower() if fold_case else name, name)
-        grouped.setdefault(key, []).append(value)
-    return grouped
+class _Caseless(dict[str, str]):
+    """Header lookup by name in any case (the WSGI app gets the raw headers, not an email.message.Message)."""
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return next((value for key, value in reversed(self.items()) if key.lower() == name.lower()), default)
 
 
-def _all(multi_headers: dict[str, list[str]], name: str) -> list[str]:
-    return next((values for key, values in multi_headers.items() if key.lower() == name.lower()), [])
+def _declared_length(headers: Mapping[str, str]) -> int:
+    if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
+        raise Refusal(411, "Chunked request bodies are not supported: send a Content-Length.")
+    raw = headers.get("Content-Length") or "0"
+    if not raw.isascii() or not raw.isdigit():
+        raise Refusal(400, f"Invalid Content-Length: {raw!r}.")
+    return int(raw)
 
 
-def _last(multi_headers: dict[str, list[str]], name: str) -> str | None:
-    values = _all(multi_headers, name)
-    return values[-1] if values else None
+def _transfer_token(target: str) -> str | None:
+    path = target.partition("?")[0]
+    return path.removeprefix(transfers.LOCAL_TRANSFER_PATH) if path.startswith(transfers.LOCAL_TRANSFER_PATH) else None
 
 
-def _is_text(content_type: str | None, body: bytes) -> bool:
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    textual = not media_type or media_type.startswith(_TEXT_MEDIA_PREFIXES) or media_type.endswith(_TEXT_MEDIA_SUFFIXES)
-    if not textual:
-        return False
+def _json_answer(status: int, payload: dict[str, Any]) -> _Answer:
+    body = json.dumps(payload).encode()
+    return _Answer(status, [_JSON, ("Content-Length", str(len(body)))], [body], len(body))
+
+
+def _status_line(status: int) -> str:
     try:
-        body.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -64,5 +64,11 @@ def aws_client(service: str, *, region_name: str | None = None) -> Any:
     Tests that change the environment call ``aws_client.cache_clear()``.
     """
     import boto3
+    from botocore.config import Config
 
-    return boto3.client(service, region_name=region_name or os.environ.get("AWS_REGION"), config=client_config())
+    config = client_config()
+    if service == "s3":
+        # Signature version 4 everywhere: presigned URLs then bind their headers (Content-Length of an upload),
+        # and botocore would otherwise presign with the deprecated version 2 against some endpoints.
+        config = config.merge(Config(signature_version="s3v4"))
+    return boto3.client(service, region_name=region_name or os.environ.get("AWS_REGION"), config=config)

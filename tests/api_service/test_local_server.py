@@ -1,6 +1,5 @@
-"""``make run``'s server, started for real and spoken to over HTTP; and its event and response mapping."""
+"""``make run``'s server, started for real and spoken to over HTTP."""
 
-import base64
 import contextlib
 import json
 import re
@@ -171,6 +170,45 @@ class TestServing:
             time.sleep(0.05)
 
 
+def _raw_exchange(server, data):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(data)
+        return connection.makefile("rb").read()
+
+
+class TestHttpErrors:
+    """What the server answers itself, before any handler: JSON like everything else, no version banner."""
+
+    def test_server_header_names_no_versions(self, server):
+        _, headers, _ = server.request("GET", "/api-token-auth/")
+
+        assert headers["Server"] == "fma-local"
+
+    @pytest.mark.parametrize(
+        ("request_bytes", "status", "detail"),
+        [
+            (b"GARBAGE\r\n\r\n", 400, "Bad request syntax ('GARBAGE')"),
+            (b"GET / HTTP/2.0\r\n\r\n", 505, "Invalid HTTP version (2.0)"),
+            (b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", 431, "Line too long"),
+        ],
+        ids=["malformed-request-line", "unsupported-protocol", "header-too-long"],
+    )
+    def test_protocol_errors_are_json(self, server, request_bytes, status, detail):
+        answer = _raw_exchange(server, request_bytes)
+        head, _, body = answer.partition(b"\r\n\r\n")
+
+        assert head.startswith(f"HTTP/1.1 {status} ".encode())
+        assert b"Content-Type: application/json" in head
+        assert b"Python" not in head
+        assert json.loads(body) == {"detail": detail}
+
+    def test_unknown_method_reaches_the_handler(self, server):
+        status, headers, body = server.request("BREW", "/api-token-auth/")
+
+        assert (status, headers["Content-Type"]) == (405, "application/json")
+        assert json.loads(body) == {"detail": 'Method "BREW" not allowed.'}
+
+
 class TestBodyLimits:
     def test_over_large_body_is_a_413(self, server):
         request = urllib.request.Request(
@@ -186,8 +224,19 @@ class TestBodyLimits:
         assert raised.value.code == 413
         assert raised.value.headers["Content-Type"] == "application/json"
         assert json.loads(raised.value.read()) == {
-            "detail": "Request body too large: the limit is 10485760 bytes (10 MB), as on API Gateway."
+            "detail": "Request body too large: the limit is 6291456 bytes (6 MB), as on AWS Lambda."
         }
+
+    def test_binary_body_counts_as_its_base64_event(self, server):
+        body = b"\x00" * (local_server.MAX_BODY_BYTES - 1024 * 1024)
+
+        status, headers, answer = server.request(
+            "POST", "/api/v1/model_updates/", body=body, headers={"Content-Type": "application/octet-stream"}
+        )
+
+        assert (status, headers["Content-Type"]) == (413, "application/json")
+        assert json.loads(answer)["detail"].startswith("Request too large: as a Lambda event it is ")
+        assert "over AWS Lambda's limit of 6291456 bytes (6 MB)" in json.loads(answer)["detail"]
 
     def test_413_before_the_body_is_sent(self, server):
         head = (
@@ -204,7 +253,7 @@ class TestBodyLimits:
         assert answer.startswith(b"HTTP/1.1 413 ")
         assert b"100 Continue" not in answer
         assert answer.endswith(
-            b'{"detail": "Request body too large: the limit is 10485760 bytes (10 MB), as on API Gateway."}'
+            b'{"detail": "Request body too large: the limit is 6291456 bytes (6 MB), as on AWS Lambda."}'
         )
 
     def test_chunked_body_is_a_411(self, server):
@@ -319,222 +368,3 @@ class TestPayloadFormatOption:
 
         assert raised.value.code == 2
         assert "FMA_PAYLOAD_FORMAT must be 1.0 or 2.0, not '3.0'" in capsys.readouterr().err
-
-
-class TestRequestEvent:
-    def test_whole_rest_event(self):
-        event = local_server.request_event(
-            method="POST",
-            target="/api/v1/model_updates/?federated_model=3&status=0&status=1&q=a+b%2Bc&empty=",
-            headers=[
-                ("Host", "127.0.0.1:8000"),
-                ("Content-Type", "application/json"),
-                ("Accept", "a"),
-                ("accept", "b"),
-            ],
-            body=b'{"data": [1]}',
-            client_ip="127.0.0.1",
-            server_port=8000,
-            request_id="rid-1",
-            payload_format="1.0",
-        )
-        request_context = event.pop("requestContext")
-
-        assert event == {
-            "resource": "/{proxy+}",
-            "path": "/api/v1/model_updates/",
-            "httpMethod": "POST",
-            "headers": {
-                "Host": "127.0.0.1:8000",
-                "Content-Type": "application/json",
-                "Accept": "b",
-                "X-Forwarded-For": "127.0.0.1",
-                "X-Forwarded-Port": "8000",
-                "X-Forwarded-Proto": "http",
-            },
-            "multiValueHeaders": {
-                "Host": ["127.0.0.1:8000"],
-                "Content-Type": ["application/json"],
-                "Accept": ["a", "b"],
-                "X-Forwarded-For": ["127.0.0.1"],
-                "X-Forwarded-Port": ["8000"],
-                "X-Forwarded-Proto": ["http"],
-            },
-            "queryStringParameters": {"federated_model": "3", "status": "1", "q": "a b+c", "empty": ""},
-            "multiValueQueryStringParameters": {
-                "federated_model": ["3"],
-                "status": ["0", "1"],
-                "q": ["a b+c"],
-                "empty": [""],
-            },
-            "pathParameters": {"proxy": "api/v1/model_updates/"},
-            "stageVariables": None,
-            "body": '{"data": [1]}',
-            "isBase64Encoded": False,
-        }
-        assert re.fullmatch(r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000", request_context.pop("requestTime"))
-        assert abs(request_context.pop("requestTimeEpoch") - time.time() * 1000) < 60_000
-        assert request_context == {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": "127.0.0.1:8000",
-            "httpMethod": "POST",
-            "identity": {"sourceIp": "127.0.0.1", "userAgent": None},
-            "path": "/local/api/v1/model_updates/",
-            "protocol": "HTTP/1.1",
-            "requestId": "rid-1",
-            "resourcePath": "/{proxy+}",
-            "stage": "local",
-        }
-
-    def test_whole_http_api_event_is_the_default(self):
-        event = local_server.request_event(
-            method="GET",
-            target="/admin/?q=a+b%2Bc&q=d",
-            headers=[("Host", "localhost:8000"), ("Cookie", "a=1; b=2"), ("Accept", "x"), ("ACCEPT", "y")],
-            body=b"",
-            client_ip="127.0.0.1",
-            server_port=8000,
-            request_id="rid-2",
-        )
-        request_context = event.pop("requestContext")
-
-        assert event == {
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": "/admin/",
-            "rawQueryString": "q=a+b%2Bc&q=d",
-            "cookies": ["a=1", "b=2"],
-            "headers": {
-                "host": "localhost:8000",
-                "accept": "x,y",
-                "x-forwarded-for": "127.0.0.1",
-                "x-forwarded-port": "8000",
-                "x-forwarded-proto": "http",
-            },
-            "queryStringParameters": {"q": "a b+c,d"},
-            "isBase64Encoded": False,
-        }
-        assert re.fullmatch(r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000", request_context.pop("time"))
-        assert abs(request_context.pop("timeEpoch") - time.time() * 1000) < 60_000
-        assert request_context == {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": "localhost:8000",
-            "http": {
-                "method": "GET",
-                "path": "/admin/",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": None,
-            },
-            "requestId": "rid-2",
-            "routeKey": "$default",
-            "stage": "$default",
-        }
-
-    def test_no_query_no_body_rest(self):
-        event = local_server.request_event(
-            method="GET",
-            target="/",
-            headers=[],
-            body=b"",
-            client_ip="::1",
-            server_port=1,
-            request_id="r",
-            payload_format="1.0",
-        )
-
-        assert event["queryStringParameters"] is None
-        assert event["multiValueQueryStringParameters"] is None
-        assert event["pathParameters"] is None
-        assert (event["body"], event["isBase64Encoded"]) == (None, False)
-
-    def test_no_query_no_body_http_api(self):
-        event = local_server.request_event(
-            method="GET", target="/", headers=[], body=b"", client_ip="::1", server_port=1, request_id="r"
-        )
-
-        assert event["rawQueryString"] == ""
-        assert "queryStringParameters" not in event
-        assert "body" not in event
-        assert event["isBase64Encoded"] is False
-
-    @pytest.mark.parametrize(
-        ("content_type", "body", "is_base64"),
-        [
-            ("image/png", b"\x89PNG\r\n\x1a\n\x00", True),
-            ("application/octet-stream", b"plain ascii", True),
-            ("application/json", b"\xff\xfe not utf-8", True),
-            ("application/json; charset=utf-8", '{"name": "modèle"}'.encode(), False),
-            ("application/problem+json", b"{}", False),
-            ("text/plain", b"hello", False),
-        ],
-    )
-    @pytest.mark.parametrize("payload_format", local_server.PAYLOAD_FORMATS)
-    def test_body_encoding(self, content_type, body, is_base64, payload_format):
-        event = local_server.request_event(
-            method="POST",
-            target="/",
-            headers=[("Content-Type", content_type)],
-            body=body,
-            client_ip="127.0.0.1",
-            server_port=1,
-            request_id="r",
-            payload_format=payload_format,
-        )
-
-        assert event["isBase64Encoded"] is is_base64
-        assert (base64.b64decode(event["body"]) if is_base64 else event["body"].encode()) == body
-
-
-class TestResponseParts:
-    def test_multi_value_headers_and_base64_body(self):
-        response = {
-            "statusCode": 201,
-            "multiValueHeaders": {
-                "Content-Type": ["image/png"],
-                "Set-Cookie": [" a=1; Path=/", " b=2; Path=/"],
-                "Content-Length": ["999"],
-                "Transfer-Encoding": ["chunked"],
-            },
-            "headers": {"X-Only-Single": "yes", "content-type": "ignored/duplicate"},
-            "isBase64Encoded": True,
-            "body": base64.b64encode(b"\x00\x01").decode(),
-        }
-
-        assert local_server.response_parts(response) == (
-            201,
-            [
-                ("Content-Type", "image/png"),
-                ("Set-Cookie", "a=1; Path=/"),
-                ("Set-Cookie", "b=2; Path=/"),
-                ("Content-Length", "999"),
-                ("X-Only-Single", "yes"),
-            ],
-            b"\x00\x01",
-        )
-
-    def test_http_api_cookies(self):
-        response = {
-            "statusCode": 302,
-            "headers": {"location": "/admin/"},
-            "cookies": ["csrftoken=x; Path=/", "sessionid=y; HttpOnly; Path=/"],
-            "isBase64Encoded": False,
-            "body": "",
-        }
-
-        assert local_server.response_parts(response) == (
-            302,
-            [
-                ("location", "/admin/"),
-                ("Set-Cookie", "csrftoken=x; Path=/"),
-                ("Set-Cookie", "sessionid=y; HttpOnly; Path=/"),
-            ],
-            b"",
-        )
-
-    def test_single_headers_text_body(self):
-        response = {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
-
-        assert local_server.response_parts(response) == (200, [("Content-Type", "application/json")], b"{}")
