@@ -8,22 +8,34 @@ they carry the URL of the route that serves them.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import orjson
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.reverse import reverse
 
-from fma_core.serialization import weights_to_json
+from fma_core.serialization import Weights, weights_to_json
+from fma_django_connectors import transfers
 from fma_django_connectors.exceptions import ApplicationError, ResponseTooLargeError
 from fma_django_connectors.weights_storage import weights_load
 
 JSON = "json"
+# Storage folder of downloads too large to answer inline, kept while their URLs are valid.
+DOWNLOADS_FOLDER = "downloads"
 BINARY_FORMATS = ("safetensors", "npz")
 FORMATS = (*BINARY_FORMATS, JSON)
+_ENCODERS: dict[str, Callable[[Weights], bytes]] = {JSON: weights_to_json}
+_MEDIA_TYPES = {"safetensors": "application/octet-stream", "npz": "application/octet-stream", JSON: "application/json"}
 # Header naming the aggregate whose weights a response carries (absent when they are an artifact's).
 AGGREGATE_HEADER = "FMA-Aggregate-Id"
 ARTIFACT_HEADER = "FMA-Artifact-Id"
@@ -82,13 +94,42 @@ def weights_url(request: Request, *, route: str, pk: Any) -> str:
 def weights_download(
     request: Request, field: FieldFile, *, fmt: str, headers: dict[str, str], name: str
 ) -> HttpResponse:
-    """The weights of ``field`` in ``fmt``, inline when they fit a response."""
-    weights = weights_load(field)
-    if fmt != JSON:
-        raise ApplicationError(f"format {fmt} is not served yet", field="format")
-    body = weights_to_json(weights)
-    if len(body) > json_body_limit():
-        raise too_large_for_json(size=len(body), url=None)
-    response = HttpResponse(body, content_type="application/json", headers=headers)
-    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    """The weights of ``field`` as a ``fmt`` file: inline when it fits a response, else a 303 to a download URL."""
+    filename = f"{name}.{fmt}"
+    body = _ENCODERS[fmt](weights_load(field))
+    limit = json_body_limit() if fmt == JSON else binary_body_limit()
+    if len(body) > limit:
+        stored = _download_file_save(body, fmt=fmt)
+        url = transfers.download_url(
+            stored,
+            expires_in=settings.FMA_DOWNLOAD_LIFETIME_SECONDS,
+            base_url=request.build_absolute_uri("/"),
+            filename=filename,
+        )
+        return JsonResponse({"url": url}, status=status.HTTP_303_SEE_OTHER, headers={**headers, "Location": url})
+    response = HttpResponse(body, content_type=_MEDIA_TYPES[fmt], headers=headers)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def _download_file_save(body: bytes, *, fmt: str) -> str:
+    """Store a download too large to answer inline; removed once its URL has expired (``download_files_cleanup``)."""
+    download_files_cleanup()
+    return default_storage.save(f"{DOWNLOADS_FOLDER}/{uuid.uuid4().hex}.{fmt}", ContentFile(body))
+
+
+def download_files_cleanup() -> int:
+    """Remove the stored downloads whose URLs have expired; returns how many."""
+    try:
+        _, names = default_storage.listdir(DOWNLOADS_FOLDER)
+    except FileNotFoundError:
+        return 0
+    oldest = timezone.now() - timedelta(seconds=settings.FMA_DOWNLOAD_LIFETIME_SECONDS)
+    expired = [
+        f"{DOWNLOADS_FOLDER}/{name}"
+        for name in names
+        if default_storage.get_modified_time(f"{DOWNLOADS_FOLDER}/{name}") < oldest
+    ]
+    for stored in expired:
+        default_storage.delete(stored)
+    return len(expired)
