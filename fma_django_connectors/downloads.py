@@ -25,17 +25,25 @@ from rest_framework.request import Request
 from rest_framework.reverse import reverse
 
 from fma_core.serialization import Weights, weights_to_json
+from fma_core.tensors import encode_npz, encode_safetensors
 from fma_django_connectors import transfers
 from fma_django_connectors.exceptions import ApplicationError, ResponseTooLargeError
+from fma_django_connectors.weights_storage import EXTENSION as STORED_EXTENSION
 from fma_django_connectors.weights_storage import weights_load
 
+SAFETENSORS = "safetensors"
+NPZ = "npz"
 JSON = "json"
+BINARY_FORMATS = (SAFETENSORS, NPZ)
+FORMATS = (*BINARY_FORMATS, JSON)
+_ENCODERS: dict[str, Callable[[Weights], bytes]] = {
+    SAFETENSORS: encode_safetensors,
+    NPZ: encode_npz,
+    JSON: weights_to_json,
+}
+_MEDIA_TYPES = {SAFETENSORS: "application/octet-stream", NPZ: "application/octet-stream", JSON: "application/json"}
 # Storage folder of downloads too large to answer inline, kept while their URLs are valid.
 DOWNLOADS_FOLDER = "downloads"
-BINARY_FORMATS = ("safetensors", "npz")
-FORMATS = (*BINARY_FORMATS, JSON)
-_ENCODERS: dict[str, Callable[[Weights], bytes]] = {JSON: weights_to_json}
-_MEDIA_TYPES = {"safetensors": "application/octet-stream", "npz": "application/octet-stream", JSON: "application/json"}
 # Header naming the aggregate whose weights a response carries (absent when they are an artifact's).
 AGGREGATE_HEADER = "FMA-Aggregate-Id"
 ARTIFACT_HEADER = "FMA-Artifact-Id"
@@ -77,10 +85,10 @@ def too_large_for_json(*, size: int | None, url: str | None) -> ResponseTooLarge
 
 def weights_json(field: FieldFile, *, url: str | None = None) -> orjson.Fragment:
     """The stored weights as their JSON document, rendered once; a 413 when it cannot fit a response."""
-    weights = weights_load(field)
-    if weights.parameter_count * _MIN_JSON_BYTES_PER_NUMBER > json_body_limit():
+    # The row knows its parameter count: weights far too large are refused without reading the file.
+    if (getattr(field.instance, "parameter_count", None) or 0) * _MIN_JSON_BYTES_PER_NUMBER > json_body_limit():
         raise too_large_for_json(size=None, url=url)
-    document = weights_to_json(weights)
+    document = weights_to_json(weights_load(field))
     if len(document) > json_body_limit():
         raise too_large_for_json(size=len(document), url=url)
     return orjson.Fragment(document)
@@ -94,22 +102,36 @@ def weights_url(request: Request, *, route: str, pk: Any) -> str:
 def weights_download(
     request: Request, field: FieldFile, *, fmt: str, headers: dict[str, str], name: str
 ) -> HttpResponse:
-    """The weights of ``field`` as a ``fmt`` file: inline when it fits a response, else a 303 to a download URL."""
+    """The weights of ``field`` as a ``fmt`` file: inline when it fits a response, else a 303 to a download URL.
+
+    Stored weights are safetensors already: asked for as such, the stored file itself is answered or
+    linked to. Other formats are encoded, and stored for the download when too large to answer inline.
+    """
     filename = f"{name}.{fmt}"
-    body = _ENCODERS[fmt](weights_load(field))
     limit = json_body_limit() if fmt == JSON else binary_body_limit()
-    if len(body) > limit:
-        stored = _download_file_save(body, fmt=fmt)
-        url = transfers.download_url(
-            stored,
-            expires_in=settings.FMA_DOWNLOAD_LIFETIME_SECONDS,
-            base_url=request.build_absolute_uri("/"),
-            filename=filename,
-        )
-        return JsonResponse({"url": url}, status=status.HTTP_303_SEE_OTHER, headers={**headers, "Location": url})
+    if fmt == SAFETENSORS and field.name.endswith(STORED_EXTENSION):
+        if field.size > limit:
+            return _redirect(request, field.name, filename=filename, headers=headers)
+        with field.open("rb") as stored:
+            body = stored.read()
+    else:
+        body = _ENCODERS[fmt](weights_load(field))
+        if len(body) > limit:
+            return _redirect(request, _download_file_save(body, fmt=fmt), filename=filename, headers=headers)
     response = HttpResponse(body, content_type=_MEDIA_TYPES[fmt], headers=headers)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def _redirect(request: Request, stored: str, *, filename: str, headers: dict[str, str]) -> HttpResponse:
+    """A 303 to a signed URL of the stored file (presigned S3 GET; locally the local server's route)."""
+    url = transfers.download_url(
+        stored,
+        expires_in=settings.FMA_DOWNLOAD_LIFETIME_SECONDS,
+        base_url=request.build_absolute_uri("/"),
+        filename=filename,
+    )
+    return JsonResponse({"url": url}, status=status.HTTP_303_SEE_OTHER, headers={**headers, "Location": url})
 
 
 def _download_file_save(body: bytes, *, fmt: str) -> str:

@@ -1,7 +1,7 @@
 """The metadata of federated learning: clients, models, artifacts, updates, aggregates and scores.
 
-Weights never live in table columns: each row points at a binary file in Django's storage
-(see ``fma_core.serialization``).
+Weights never live in table columns: each row points at a safetensors file in Django's storage
+(see ``fma_core.tensors``) and keeps that file's structure, so that shape checks and lists never open it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,21 @@ class Client(models.Model):
         return str(self.uuid)
 
 
+class StoredWeights(models.Model):
+    """Structure columns of a row that owns a weights file, filled when the file is written.
+
+    ``structure`` is ``fma_core.serialization.Structure.to_json()``: ``{"layered": bool, "tensors":
+    [{"name", "shape", "dtype"}, ...]}``.
+    """
+
+    structure = models.JSONField(null=True, blank=True, editable=False)
+    parameter_count = models.BigIntegerField(null=True, blank=True, editable=False)
+    byte_size = models.BigIntegerField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
 class FederatedModel(models.Model):
     """An experiment: a model developers train with federated clients."""
 
@@ -42,6 +57,9 @@ class FederatedModel(models.Model):
     allow_aggregation = models.BooleanField(default=False)
     # Server-side aggregator state kept between aggregations (e.g. FedOpt moments), as weights.
     aggregator_state = models.FileField(upload_to="aggregator_state/", null=True, blank=True)
+    # The structure every update must have: that of the model's first weights (initial model, else first
+    # accepted update), as ``fma_core.serialization.Structure.to_json()``; null until it has weights.
+    structure = models.JSONField(null=True, blank=True, editable=False)
     created_on = models.DateTimeField(auto_now_add=True)
     last_modified = models.DateTimeField(auto_now=True)
 
@@ -52,7 +70,7 @@ class FederatedModel(models.Model):
         return f"{self.name} ({self.pk})"
 
 
-class ModelArtifact(models.Model):
+class ModelArtifact(StoredWeights):
     """A published, versioned copy of a model's weights."""
 
     federated_model = models.ForeignKey(FederatedModel, on_delete=models.CASCADE, related_name="artifacts")
@@ -68,7 +86,7 @@ class ModelArtifact(models.Model):
         return f"{self.federated_model_id} v{self.version}"
 
 
-class ModelAggregate(models.Model):
+class ModelAggregate(StoredWeights):
     """The result of one aggregation; ``parent`` is the aggregate it was built on."""
 
     federated_model = models.ForeignKey(FederatedModel, on_delete=models.CASCADE, related_name="aggregates")
@@ -84,7 +102,7 @@ class ModelAggregate(models.Model):
         return f"aggregate {self.pk} of {self.federated_model_id}"
 
 
-class ModelUpdate(models.Model):
+class ModelUpdate(StoredWeights):
     """Weights a client trained locally and sent for aggregation."""
 
     class Status(models.IntegerChoices):

@@ -138,19 +138,6 @@ def model_latest_weights_file(*, model: FederatedModel) -> tuple[FieldFile, Mode
     return None
 
 
-def model_reference_weights(*, model: FederatedModel) -> Weights | None:
-    """The weights whose structure every new update of ``model`` must have, if the model has any yet.
-
-    The newest aggregate's, else the current artifact's; before either exists, the oldest update not
-    marked invalid, so that one update of another shape cannot make every aggregation of the model fail.
-    """
-    latest = model_latest_weights(model=model)
-    if latest is not None:
-        return latest[0]
-    first = model.updates.exclude(status=ModelUpdate.Status.INVALID).order_by("created_on", "id").first()
-    return weights_load(first.data) if first is not None else None
-
-
 def model_weight_files(*, model: FederatedModel) -> list[FieldFile]:
     """Every weights file that belongs to ``model`` (artifacts, aggregates, updates, aggregator state)."""
     files: list[FieldFile] = [artifact.values for artifact in model.artifacts.all()]
@@ -163,7 +150,8 @@ def model_weight_files(*, model: FederatedModel) -> list[FieldFile]:
 
 def model_targets(*, actor: Any) -> QuerySet[FederatedModel]:
     """Models ``actor`` may name by id in an action: any for a client (the action checks registration)."""
-    return model_all() if _is_client(actor) else model_list(actor=actor)
+    # The action checks registration with one query of its own: no need to prefetch every client.
+    return FederatedModel.objects.all() if _is_client(actor) else model_list(actor=actor)
 
 
 def aggregate_targets(*, actor: Any) -> QuerySet[ModelAggregate]:

@@ -45,7 +45,10 @@ class _Candidate:
 
 
 class _StoredUpdates:
-    """An ``UpdateStream`` that reads each update's weights only when the aggregator reaches it."""
+    """An ``UpdateStream`` that opens each update's weights only when the aggregator reaches it.
+
+    Opening reads a file's header; its tensors are read when the aggregator asks for them.
+    """
 
     def __init__(self, candidates: Sequence[_Candidate], model_data: ModelDataConnector) -> None:
         self._candidates = tuple(candidates)
@@ -57,7 +60,7 @@ class _StoredUpdates:
     def __iter__(self) -> Iterator[ClientUpdate]:
         for candidate in self._candidates:
             yield ClientUpdate(
-                weights=self._model_data.load_weights(candidate.record.data_ref),
+                weights=self._model_data.open_weights(candidate.record.data_ref),
                 num_examples=candidate.record.num_examples,
                 staleness=candidate.staleness,
             )
@@ -167,12 +170,18 @@ def agg_service(model_id: int, *, connector: AggregatorConnector | None = None) 
         context = AggregationContext(
             current=None if current_ref is None else model_data.load_weights(current_ref),
             state=model_data.load_aggregator_state(model_id),
+            structure=model.structure,
+            memory_budget_bytes=connector.memory_budget_bytes,
         )
         result = call_aggregator(model.aggregator, _StoredUpdates(claimed, model_data), context, model.aggregator_args)
         result_ref = model_data.save_aggregate_result(model_id, result.weights)
         try:
             aggregate_id = metadata.record_aggregate(
-                model_id, result_ref=result_ref, update_ids=claimed_ids_list, claimed_at=now
+                model_id,
+                result_ref=result_ref,
+                update_ids=claimed_ids_list,
+                claimed_at=now,
+                structure=result.weights.structure,
             )
         except BaseException:
             model_data.delete_weights(result_ref)

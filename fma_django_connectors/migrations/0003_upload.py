@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fma_django_connectors', '0001_initial'),
+        ('fma_django_connectors', '0002_weights_structure'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
