@@ -7,11 +7,14 @@ transfer itself is tested through the local server and moto's S3 in ``tests/inte
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 from datetime import datetime, timedelta
 
+import numpy as np
 import orjson
 import pytest
+import safetensors.numpy
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
@@ -19,6 +22,8 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework import status
 
+from fma_core.serialization import Weights
+from fma_core.tensors import encode_safetensors
 from fma_django_connectors import services
 from fma_django_connectors.models import ModelArtifact, ModelUpdate, Upload
 
@@ -384,3 +389,131 @@ def test_concurrent_completions_make_one_update(fed_client_api, model):
     assert sorted(answers) == [False, False, False, True]
     assert ModelUpdate.objects.count() == 1
     assert ModelArtifact.objects.count() == 0
+
+
+def tensors(**layers) -> Weights:
+    """Named tensors, as a PyTorch ``state_dict`` has them (dots in names passed as ``__``)."""
+    names = tuple(name.replace("__", ".") for name in layers)
+    return Weights(layers=tuple(layers.values()), layered=True, names=names)
+
+
+TRAINED = tensors(
+    fc__weight=np.arange(6, dtype=np.float32).reshape(2, 3) / 4, fc__bias=np.array([0.5, -1.5], np.float32)
+)
+
+
+@pytest.fixture
+def binary_model(developer, fed_client):
+    """A model whose initial weights are float32 tensors named as in a ``state_dict``."""
+    initial = tensors(fc__weight=np.zeros((2, 3), np.float32), fc__bias=np.zeros(2, np.float32))
+    model = services.model_create(
+        developer=developer, name="torch", aggregator="avg_values_if_data", initial_model=initial
+    )
+    services.client_register(model=model, client=fed_client)
+    return model
+
+
+def npz_bytes(arrays, *, allow_pickle=False) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=allow_pickle, **arrays)
+    return buffer.getvalue()
+
+
+class TestBinary:
+    @pytest.mark.parametrize(
+        ("fmt", "data"),
+        [
+            ("safetensors", encode_safetensors(TRAINED)),
+            ("npz", npz_bytes({"fc.weight": TRAINED.layers[0], "fc.bias": TRAINED.layers[1]})),
+        ],
+    )
+    def test_update_in_a_binary_format(self, fed_client_api, binary_model, fmt, data):
+        _, response = upload_and_complete(
+            fed_client_api, binary_model, data, format=fmt, sha256=hashlib.sha256(data).hexdigest()
+        )
+        assert response.status_code == status.HTTP_201_CREATED, response.json()
+        assert response.json()["data"] == [[[0.0, 0.25, 0.5], [0.75, 1.0, 1.25]], [0.5, -1.5]]
+        update = ModelUpdate.objects.get(pk=response.json()["id"])
+        assert update.structure["tensors"] == [
+            {"name": "fc.weight", "shape": [2, 3], "dtype": "float32"},
+            {"name": "fc.bias", "shape": [2], "dtype": "float32"},
+        ]
+        # The same tensors come back, float32 as sent.
+        download = fed_client_api.get(f"/api/v1/model_updates/{update.pk}/data/", {"format": "safetensors"})
+        assert download.status_code == status.HTTP_200_OK
+        returned = safetensors.numpy.load(download.content)
+        assert sorted(returned) == ["fc.bias", "fc.weight"]
+        for name, layer in zip(TRAINED.names, TRAINED.layers, strict=True):
+            assert returned[name].dtype == np.float32
+            assert np.array_equal(returned[name], layer)
+
+    def test_developer_initial_model_in_safetensors(self, developer_api, model):
+        data = encode_safetensors(TRAINED)
+        created = create(
+            developer_api, federated_model=model.pk, purpose="initial_model", format="safetensors", size=len(data)
+        )
+        send(created.json()["id"], data)
+        response = complete(developer_api, created.json()["id"])
+        assert response.status_code == status.HTTP_201_CREATED
+        model.refresh_from_db()
+        assert model.current_artifact_id == response.json()["id"]
+        assert [tensor["name"] for tensor in model.structure["tensors"]] == ["fc.weight", "fc.bias"]
+
+
+class TestBinaryRefused:
+    """Refused bytes in a binary format: a 400 naming the tensor or the problem; nothing is left behind."""
+
+    @pytest.fixture(autouse=True)
+    def nothing_left(self, db, media_root):
+        yield
+        assert not Upload.objects.exists()
+        assert not ModelUpdate.objects.exists()
+        assert uploaded_files(media_root) == []
+
+    def refused(self, api, model, data: bytes, fmt: str):
+        created = update_upload(api, model, data, format=fmt)
+        assert created.status_code == status.HTTP_201_CREATED, created.json()
+        send(created.json()["id"], data)
+        response = complete(api, created.json()["id"])
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        return response.json()
+
+    def test_pickle_inside_an_npz(self, fed_client_api, binary_model):
+        data = npz_bytes({"fc.weight": np.array([{"a": 1}], dtype=object)}, allow_pickle=True)
+        assert self.refused(fed_client_api, binary_model, data, "npz") == {
+            "data": "The npz upload is not valid weights: the npz holds a Python object array (pickle), which is "
+            "refused: save plain numeric arrays"
+        }
+
+    def test_nan(self, fed_client_api, binary_model):
+        weight = TRAINED.layers[0].copy()
+        weight[1, 2] = np.nan
+        data = encode_safetensors(tensors(fc__weight=weight, fc__bias=TRAINED.layers[1]))
+        assert self.refused(fed_client_api, binary_model, data, "safetensors") == {
+            "data": "tensor 'fc.weight' contains NaN or infinite values"
+        }
+
+    def test_wrong_tensor_name(self, fed_client_api, binary_model):
+        data = encode_safetensors(tensors(fc__weight=TRAINED.layers[0], fc__bais=TRAINED.layers[1]))
+        assert self.refused(fed_client_api, binary_model, data, "safetensors") == {
+            "data": "tensor 'fc.bias' (shape [2], float32) is missing from data"
+        }
+
+    def test_wrong_shape(self, fed_client_api, binary_model):
+        data = encode_safetensors(tensors(fc__weight=np.zeros((3, 2), np.float32), fc__bias=TRAINED.layers[1]))
+        assert self.refused(fed_client_api, binary_model, data, "safetensors") == {
+            "data": "tensor 'fc.weight' has shape [3, 2] but the model's weights have shape [2, 3]"
+        }
+
+    def test_wrong_dtype(self, fed_client_api, binary_model):
+        data = encode_safetensors(tensors(fc__weight=TRAINED.layers[0].astype(np.float64), fc__bias=TRAINED.layers[1]))
+        assert self.refused(fed_client_api, binary_model, data, "safetensors") == {
+            "data": "tensor 'fc.weight' has dtype float64 but the model's weights have dtype float32"
+        }
+
+    def test_not_safetensors(self, fed_client_api, binary_model):
+        body = self.refused(fed_client_api, binary_model, b"\x00" * 7, "safetensors")
+        assert body == {
+            "data": "The safetensors upload is not valid weights: not a valid safetensors file: 7 bytes is shorter "
+            "than the 8-byte header length"
+        }
