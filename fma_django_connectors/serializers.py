@@ -16,6 +16,7 @@ from fma_core.serialization import Weights, parse_weights
 from fma_django_connectors import selectors
 from fma_django_connectors.authentication import request_actor
 from fma_django_connectors.downloads import weights_json, weights_url
+from fma_django_connectors.exceptions import ResponseTooLargeError
 from fma_django_connectors.models import (
     Client,
     ClientAggregateScore,
@@ -27,12 +28,18 @@ from fma_django_connectors.models import (
 )
 from fma_django_connectors.schemas import check_document
 
+# Context ``weights_as_urls`` of the serializers with weights: lists always carry URLs; the answers of
+# writes (completing an upload, publishing an aggregate) carry one when the weights do not fit a response,
+# since the write has happened and must not be answered with an error.
+WEIGHTS_AS_URLS_ALWAYS = "always"
+WEIGHTS_AS_URLS_BEYOND_LIMIT = "beyond_limit"
+
 
 class WeightsField(serializers.Field):
     """Weights: in, the JSON document as sent (the serializer parses it once); out, the stored file as JSON.
 
-    ``route`` names the route serving the row's weights: lists (context ``weights_as_urls``) answer its
-    absolute URL instead of the weights, and a 413 that refuses weights too large for JSON points at it.
+    ``route`` names the route serving the row's weights: its absolute URL stands for the weights as the
+    context's ``weights_as_urls`` says, and a 413 that refuses weights too large for JSON points at it.
     """
 
     def __init__(self, *, route: str | None = None, **kwargs: Any) -> None:
@@ -44,14 +51,18 @@ class WeightsField(serializers.Field):
 
     def to_representation(self, value: FieldFile) -> Any:
         request = self.context.get("request")
-        url = (
-            None
-            if request is None or self.route is None
-            else weights_url(request, route=self.route, pk=value.instance.pk)
-        )
-        if url is not None and self.context.get("weights_as_urls"):
+        if request is None or self.route is None:
+            return weights_json(value)
+        url = weights_url(request, route=self.route, pk=value.instance.pk)
+        as_urls = self.context.get("weights_as_urls")
+        if as_urls == WEIGHTS_AS_URLS_ALWAYS:
             return url
-        return weights_json(value, url=url)
+        try:
+            return weights_json(value, url=url)
+        except ResponseTooLargeError:
+            if as_urls == WEIGHTS_AS_URLS_BEYOND_LIMIT:
+                return url
+            raise
 
 
 def _parse_weights(value: Any) -> Weights:

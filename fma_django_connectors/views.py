@@ -61,8 +61,14 @@ class WeightsListMixin:
 
     def get_serializer_context(self) -> dict[str, Any]:
         context: dict[str, Any] = super().get_serializer_context()  # type: ignore[misc]
-        context["weights_as_urls"] = self.action == "list"  # type: ignore[attr-defined]
+        if self.action == "list":  # type: ignore[attr-defined]
+            context["weights_as_urls"] = serializers.WEIGHTS_AS_URLS_ALWAYS
         return context
+
+
+def _write_answer_context(view: Any) -> dict[str, Any]:
+    """The context of a write's answer: weights that do not fit a response are given as their URL."""
+    return {**view.get_serializer_context(), "weights_as_urls": serializers.WEIGHTS_AS_URLS_BEYOND_LIMIT}
 
 
 def _update_serializer_class(request: Request) -> type[BaseSerializer]:
@@ -225,7 +231,7 @@ class ModelAggregateViewSet(WeightsListMixin, viewsets.ReadOnlyModelViewSet):
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
         artifact = services.aggregate_publish(aggregate=aggregate, version=body.validated_data["version"])
-        data = serializers.ModelArtifactSerializer(artifact, context=self.get_serializer_context()).data
+        data = serializers.ModelArtifactSerializer(artifact, context=_write_answer_context(self)).data
         return Response(data, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["get"])
@@ -315,7 +321,7 @@ class UploadViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def complete(self, request: Request, pk: str | None = None) -> Response:
         made, created = services.upload_complete(upload=self.get_object())
-        context = self.get_serializer_context()
+        context = _write_answer_context(self)
         if isinstance(made, ModelUpdate):
             serializer_class = (
                 serializers.ClientModelUpdateSerializer
