@@ -6,13 +6,18 @@ of the storage (the local backend here: its grant is read as the local server wo
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import orjson
 import pytest
+import safetensors.numpy
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from rest_framework import status
 
 from fma_django_connectors import services, transfers
-from fma_django_connectors.models import ModelUpdate
+from fma_django_connectors.models import ModelUpdate, Upload
 
 from .conftest import make_aggregate, make_model, stored_files
 
@@ -147,3 +152,54 @@ class TestBeyondTheResponseLimit:
         make_aggregate(model, WIDE)
         response = fed_client_api.get("/api/v1/model_aggregates/")
         assert response.status_code == status.HTTP_200_OK
+
+    def test_answers_of_writes_give_the_url_of_weights_too_large(self, developer_api, fed_client_api, model):
+        data = orjson.dumps(WIDE)
+        created = fed_client_api.post(
+            "/api/v1/uploads/", {"federated_model": model.pk, "format": "json", "size": len(data)}, format="json"
+        ).json()
+        upload = Upload.objects.get(pk=created["id"])
+        default_storage.save(upload.bytes_name, ContentFile(data))
+        response = fed_client_api.post(f"/api/v1/uploads/{created['id']}/complete/")
+        assert response.status_code == status.HTTP_201_CREATED
+        update_id = response.json()["id"]
+        assert response.json()["data"] == f"{BASE}/api/v1/model_updates/{update_id}/data/"
+        aggregate = make_aggregate(model, WIDE)
+        published = developer_api.post(
+            f"/api/v1/model_aggregates/{aggregate.pk}/publish_aggregate/", {"version": "2"}, format="json"
+        )
+        assert published.status_code == status.HTTP_201_CREATED
+        assert published.json()["values"] == f"{BASE}/api/v1/model_artifacts/{published.json()['id']}/values/"
+
+    def test_binary_in_a_303_to_the_stored_file(self, fed_client_api, model):
+        aggregate = make_aggregate(model, WIDE)
+        response = fed_client_api.get(f"/api/v1/model_aggregates/{aggregate.pk}/result/", {"format": "safetensors"})
+        assert response.status_code == status.HTTP_303_SEE_OTHER
+        # The stored file is safetensors already: linked to, not copied.
+        assert grant_of(response["Location"]).name == aggregate.result.name
+
+
+class TestBinaryInline:
+    def test_safetensors_and_npz(self, fed_client_api, model):
+        aggregate = make_aggregate(model, [[1.0, 2.0], [3.0]])
+        url = f"/api/v1/model_aggregates/{aggregate.pk}/result/"
+        as_safetensors = fed_client_api.get(url, {"format": "safetensors"})
+        assert as_safetensors.status_code == status.HTTP_200_OK
+        assert as_safetensors["Content-Type"] == "application/octet-stream"
+        assert as_safetensors["Content-Disposition"] == f'attachment; filename="aggregate-{aggregate.pk}.safetensors"'
+        assert as_safetensors["FMA-Aggregate-Id"] == str(aggregate.pk)
+        tensors = safetensors.numpy.load(as_safetensors.content)
+        assert sorted(tensors) == ["0", "1"]
+        assert tensors["0"].tolist() == [1.0, 2.0]
+        with np.load(io.BytesIO(fed_client_api.get(url, {"format": "npz"}).content), allow_pickle=False) as archive:
+            assert archive["1"].tolist() == [3.0]
+
+    def test_current_artifact_in_safetensors(self, fed_client_api, developer, fed_client):
+        model = make_model(developer, name="artifact", initial_model=[0.5, 0.25])
+        services.client_register(model=model, client=fed_client)
+        response = fed_client_api.get(f"{MODELS}{model.pk}/get_current_artifact/", {"format": "safetensors"})
+        assert response["FMA-Artifact-Id"] == str(model.current_artifact_id)
+        assert safetensors.numpy.load(response.content)["0"].tolist() == [0.5, 0.25]
+        latest = fed_client_api.get(f"{MODELS}{model.pk}/get_latest_model/", {"format": "safetensors"})
+        assert latest.content == response.content
+        assert "FMA-Aggregate-Id" not in latest
