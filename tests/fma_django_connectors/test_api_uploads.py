@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 from datetime import datetime, timedelta
 
@@ -358,6 +359,14 @@ class TestCleanup:
         call_command("cleanup_uploads")
         assert list(Upload.objects.values_list("pk", flat=True)) == [Upload.objects.get(pk=live).pk]
         assert stored_files(media_root) == [Upload.objects.get(pk=live).bytes_name]
+
+    def test_downloads_go_once_their_urls_expired(self, media_root, settings):
+        old = default_storage.save("downloads/old.npz", ContentFile(b"old"))
+        fresh = default_storage.save("downloads/fresh.npz", ContentFile(b"fresh"))
+        expired_at = (timezone.now() - timedelta(seconds=settings.FMA_DOWNLOAD_LIFETIME_SECONDS + 1)).timestamp()
+        os.utime(media_root / old, (expired_at, expired_at))
+        call_command("cleanup_uploads")
+        assert stored_files(media_root) == [fresh]
 
     def test_each_new_upload_removes_expired_ones(self, fed_client_api, model, media_root):
         expired = update_upload(fed_client_api, model, b"[1]").json()["id"]
