@@ -360,7 +360,7 @@ class TestCleanup:
         assert list(Upload.objects.values_list("pk", flat=True)) == [Upload.objects.get(pk=live).pk]
         assert stored_files(media_root) == [Upload.objects.get(pk=live).bytes_name]
 
-    def test_downloads_go_once_their_urls_expired(self, media_root, settings):
+    def test_downloads_go_once_their_urls_expired(self, db, media_root, settings):
         old = default_storage.save("downloads/old.npz", ContentFile(b"old"))
         fresh = default_storage.save("downloads/fresh.npz", ContentFile(b"fresh"))
         expired_at = (timezone.now() - timedelta(seconds=settings.FMA_DOWNLOAD_LIFETIME_SECONDS + 1)).timestamp()
