@@ -42,7 +42,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server, select_address_family
 from werkzeug.wsgi import FileWrapper
 
 import service_initialization  # sets Django up as the Lambda cold start does
@@ -72,7 +72,8 @@ _EVENT_LINES = {
     "2.0": "as an API Gateway HTTP API (payload 2.0) event, the kind the deployed service receives.",
     "1.0": "as an API Gateway REST API (payload 1.0) event (the deployed service receives HTTP API 2.0 events).",
 }
-# The request's headers as the client sent them (spelling, order, repeats), which WSGI's environ folds.
+# The request's headers (an email.message.Message) as the client sent them: spelling, order and repeats,
+# which WSGI's environ folds.
 _RAW_HEADERS = "fma.raw_headers"
 _JSON = ("Content-Type", "application/json")
 
@@ -174,33 +175,36 @@ class GatewayApp:
     def refusal(self, method: str, target: str, headers: Mapping[str, str]) -> Refusal | None:
         """Why the request with this head cannot be served, known before its body is read; None if it can be."""
         try:
-            length = _declared_length(headers)
-            token = _transfer_token(target)
-            if token is None:
-                if length > MAX_BODY_BYTES:
-                    raise Refusal(
-                        413, f"Request body too large: the limit is {MAX_BODY_BYTES} bytes (6 MB), as on AWS Lambda."
-                    )
-            else:
-                grant = transfers.read_grant(token, method=method)
-                if grant.method == "PUT":
-                    transfers.check_length(grant, length)
-        except transfers.TransferRefused as refused:
-            return Refusal(refused.status, refused.detail)
+            self._check_head(method, target, headers)
         except Refusal as refused:
             return refused
         return None
 
+    def _check_head(
+        self, method: str, target: str, headers: Mapping[str, str]
+    ) -> tuple[int, transfers.LocalGrant | None]:
+        """The body's length and, for a transfer URL, its grant; Refusal if the head alone rules the request out."""
+        length = _declared_length(headers)
+        token = _transfer_token(target)
+        if token is None:
+            if length > MAX_BODY_BYTES:
+                raise Refusal(
+                    413, f"Request body too large: the limit is {MAX_BODY_BYTES} bytes (6 MB), as on AWS Lambda."
+                )
+            return length, None
+        try:
+            grant = transfers.read_grant(token, method=method)
+            if grant.method == "PUT":
+                transfers.check_length(grant, length)
+        except transfers.TransferRefused as refused:
+            raise Refusal(refused.status, refused.detail) from None
+        return length, grant
+
     def _answer(self, environ: dict[str, Any]) -> _Answer:
         target = environ["REQUEST_URI"]
-        headers = dict(environ[_RAW_HEADERS])
-        refused = self.refusal(environ["REQUEST_METHOD"], target, _Caseless(headers))
-        if refused is not None:
-            raise refused
-        token = _transfer_token(target)
-        length = _declared_length(_Caseless(headers))
-        if token is not None:
-            return self._transfer(environ, token, length)
+        length, grant = self._check_head(environ["REQUEST_METHOD"], target, environ[_RAW_HEADERS])
+        if grant is not None:
+            return self._transfer(environ, grant, length)
         return self._invoke(environ, target, length)
 
     def _invoke(self, environ: dict[str, Any], target: str, length: int) -> _Answer:
@@ -214,7 +218,7 @@ class GatewayApp:
             path=path,
             raw_query=raw_query,
             headers=(
-                *environ[_RAW_HEADERS],
+                *environ[_RAW_HEADERS].items(),
                 *forwarding_headers(
                     client_ip=environ["REMOTE_ADDR"],
                     port=int(environ["SERVER_PORT"]),
@@ -254,9 +258,8 @@ class GatewayApp:
         length_sent = declared if environ["REQUEST_METHOD"] == "HEAD" and declared is not None else len(content)
         return _Answer(status, [*headers, ("Content-Length", str(length_sent))], [content], length_sent)
 
-    def _transfer(self, environ: dict[str, Any], token: str, length: int) -> _Answer:
+    def _transfer(self, environ: dict[str, Any], grant: transfers.LocalGrant, length: int) -> _Answer:
         try:
-            grant = transfers.read_grant(token, method=environ["REQUEST_METHOD"])
             if grant.method == "PUT":
                 transfers.receive(grant, environ["wsgi.input"], length)
                 return _json_answer(200, {"name": grant.name, "size": length})
@@ -275,7 +278,7 @@ class GatewayRequestHandler(WSGIRequestHandler):
 
     def make_environ(self) -> dict[str, Any]:
         environ = super().make_environ()
-        environ[_RAW_HEADERS] = tuple(self.headers.items())
+        environ[_RAW_HEADERS] = self.headers
         return environ
 
     def handle_expect_100(self) -> bool:
@@ -319,7 +322,7 @@ class GatewayRequestHandler(WSGIRequestHandler):
 
 def serve(host: str, port: int, *, payload_format: str) -> BaseWSGIServer:
     """A threaded server for :class:`GatewayApp` on ``host:port`` (0 picks a free port); OSError if it cannot listen."""
-    listening = socket.create_server((host, port))
+    listening = socket.create_server((host, port), family=select_address_family(host, port))
     try:
         return make_server(
             host,
@@ -411,13 +414,6 @@ def main(argv: list[str] | None = None) -> int:
         pass
     print("Stopped.", flush=True)
     return 0
-
-
-class _Caseless(dict[str, str]):
-    """Header lookup by name in any case (the WSGI app gets the raw headers, not an email.message.Message)."""
-
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        return next((value for key, value in reversed(self.items()) if key.lower() == name.lower()), default)
 
 
 def _declared_length(headers: Mapping[str, str]) -> int:
