@@ -11,14 +11,21 @@ A model's *structure* is the ordered list of (name, shape, dtype) of its layers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
 import orjson
 
 from fma_core.exceptions import InvalidWeightsError
+
+
+@cache
+def _itemsize(dtype: str) -> int:
+    return np.dtype(dtype).itemsize
 
 
 @dataclass(frozen=True)
@@ -31,11 +38,11 @@ class TensorSpec:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
-        return self.size * np.dtype(self.dtype).itemsize
+        return self.size * _itemsize(self.dtype)
 
     def describe(self) -> str:
         """How messages name it: ``layer 1`` for a JSON layer, ``tensor 'fc.weight'`` otherwise."""

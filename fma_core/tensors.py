@@ -17,6 +17,7 @@ import io
 import json
 import os
 import struct
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
@@ -325,7 +326,7 @@ def parse_npz(stream: IO[bytes] | bytes) -> Weights:
                 "the npz holds a Python object array (pickle), which is refused: save plain numeric arrays"
             ) from None
         raise InvalidWeightsError(f"not a valid npz file: {error}") from None
-    except (OSError, KeyError, EOFError) as error:
+    except (OSError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise InvalidWeightsError(f"not a valid npz file: {error}") from None
     if not layers:
         raise InvalidWeightsError("the weights hold no tensors")

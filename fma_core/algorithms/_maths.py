@@ -29,8 +29,12 @@ MEAN_BYTES_PER_PARAMETER = 24
 
 
 def robust_bytes_per_parameter(count: int) -> int:
-    """Working bytes per parameter of a group for the robust aggregators: N float64 rows, the result, a spare."""
-    return 8 * (count + 2)
+    """Working bytes per parameter of a group for the robust aggregators.
+
+    N float64 rows, plus four float64 values for the statistic's temporaries and result (numpy's median of an
+    even count averages two rows; the split result is cast once more).
+    """
+    return 8 * (count + 4)
 
 
 def layer_groups(structure: Structure, *, bytes_per_parameter: int, budget: int | None) -> list[tuple[int, ...]]:
@@ -102,10 +106,16 @@ class LayerGroups:
             yield group, self._first_pass() if number == 0 else iter(self._updates)
 
     def stacked(self) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
-        """Each group as an (N, G) float64 matrix: row i holds update i's layers of the group, flattened and joined."""
+        """Each group as an (N, G) float64 matrix: row i holds update i's layers of the group, flattened and joined.
+
+        Every group's matrix is a view of one buffer sized for the largest group, which the caller may reorder in
+        place: allocating per group would hold the previous group's matrix while the next one is allocated.
+        """
         count = len(self._updates)
-        for group, updates in self.passes():
-            rows = np.empty((count, sum(self.template.tensors[i].size for i in group)), dtype=np.float64)
+        sizes = [sum(self.template.tensors[i].size for i in group) for group in self.groups]
+        buffer = np.empty(count * max(sizes), dtype=np.float64)
+        for (group, updates), size in zip(self.passes(), sizes, strict=True):
+            rows = buffer[: count * size].reshape(count, size)
             for row, update in enumerate(updates):
                 offset = 0
                 for index in group:
@@ -180,6 +190,8 @@ def weighted_mean(
         for running, index in zip(sums, group, strict=True):
             running /= total
             result[index] = grouped.cast(index, running) if cast else running
+        # Released before the next group's sums are allocated, not after.
+        del sums
     return grouped.weights(result)
 
 
