@@ -236,11 +236,8 @@ class ModelAggregateViewSet(WeightsListMixin, viewsets.ReadOnlyModelViewSet):
 
     @action(detail=True, methods=["get"])
     def result(self, request: Request, pk: str | None = None) -> HttpResponseBase:
-        aggregate = self.get_object()
-        fmt = downloads.requested_format(request) or downloads.JSON
-        headers = {downloads.AGGREGATE_HEADER: str(aggregate.pk)}
-        return downloads.weights_download(
-            request, aggregate.result, fmt=fmt, headers=headers, name=f"aggregate-{aggregate.pk}"
+        return _aggregate_download(
+            request, self.get_object(), fmt=downloads.requested_format(request) or downloads.JSON
         )
 
 
@@ -258,12 +255,7 @@ class ModelArtifactViewSet(WeightsListMixin, viewsets.ReadOnlyModelViewSet):
 
     @action(detail=True, methods=["get"])
     def values(self, request: Request, pk: str | None = None) -> HttpResponseBase:
-        artifact = self.get_object()
-        fmt = downloads.requested_format(request) or downloads.JSON
-        headers = {downloads.ARTIFACT_HEADER: str(artifact.pk)}
-        return downloads.weights_download(
-            request, artifact.values, fmt=fmt, headers=headers, name=f"artifact-{artifact.pk}"
-        )
+        return _artifact_download(request, self.get_object(), fmt=downloads.requested_format(request) or downloads.JSON)
 
 
 class ClientAggregateScoreViewSet(

@@ -41,6 +41,15 @@ def uploaded_files(root):
     return [name for name in stored_files(root) if name.startswith(("uploads/", "updates/"))]
 
 
+@pytest.fixture
+def nothing_left(db, media_root):
+    """After a refusal: no upload row, no update, no uploaded or update file."""
+    yield
+    assert not Upload.objects.exists()
+    assert not ModelUpdate.objects.exists()
+    assert uploaded_files(media_root) == []
+
+
 def json_bytes(document) -> bytes:
     return orjson.dumps(document)
 
@@ -94,14 +103,9 @@ class TestCreate:
         assert Upload.objects.get(pk=response.json()["id"]).client == fed_client
 
 
+@pytest.mark.usefixtures("nothing_left")
 class TestCreateRefused:
     """Refused before any byte moves: a 4xx naming the problem, and no upload row or file left."""
-
-    @pytest.fixture(autouse=True)
-    def nothing_left(self, db, media_root):
-        yield
-        assert not Upload.objects.exists()
-        assert uploaded_files(media_root) == []
 
     def test_no_credentials(self, anonymous_api, model):
         response = update_upload(anonymous_api, model, b"[1]")
@@ -283,15 +287,9 @@ class TestComplete:
         assert complete(fed_client_api, created["id"]).status_code == status.HTTP_201_CREATED
 
 
+@pytest.mark.usefixtures("nothing_left")
 class TestCompleteRefused:
     """Bytes refused at completion: a 4xx naming the problem; the upload, its bytes and any update are gone."""
-
-    @pytest.fixture(autouse=True)
-    def nothing_left(self, db, media_root):
-        yield
-        assert not Upload.objects.exists()
-        assert not ModelUpdate.objects.exists()
-        assert uploaded_files(media_root) == []
 
     def refused(self, api, model, announced: bytes, sent: bytes, **fields):
         created = update_upload(api, model, announced, **fields)
@@ -469,15 +467,9 @@ class TestBinary:
         assert [tensor["name"] for tensor in model.structure["tensors"]] == ["fc.weight", "fc.bias"]
 
 
+@pytest.mark.usefixtures("nothing_left")
 class TestBinaryRefused:
     """Refused bytes in a binary format: a 400 naming the tensor or the problem; nothing is left behind."""
-
-    @pytest.fixture(autouse=True)
-    def nothing_left(self, db, media_root):
-        yield
-        assert not Upload.objects.exists()
-        assert not ModelUpdate.objects.exists()
-        assert uploaded_files(media_root) == []
 
     def refused(self, api, model, data: bytes, fmt: str):
         created = update_upload(api, model, data, format=fmt)
