@@ -148,3 +148,37 @@ def test_large_binary_weights_in_and_out(server):
     status, _, answer = clients[1].call("GET", f"/api/v1/models/{model['id']}/get_latest_model/")
     assert status == 413
     assert "?format=safetensors" in json.loads(answer)["detail"]
+
+
+def test_a_body_of_another_length_is_refused_and_completing_waits_for_the_bytes(server):
+    developer = Caller(server, basic=("admin", PASSWORD))
+    model = developer.json(
+        "POST", "/api/v1/models/", {"name": "refusals", "aggregator": "avg_values_if_data"}, expect=201
+    )
+    uuid = developer.json("POST", f"/api/v1/models/{model['id']}/register_client/", expect=200)["uuid"]
+    client = Caller(server, client_uuid=uuid)
+    data = safetensors.numpy.save({"w": np.ones(1000, np.float32)})
+    target = client.json(
+        "POST",
+        "/api/v1/uploads/",
+        {"federated_model": model["id"], "format": "safetensors", "size": len(data)},
+        expect=201,
+    )
+
+    status, headers, answer = _send(
+        "PUT", target["upload_url"], body=data + b"extra", headers={"Content-Length": str(len(data) + 5)}
+    )
+    assert (status, headers["Content-Type"]) == (400, "application/json")
+    assert json.loads(answer) == {
+        "detail": f"The body is {len(data) + 5} bytes; this upload URL takes exactly {len(data)} bytes."
+    }
+    status, _, answer = client.call("POST", f"/api/v1/uploads/{target['id']}/complete/")
+    assert status == 409, answer
+    assert not (server.data_dir / "media" / "uploads").exists() or not any(
+        (server.data_dir / "media" / "uploads").iterdir()
+    )
+
+    status, _, _ = _send("PUT", target["upload_url"], body=data, headers=target["headers"])
+    assert status == 200
+    status, _, answer = client.call("POST", f"/api/v1/uploads/{target['id']}/complete/")
+    assert status == 201, answer
