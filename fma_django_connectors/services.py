@@ -195,12 +195,16 @@ def model_save(*, model: FederatedModel) -> None:
 
 
 def model_delete(*, model: FederatedModel) -> None:
-    """Delete a model with everything under it, its schedule, and (once committed) its weights files."""
+    """Delete a model with everything under it, its schedule, and (once committed) its weights files and the
+    bytes of its pending uploads."""
     files = selectors.model_weight_files(model=model)
+    upload_bytes = list(model.uploads.values_list("bytes_name", flat=True))
     with transaction.atomic():
         schedule_remove(model_id=model.pk)
         model.delete()
         _delete_files_on_commit(files)
+        for name in upload_bytes:
+            transaction.on_commit(partial(default_storage.delete, name))
 
 
 def model_structure(*, model: FederatedModel) -> Structure | None:

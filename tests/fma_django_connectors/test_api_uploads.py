@@ -518,3 +518,14 @@ class TestBinaryRefused:
             "data": "The safetensors upload is not valid weights: not a valid safetensors file: 7 bytes is shorter "
             "than the 8-byte header length"
         }
+
+
+def test_deleting_the_model_removes_pending_upload_bytes(
+    fed_client_api, developer_api, model, media_root, django_capture_on_commit_callbacks
+):
+    created = update_upload(fed_client_api, model, b"[1]").json()
+    send(created["id"], b"[1]")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert developer_api.delete(f"/api/v1/models/{model.pk}/").status_code == status.HTTP_204_NO_CONTENT
+    assert not Upload.objects.exists()
+    assert uploaded_files(media_root) == []
