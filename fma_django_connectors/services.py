@@ -21,7 +21,7 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from fma_core.exceptions import FMAError, InvalidWeightsError
-from fma_core.serialization import Structure, Weights, check_structure
+from fma_core.serialization import Structure, Weights, check_structure, conform_json_names
 from fma_core.tensors import TensorSource
 from fma_django_connectors import selectors, triggers
 from fma_django_connectors.exceptions import (
@@ -207,14 +207,9 @@ def model_delete(*, model: FederatedModel) -> None:
             transaction.on_commit(partial(default_storage.delete, name))
 
 
-def model_structure(*, model: FederatedModel) -> Structure | None:
-    """The structure every update of ``model`` must have, from its row (no weights file is read)."""
-    return None if model.structure is None else Structure.from_json(model.structure)
-
-
 def _check_update_structure(*, model: FederatedModel, weights: TensorSource, check_dtypes: bool) -> None:
     """Raise a 400 on ``data`` naming the first tensor that differs from the model's structure."""
-    expected = model_structure(model=model)
+    expected = selectors.model_structure(model=model)
     if expected is None:
         return
     try:
@@ -264,6 +259,8 @@ def update_create(
     """
     update_check_target(model=model, client=client, base_aggregate=base_aggregate)
     _check_update_structure(model=model, weights=weights, check_dtypes=check_dtypes)
+    if isinstance(weights, Weights) and model.structure is not None:
+        weights = conform_json_names(weights, Structure.from_json(model.structure))
     with _files_undone_on_failure() as new_files:
         update = ModelUpdate(
             federated_model=model, client=client, base_aggregate=base_aggregate, num_examples=num_examples
