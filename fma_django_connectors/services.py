@@ -207,6 +207,13 @@ def model_delete(*, model: FederatedModel) -> None:
             transaction.on_commit(partial(default_storage.delete, name))
 
 
+def _with_model_names(*, model: FederatedModel, weights: TensorSource) -> TensorSource:
+    """A JSON document's layers named as the model's tensors (``conform_json_names``); anything else as it is."""
+    if isinstance(weights, Weights) and model.structure is not None:
+        return conform_json_names(weights, Structure.from_json(model.structure))
+    return weights
+
+
 def _check_update_structure(*, model: FederatedModel, weights: TensorSource, check_dtypes: bool) -> None:
     """Raise a 400 on ``data`` naming the first tensor that differs from the model's structure."""
     expected = selectors.model_structure(model=model)
@@ -259,8 +266,7 @@ def update_create(
     """
     update_check_target(model=model, client=client, base_aggregate=base_aggregate)
     _check_update_structure(model=model, weights=weights, check_dtypes=check_dtypes)
-    if isinstance(weights, Weights) and model.structure is not None:
-        weights = conform_json_names(weights, Structure.from_json(model.structure))
+    weights = _with_model_names(model=model, weights=weights)
     with _files_undone_on_failure() as new_files:
         update = ModelUpdate(
             federated_model=model, client=client, base_aggregate=base_aggregate, num_examples=num_examples
@@ -472,6 +478,7 @@ def _upload_store(*, new_files: _NewFiles, upload: Upload) -> ModelUpdate | Mode
         _model_adopt_structure(model=model, structure=tensors.structure)
         version = INITIAL_ARTIFACT_VERSION
     else:
+        tensors = _with_model_names(model=model, weights=tensors)
         version = upload.version
     upload.artifact = _artifact_create(new_files=new_files, model=model, weights=tensors, version=version)
     _artifact_make_current(model=model, artifact=upload.artifact)

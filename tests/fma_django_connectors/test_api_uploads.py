@@ -529,3 +529,15 @@ def test_deleting_the_model_removes_pending_upload_bytes(
         assert developer_api.delete(f"/api/v1/models/{model.pk}/").status_code == status.HTTP_204_NO_CONTENT
     assert not Upload.objects.exists()
     assert uploaded_files(media_root) == []
+
+
+def test_json_artifact_of_a_named_model_takes_its_names(developer_api, binary_model):
+    data = json_bytes([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [7.0, 8.0]])
+    created = create(
+        developer_api, federated_model=binary_model.pk, purpose="artifact", version="2", format="json", size=len(data)
+    )
+    send(created.json()["id"], data)
+    response = complete(developer_api, created.json()["id"])
+    assert response.status_code == status.HTTP_201_CREATED, response.json()
+    artifact = binary_model.artifacts.get(version="2")
+    assert [tensor["name"] for tensor in artifact.structure["tensors"]] == ["fc.weight", "fc.bias"]
