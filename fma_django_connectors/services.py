@@ -29,6 +29,7 @@ from fma_django_connectors.exceptions import (
     DuplicateError,
     NotRegisteredError,
     UploadExpiredError,
+    UploadGoneError,
     UploadNotReceivedError,
 )
 from fma_django_connectors.models import (
@@ -422,7 +423,10 @@ def upload_complete(*, upload: Upload) -> tuple[ModelUpdate | ModelArtifact, boo
     """
     try:
         with _atomic_with_files() as new_files:
-            upload = Upload.objects.select_for_update().get(pk=upload.pk)
+            locked = Upload.objects.select_for_update().filter(pk=upload.pk).first()
+            if locked is None:
+                raise UploadGoneError(f"Upload {upload.pk} was refused and removed meanwhile; make a new one.")
+            upload = locked
             if upload.completed_on is not None:
                 return _upload_result(upload), False
             if upload.expires_at <= timezone.now():
@@ -432,7 +436,7 @@ def upload_complete(*, upload: Upload) -> tuple[ModelUpdate | ModelArtifact, boo
             made = _upload_store(new_files=new_files, upload=upload)
             upload.completed_on = timezone.now()
             upload.save(update_fields=["completed_on", "update", "artifact"])
-    except UploadNotReceivedError:
+    except (UploadNotReceivedError, UploadGoneError):
         raise
     except (ApplicationError, FMAError):
         upload_discard(upload=upload)
