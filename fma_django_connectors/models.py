@@ -151,3 +151,52 @@ class ClientAggregateScore(models.Model):
 
     def __str__(self) -> str:
         return f"score of {self.client_id} for aggregate {self.aggregate_id}"
+
+
+class Upload(models.Model):
+    """Weights a caller sends straight to storage (``/api/v1/uploads/``) before they become an update or artifact.
+
+    The row is made before any byte moves, so every rule that does not need the bytes is checked first;
+    completing it checks the bytes and makes the update (or artifact) once, however often it is retried.
+    """
+
+    class Purpose(models.TextChoices):
+        UPDATE = "update"
+        INITIAL_MODEL = "initial_model"
+        ARTIFACT = "artifact"
+
+    class Format(models.TextChoices):
+        SAFETENSORS = "safetensors"
+        NPZ = "npz"
+        JSON = "json"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    federated_model = models.ForeignKey(FederatedModel, on_delete=models.CASCADE, related_name="uploads")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    format = models.CharField(max_length=20, choices=Format.choices)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    # Who may complete it: the developer who made it, or else ``client`` (the update's client either way).
+    developer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads"
+    )
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads")
+    base_aggregate = models.ForeignKey(
+        ModelAggregate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    num_examples = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    version = models.CharField(max_length=100, blank=True, default="")
+    # Storage name the bytes are sent to; removed once they are stored as weights, or when the upload expires.
+    bytes_name = models.CharField(max_length=255, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+    created_on = models.DateTimeField(auto_now_add=True)
+    # What completing it made, so that completing again answers the same object.
+    completed_on = models.DateTimeField(null=True, blank=True)
+    update = models.OneToOneField(ModelUpdate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    artifact = models.OneToOneField(ModelArtifact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_on"]
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} ({self.purpose}) of {self.federated_model_id}"

@@ -6,20 +6,32 @@ neither a row nor a file behind.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.db.models.fields.files import FieldFile
+from django.utils import timezone
 
-from fma_core.exceptions import InvalidWeightsError
+from fma_core.exceptions import FMAError, InvalidWeightsError
 from fma_core.serialization import Structure, Weights, check_structure, conform_json_names
 from fma_core.tensors import TensorSource
 from fma_django_connectors import selectors, triggers
-from fma_django_connectors.exceptions import ApplicationError, DuplicateError, NotRegisteredError
+from fma_django_connectors.exceptions import (
+    ApplicationError,
+    DuplicateError,
+    NotRegisteredError,
+    UploadExpiredError,
+    UploadGoneError,
+    UploadNotReceivedError,
+)
 from fma_django_connectors.models import (
     Client,
     ClientAggregateScore,
@@ -27,8 +39,11 @@ from fma_django_connectors.models import (
     ModelAggregate,
     ModelArtifact,
     ModelUpdate,
+    Upload,
 )
 from fma_django_connectors.schedules import schedule_remove, schedule_sync, schedule_wake
+from fma_django_connectors.schemas import check_document
+from fma_django_connectors.upload_checks import upload_check_finite, upload_check_received, upload_tensors
 from fma_django_connectors.weights_storage import structure_columns, weights_delete, weights_open, weights_save
 
 INITIAL_ARTIFACT_VERSION = "1.0.0"
@@ -86,12 +101,21 @@ def client_register(*, model: FederatedModel, client: Client | None = None) -> C
     return client
 
 
+def _duplicate_version(*, model: FederatedModel, version: str) -> DuplicateError:
+    return DuplicateError(f"Model {model.pk} already has an artifact of version {version!r}.", field="version")
+
+
+def artifact_check_version(*, model: FederatedModel, version: str) -> None:
+    """Raise ``DuplicateError`` when ``model`` already has an artifact of ``version``."""
+    if model.artifacts.filter(version=version).exists():
+        raise _duplicate_version(model=model, version=version)
+
+
 def _artifact_create(
     *, new_files: _NewFiles, model: FederatedModel, weights: TensorSource, version: str
 ) -> ModelArtifact:
-    duplicate = DuplicateError(f"Model {model.pk} already has an artifact of version {version!r}.", field="version")
-    if model.artifacts.filter(version=version).exists():
-        raise duplicate
+    duplicate = _duplicate_version(model=model, version=version)
+    artifact_check_version(model=model, version=version)
     artifact = ModelArtifact(federated_model=model, version=version)
     new_files.save(artifact.values, weights)
     try:
@@ -172,12 +196,23 @@ def model_save(*, model: FederatedModel) -> None:
 
 
 def model_delete(*, model: FederatedModel) -> None:
-    """Delete a model with everything under it, its schedule, and (once committed) its weights files."""
+    """Delete a model with everything under it, its schedule, and (once committed) its weights files and the
+    bytes of its pending uploads."""
     files = selectors.model_weight_files(model=model)
+    upload_bytes = list(model.uploads.values_list("bytes_name", flat=True))
     with transaction.atomic():
         schedule_remove(model_id=model.pk)
         model.delete()
         _delete_files_on_commit(files)
+        for name in upload_bytes:
+            transaction.on_commit(partial(default_storage.delete, name))
+
+
+def _with_model_names(*, model: FederatedModel, weights: TensorSource) -> TensorSource:
+    """A JSON document's layers named as the model's tensors (``conform_json_names``); anything else as it is."""
+    if isinstance(weights, Weights) and model.structure is not None:
+        return conform_json_names(weights, Structure.from_json(model.structure))
+    return weights
 
 
 def _check_update_structure(*, model: FederatedModel, weights: TensorSource, check_dtypes: bool) -> None:
@@ -204,6 +239,16 @@ def _model_adopt_structure(*, model: FederatedModel, structure: Structure) -> No
         raise ApplicationError(str(error), field="data") from None
 
 
+def update_check_target(*, model: FederatedModel, client: Client, base_aggregate: ModelAggregate | None) -> None:
+    """Raise unless ``client`` may send an update of ``model`` based on ``base_aggregate`` (no weights needed)."""
+    if not selectors.client_is_registered(model=model, client=client):
+        raise NotRegisteredError(f"Client {client.uuid} is not registered to model {model.pk}.")
+    if base_aggregate is not None and base_aggregate.federated_model_id != model.pk:
+        raise ApplicationError(
+            f"Aggregate {base_aggregate.pk} is not an aggregate of model {model.pk}.", field="base_aggregate"
+        )
+
+
 def update_create(
     *,
     model: FederatedModel,
@@ -220,15 +265,9 @@ def update_create(
     file is read); otherwise their structure becomes the model's. ``check_dtypes`` compares dtypes as
     well: binary weights have the client's dtypes, a JSON document's numbers have none of their own.
     """
-    if not selectors.client_is_registered(model=model, client=client):
-        raise NotRegisteredError(f"Client {client.uuid} is not registered to model {model.pk}.")
-    if base_aggregate is not None and base_aggregate.federated_model_id != model.pk:
-        raise ApplicationError(
-            f"Aggregate {base_aggregate.pk} is not an aggregate of model {model.pk}.", field="base_aggregate"
-        )
+    update_check_target(model=model, client=client, base_aggregate=base_aggregate)
     _check_update_structure(model=model, weights=weights, check_dtypes=check_dtypes)
-    if isinstance(weights, Weights) and model.structure is not None:
-        weights = conform_json_names(weights, Structure.from_json(model.structure))
+    weights = _with_model_names(model=model, weights=weights)
     with _files_undone_on_failure() as new_files:
         update = ModelUpdate(
             federated_model=model, client=client, base_aggregate=base_aggregate, num_examples=num_examples
@@ -317,3 +356,161 @@ def score_create(*, aggregate: ModelAggregate, client: Client, validation_result
             )
     except IntegrityError:
         raise duplicate from None
+
+
+# Expired uploads removed by each new upload, so that abandoned ones do not pile up between runs of
+# ``manage.py cleanup_uploads``; bounded so that one request never does much of the sweeping.
+UPLOAD_CLEANUP_BATCH = 20
+
+
+def model_check_without_weights(*, model: FederatedModel) -> None:
+    """Raise unless ``model`` has no weights yet (no artifact, aggregate or update), as an initial model needs."""
+    if model.current_artifact_id is not None or any(
+        related.exists() for related in (model.artifacts, model.aggregates, model.updates)
+    ):
+        raise ApplicationError(
+            f"Model {model.pk} already has weights; an initial_model is only for a model without any "
+            "(upload an artifact, or publish an aggregate, instead).",
+            field="purpose",
+        )
+
+
+def upload_create(
+    *,
+    model: FederatedModel,
+    purpose: str,
+    format: str,
+    size: int,
+    sha256: str = "",
+    developer: Any = None,
+    client: Client | None = None,
+    base_aggregate: ModelAggregate | None = None,
+    num_examples: int = 1,
+    version: str = "",
+) -> Upload:
+    """Record an upload once every rule that does not need its bytes holds; the bytes are sent afterwards.
+
+    ``developer`` is the developer making it (None for a client); ``client`` the update's client.
+    """
+    upload_cleanup_expired(limit=UPLOAD_CLEANUP_BATCH)
+    if purpose == Upload.Purpose.UPDATE:
+        update_check_target(model=model, client=client, base_aggregate=base_aggregate)
+    elif purpose == Upload.Purpose.INITIAL_MODEL:
+        model_check_without_weights(model=model)
+    else:
+        artifact_check_version(model=model, version=version)
+    upload_id = uuid.uuid4()
+    upload = Upload(
+        id=upload_id,
+        federated_model=model,
+        purpose=purpose,
+        format=format,
+        size=size,
+        sha256=sha256,
+        developer=developer,
+        client=client if purpose == Upload.Purpose.UPDATE else None,
+        base_aggregate=base_aggregate if purpose == Upload.Purpose.UPDATE else None,
+        num_examples=num_examples,
+        version=version if purpose == Upload.Purpose.ARTIFACT else "",
+        bytes_name=f"uploads/{upload_id.hex}.{format}",
+        expires_at=timezone.now() + timedelta(seconds=settings.FMA_UPLOAD_LIFETIME_SECONDS),
+    )
+    upload.full_clean()
+    upload.save()
+    return upload
+
+
+def upload_complete(*, upload: Upload) -> tuple[ModelUpdate | ModelArtifact, bool]:
+    """Turn an upload's bytes into its update (``PENDING``) or artifact, once: returns it and whether it is new.
+
+    Completing again returns what the first completion made; concurrent completions wait for each other
+    (a row lock), so one upload never makes two updates. A refused upload is removed with its bytes,
+    except one whose bytes have not arrived yet (they may still be sent).
+    """
+    try:
+        with _atomic_with_files() as new_files:
+            locked = Upload.objects.select_for_update().filter(pk=upload.pk).first()
+            if locked is None:
+                raise UploadGoneError(f"Upload {upload.pk} was refused and removed meanwhile; make a new one.")
+            upload = locked
+            if upload.completed_on is not None:
+                return _upload_result(upload), False
+            if upload.expires_at <= timezone.now():
+                raise UploadExpiredError(
+                    f"Upload {upload.pk} expired at {upload.expires_at.isoformat()}; make a new one.", field="detail"
+                )
+            made = _upload_store(new_files=new_files, upload=upload)
+            upload.completed_on = timezone.now()
+            upload.save(update_fields=["completed_on", "update", "artifact"])
+    except (UploadNotReceivedError, UploadGoneError):
+        raise
+    except (ApplicationError, FMAError):
+        upload_discard(upload=upload)
+        raise
+    # Stored as weights now: the uploaded bytes are no longer needed.
+    default_storage.delete(upload.bytes_name)
+    return made, True
+
+
+def _upload_result(upload: Upload) -> ModelUpdate | ModelArtifact:
+    made = upload.update or upload.artifact
+    if made is None:
+        raise ApplicationError(f"What upload {upload.pk} made has been deleted since.", field="detail")
+    return made
+
+
+def _upload_store(*, new_files: _NewFiles, upload: Upload) -> ModelUpdate | ModelArtifact:
+    """Check the upload's bytes (size, digest, format, structure, finiteness) and store them as weights."""
+    model = upload.federated_model
+    upload_check_received(upload)
+    binary = upload.format != Upload.Format.JSON
+    schema = model.update_schema if upload.purpose == Upload.Purpose.UPDATE else None
+    tensors = upload_tensors(upload, check_document=partial(check_document, schema=schema, field="data"))
+    # The structure first: it is in the header, while finiteness reads every tensor.
+    if upload.purpose != Upload.Purpose.INITIAL_MODEL:
+        _check_update_structure(model=model, weights=tensors, check_dtypes=binary)
+    upload_check_finite(tensors)
+    if upload.purpose == Upload.Purpose.UPDATE:
+        assert upload.client is not None  # every update upload names its client
+        upload.update = update_create(
+            model=model,
+            client=upload.client,
+            weights=tensors,
+            base_aggregate=upload.base_aggregate,
+            num_examples=upload.num_examples,
+            check_dtypes=binary,
+        )
+        # Written outside ``new_files``: removed again if the completion fails after all.
+        new_files.fields.append(upload.update.data)
+        return upload.update
+    if upload.purpose == Upload.Purpose.INITIAL_MODEL:
+        model_check_without_weights(model=model)
+        _model_adopt_structure(model=model, structure=tensors.structure)
+        version = INITIAL_ARTIFACT_VERSION
+    else:
+        tensors = _with_model_names(model=model, weights=tensors)
+        version = upload.version
+    upload.artifact = _artifact_create(new_files=new_files, model=model, weights=tensors, version=version)
+    _artifact_make_current(model=model, artifact=upload.artifact)
+    return upload.artifact
+
+
+def upload_discard(*, upload: Upload) -> None:
+    """Remove an upload that will not be completed, and its bytes."""
+    Upload.objects.filter(pk=upload.pk).delete()
+    default_storage.delete(upload.bytes_name)
+
+
+def upload_cleanup_expired(*, limit: int | None = None) -> int:
+    """Remove expired uploads (at most ``limit``) and their bytes; returns how many were removed.
+
+    Rows another transaction holds (a completion in progress) are skipped; bytes are deleted once the
+    rows are.
+    """
+    with transaction.atomic():
+        expired = Upload.objects.select_for_update(skip_locked=True).filter(expires_at__lte=timezone.now())
+        names = list(expired.order_by("expires_at").values_list("pk", "bytes_name")[:limit])
+        Upload.objects.filter(pk__in=[pk for pk, _ in names]).delete()
+    for _, name in names:
+        default_storage.delete(name)
+    return len(names)

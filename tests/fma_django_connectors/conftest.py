@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from fma_core.serialization import parse_weights
+from fma_core.serialization import Weights, parse_weights
 from fma_django_connectors import services
 from fma_django_connectors.models import Client, FederatedModel, ModelAggregate
 from fma_django_connectors.weights_storage import structure_columns, weights_save
@@ -111,7 +111,8 @@ def make_aggregate(model: FederatedModel, weights, *, parent=None, validation_sc
     updates it was made of had been sent.
     """
     aggregate = ModelAggregate(federated_model=model, parent=parent, validation_score=validation_score)
-    structure = weights_save(field=aggregate.result, weights=parse_weights(weights))
+    weights = weights if isinstance(weights, Weights) else parse_weights(weights)
+    structure = weights_save(field=aggregate.result, weights=weights)
     for column, value in structure_columns(structure).items():
         setattr(aggregate, column, value)
     aggregate.save()
