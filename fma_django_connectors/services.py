@@ -75,11 +75,18 @@ def client_register(*, model: FederatedModel, client: Client | None = None) -> C
     return client
 
 
-def _artifact_create(*, new_files: _NewFiles, model: FederatedModel, weights: Weights, version: str) -> ModelArtifact:
+def _artifact_create(
+    *,
+    new_files: _NewFiles,
+    model: FederatedModel,
+    weights: Weights,
+    version: str,
+    aggregate: ModelAggregate | None = None,
+) -> ModelArtifact:
     duplicate = DuplicateError(f"Model {model.pk} already has an artifact of version {version!r}.", field="version")
     if model.artifacts.filter(version=version).exists():
         raise duplicate
-    artifact = ModelArtifact(federated_model=model, version=version)
+    artifact = ModelArtifact(federated_model=model, version=version, aggregate=aggregate)
     new_files.save(artifact.values, weights)
     try:
         # A savepoint, so that losing a race on the unique version leaves the outer transaction usable.
@@ -262,7 +269,9 @@ def aggregate_publish(*, aggregate: ModelAggregate, version: str) -> ModelArtifa
     model = aggregate.federated_model
     weights = weights_load(aggregate.result)
     with _atomic_with_files() as new_files:
-        artifact = _artifact_create(new_files=new_files, model=model, weights=weights, version=version)
+        artifact = _artifact_create(
+            new_files=new_files, model=model, weights=weights, version=version, aggregate=aggregate
+        )
         _artifact_make_current(model=model, artifact=artifact)
     return artifact
 
