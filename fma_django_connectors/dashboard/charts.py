@@ -15,6 +15,7 @@ MARGIN_LEFT = 56
 MARGIN_RIGHT = 16
 MARGIN_TOP = 16
 MARGIN_BOTTOM = 44
+# About this many horizontal grid lines; the exact count follows from a round step (1, 2, 2.5 or 5 times 10^k).
 Y_TICKS = 5
 
 
@@ -69,8 +70,11 @@ def summarize(aggregate_id: int, values: list[float]) -> MetricSummary:
     return MetricSummary(aggregate_id, mean, spread, min(values), max(values), len(values))
 
 
-def _label(value: float) -> str:
-    return f"{value:.4g}"
+def _round_step(span: float, intervals: int) -> float:
+    """The smallest of 1, 2, 2.5, 5 times 10^k at least ``span / intervals``, so tick labels stay short."""
+    raw = span / intervals
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(factor * magnitude for factor in (1, 2, 2.5, 5, 10) if raw <= factor * magnitude * (1 + 1e-9))
 
 
 def build_chart(summaries: list[MetricSummary]) -> Chart:
@@ -80,6 +84,9 @@ def build_chart(summaries: list[MetricSummary]) -> Chart:
     if high - low < 1e-12:
         # A flat series still needs a visible axis range.
         low, high = low - 0.5, high + 0.5
+    step = _round_step(high - low, Y_TICKS - 1)
+    low, high = math.floor(low / step) * step, math.ceil(high / step) * step
+    tick_values = [low + step * i for i in range(round((high - low) / step) + 1)]
     plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_height = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
     bottom = HEIGHT - MARGIN_BOTTOM
@@ -87,11 +94,11 @@ def build_chart(summaries: list[MetricSummary]) -> Chart:
     def y_of(value: float) -> float:
         return bottom - (value - low) / (high - low) * plot_height
 
-    step = plot_width / len(summaries)
+    slot = plot_width / len(summaries)
     points = tuple(
         ChartPoint(
             summary=summary,
-            x=MARGIN_LEFT + step * (index + 0.5),
+            x=MARGIN_LEFT + slot * (index + 0.5),
             y=y_of(summary.mean),
             y_low=y_of(summary.mean - summary.spread),
             y_high=y_of(summary.mean + summary.spread),
@@ -101,8 +108,6 @@ def build_chart(summaries: list[MetricSummary]) -> Chart:
     # At most ~12 aggregate ids under the axis, so labels never overlap.
     every = max(1, math.ceil(len(points) / 12))
     x_ticks = tuple(Tick(point.x, str(point.summary.aggregate_id)) for point in points[::every])
-    y_ticks = tuple(
-        Tick(y_of(low + (high - low) * i / (Y_TICKS - 1)), _label(low + (high - low) * i / (Y_TICKS - 1)))
-        for i in range(Y_TICKS)
-    )
+    # Rounded to the step's precision, so 0.1 + 0.2 is labelled 0.3.
+    y_ticks = tuple(Tick(y_of(value), f"{round(value, 12):.6g}") for value in tick_values)
     return Chart(WIDTH, HEIGHT, MARGIN_LEFT, WIDTH - MARGIN_RIGHT, MARGIN_TOP, bottom, points, x_ticks, y_ticks)
