@@ -134,8 +134,13 @@ class TestModelsList:
             ascending_page = session.get("/dashboard/?sort=name")
         ascending = re.findall(r">(model-\d\d)<", ascending_page.content.decode())
         assert ascending == [f"model-{index:02d}" for index in range(25)]
-        descending = re.findall(r">(model-\d\d)<", session.get("/dashboard/?sort=-name&page=2").content.decode())
+        descending_page = session.get("/dashboard/?sort=-name&page=2").content.decode()
+        descending = re.findall(r">(model-\d\d)<", descending_page)
         assert descending == [f"model-{index:02d}" for index in range(4, -1, -1)]
+        # The sorted column says which way; its link reverses it; paging keeps the order.
+        assert '<a href="?sort=-name" class="sort asc">Model</a>' in ascending_page.content.decode()
+        assert '<a href="?sort=name" class="sort desc">Model</a>' in descending_page
+        assert '<a href="?sort=-name&amp;page=1">' in descending_page
 
     def test_an_unknown_sort_key_falls_back_to_newest_first(self, developer):
         make_model(developer, name="older")
