@@ -40,10 +40,6 @@ login = auth_views.LoginView.as_view(
 logout = auth_views.LogoutView.as_view(next_page="dashboard:login")
 
 
-class _NotVisible(Exception):
-    """The model does not exist or belongs to another developer: the same 404 either way."""
-
-
 def _page(request: HttpRequest, items: Any, per_page: int, parameter: str = "page") -> Page:
     """One page of ``items`` (``?<parameter>=n``), with links to its neighbours that keep the other parameters."""
     page = Paginator(items, per_page).get_page(request.GET.get(parameter))
@@ -58,14 +54,13 @@ def _page(request: HttpRequest, items: Any, per_page: int, parameter: str = "pag
     return page
 
 
-def _visible_model(request: HttpRequest, pk: int) -> FederatedModel:
-    model = selectors.model_overview(actor=request.user).filter(pk=pk).first()
-    if model is None:
-        raise _NotVisible
-    return model
+def _visible_model(request: HttpRequest, pk: int) -> FederatedModel | None:
+    """The model with its counts if the user may see it; None (a 404) whether it is missing or someone else's."""
+    return selectors.model_overview(actor=request.user).filter(pk=pk).first()
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
+    # An HTML page: the project's handler404 answers JSON, for the API.
     return render(request, "dashboard/404.html", status=404)
 
 
@@ -84,9 +79,8 @@ def model_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 @dashboard_login_required
 def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        model = _visible_model(request, pk)
-    except _NotVisible:
+    model = _visible_model(request, pk)
+    if model is None:
         return _not_found(request)
     metrics, documents = selectors.score_metrics(model=model)
     metric = request.GET.get("metric")
@@ -106,9 +100,8 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _set_aggregation(request: HttpRequest, pk: int, *, allow: bool) -> HttpResponse:
-    try:
-        model = _visible_model(request, pk)
-    except _NotVisible:
+    model = _visible_model(request, pk)
+    if model is None:
         return _not_found(request)
     try:
         services.model_update(model=model, changes={"allow_aggregation": allow})
@@ -134,9 +127,8 @@ def model_resume(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @dashboard_login_required
 def aggregate_publish(request: HttpRequest, pk: int, aggregate_pk: int) -> HttpResponse:
-    try:
-        model = _visible_model(request, pk)
-    except _NotVisible:
+    model = _visible_model(request, pk)
+    if model is None:
         return _not_found(request)
     aggregate = model.aggregates.filter(pk=aggregate_pk).first()
     if aggregate is None:
