@@ -117,8 +117,10 @@ class ClientAdmin(WeightsFileAdmin):
 
 @admin.register(ModelArtifact)
 class ModelArtifactAdmin(WeightsFileAdmin):
-    list_display = ("id", "federated_model", "version", "created_on")
+    list_display = ("id", "federated_model", "version", "aggregate", "created_on")
     list_filter = ("federated_model",)
+    # Recorded by publishing, not chosen: a select of every aggregate would also be a heavy page.
+    readonly_fields = ("aggregate",)
 
     def weight_files(self, obj: ModelArtifact) -> list[FieldFile]:
         return [obj.values]

@@ -76,6 +76,11 @@ class ModelArtifact(StoredWeights):
     federated_model = models.ForeignKey(FederatedModel, on_delete=models.CASCADE, related_name="artifacts")
     values = models.FileField(upload_to="artifacts/")
     version = models.CharField(max_length=100)
+    # The aggregate this artifact was published from (None for a model's initial weights), so the
+    # dashboard can show which aggregate became which version.
+    aggregate = models.ForeignKey(
+        "ModelAggregate", null=True, blank=True, on_delete=models.SET_NULL, related_name="artifacts"
+    )
     created_on = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -112,11 +112,16 @@ def artifact_check_version(*, model: FederatedModel, version: str) -> None:
 
 
 def _artifact_create(
-    *, new_files: _NewFiles, model: FederatedModel, weights: TensorSource, version: str
+    *,
+    new_files: _NewFiles,
+    model: FederatedModel,
+    weights: TensorSource,
+    version: str,
+    aggregate: ModelAggregate | None = None,
 ) -> ModelArtifact:
     duplicate = _duplicate_version(model=model, version=version)
     artifact_check_version(model=model, version=version)
-    artifact = ModelArtifact(federated_model=model, version=version)
+    artifact = ModelArtifact(federated_model=model, version=version, aggregate=aggregate)
     new_files.save(artifact.values, weights)
     try:
         # A savepoint, so that losing a race on the unique version leaves the outer transaction usable.
@@ -336,7 +341,9 @@ def aggregate_publish(*, aggregate: ModelAggregate, version: str) -> ModelArtifa
     model = aggregate.federated_model
     weights = weights_open(aggregate.result)
     with _atomic_with_files() as new_files:
-        artifact = _artifact_create(new_files=new_files, model=model, weights=weights, version=version)
+        artifact = _artifact_create(
+            new_files=new_files, model=model, weights=weights, version=version, aggregate=aggregate
+        )
         _artifact_make_current(model=model, artifact=artifact)
     return artifact
 

@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "fma_django_connectors",
+    "fma_django_connectors.dashboard",
 ]
 
 MIDDLEWARE = [

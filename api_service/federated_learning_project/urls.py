@@ -1,4 +1,4 @@
-"""URL map: admin, token endpoint and the v1 API."""
+"""URL map: admin, token endpoint, the v1 API and the dashboard."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api-token-auth/", obtain_auth_token, name="api-token-auth"),
     path("api/v1/", include("fma_django_connectors.urls")),
+    path("dashboard/", include("fma_django_connectors.dashboard.urls")),
 ]
 
 # Errors Django answers itself (outside DRF) are JSON too.

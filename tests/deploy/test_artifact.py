@@ -110,10 +110,17 @@ def test_the_artifact_migrates_and_serves_with_the_local_settings(artifact, tmp_
         "DJANGO_SETTINGS_MODULE": "federated_learning_project.settings_local",
         "FMA_LOCAL_DATA_DIR": str(tmp_path / "data"),
     }
-    events = [{"detail": "update_metadata_db"}, make_v2_event(method="GET", path="/admin/login/")]
-    migrated, login_page = run_handler(artifact, tmp_path, events, environment)
+    events = [
+        {"detail": "update_metadata_db"},
+        make_v2_event(method="GET", path="/admin/login/"),
+        make_v2_event(method="GET", path="/dashboard/login/"),
+    ]
+    migrated, login_page, dashboard_login = run_handler(artifact, tmp_path, events, environment)
     assert json.loads(migrated["body"]) == {"data": "database updated successfully"}
     assert login_page["statusCode"] == 200
+    # The dashboard's templates ship in the artifact.
+    assert dashboard_login["statusCode"] == 200
+    assert "FMA dashboard" in dashboard_login["body"]
 
 
 @pytest.mark.integration
@@ -123,11 +130,14 @@ def test_the_artifact_serves_its_collected_static_files_with_the_remote_settings
     host = urlsplit(SAMPLE_ENVIRONMENT["TRUSTED_ORIGIN"]).hostname
     environment = {name: SAMPLE_ENVIRONMENT[name] for name in REMOTE_VARIABLES} | SECRET_VALUES
     # Whitenoise answers before any view runs, so the (unreachable) database is never asked.
-    events = [make_v2_event(method="GET", path=f"/static/{manifest['paths']['admin/css/base.css']}", host=host)]
-    (stylesheet,) = run_handler(artifact, tmp_path, events, environment)
-    assert stylesheet["statusCode"] == 200
-    assert stylesheet["headers"]["content-type"].startswith("text/css")
-    assert "immutable" in stylesheet["headers"]["cache-control"]
+    events = [
+        make_v2_event(method="GET", path=f"/static/{manifest['paths'][name]}", host=host)
+        for name in ("admin/css/base.css", "dashboard/dashboard.css")
+    ]
+    for stylesheet in run_handler(artifact, tmp_path, events, environment):
+        assert stylesheet["statusCode"] == 200
+        assert stylesheet["headers"]["content-type"].startswith("text/css")
+        assert "immutable" in stylesheet["headers"]["cache-control"]
 
 
 # --- lean and precompiled ---------------------------------------------------------------------------
