@@ -21,7 +21,16 @@ def migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
+@pytest.fixture
+def latest_schema_after():
+    """Every later test expects the latest schema: migrate forward again, whatever the test left."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("latest_schema_after")
 def test_existing_rows_get_their_files_structure_and_models_their_first_weights(media_root):
     old = migrate(BEFORE)
     (media_root / "artifacts").mkdir()
