@@ -1,11 +1,12 @@
 """Benchmark: every registered aggregator against a naive JSON + numpy baseline, in one run.
 
-For each size (N updates of P parameters) the script writes the updates once as ``.npz`` files (the form the
-service stores, ``fma_core.serialization.weights_to_bytes``) and once as JSON documents, then runs each case in
+For each size (N updates of P parameters) the script writes the updates once as ``.safetensors`` files (the form
+the service stores, ``fma_core.tensors.write_safetensors``) and once as JSON documents, then runs each case in
 a fresh Python process so that peak RSS is the case's own:
 
 * naive: ``json.load`` every file, stack them, ``np.average`` weighted by ``num_examples``, ``json.dump`` the result;
-* each aggregator: stream the ``.npz`` files from disk through it, write the result as ``.npz``.
+* each aggregator: stream the ``.safetensors`` files from disk through it (tensors read lazily, as the service
+  does), write the result as ``.safetensors``.
 
 Wall time covers loading, aggregating and writing the result (not interpreter start-up); peak RSS is the child
 process's high-water mark (``VmHWM``) and so includes the interpreter and numpy (shown as the ``idle`` row). Timings are
@@ -40,7 +41,8 @@ if str(REPOSITORY) not in sys.path:
 
 from fma_core.algorithms import aggregators, call_aggregator  # noqa: E402
 from fma_core.exceptions import ConfigurationError  # noqa: E402
-from fma_core.serialization import Weights, weights_from_file, weights_to_bytes  # noqa: E402
+from fma_core.serialization import Weights  # noqa: E402
+from fma_core.tensors import FileRangeReader, SafetensorsTensors, encode_safetensors, load_stored  # noqa: E402
 from fma_core.types import AggregationContext, ClientUpdate  # noqa: E402
 
 FULL_SIZES = [(count, parameters) for parameters in (100_000, 1_000_000) for count in (10, 50, 100)]
@@ -59,8 +61,8 @@ NAIVE = "naive"
 IDLE = "idle"
 
 
-class NpzFileUpdates:
-    """An ``UpdateStream`` reading one ``.npz`` update file at a time."""
+class FileUpdates:
+    """An ``UpdateStream`` opening one ``.safetensors`` update file at a time; tensors are read when asked for."""
 
     def __init__(self, paths: list[Path], num_examples: list[int], staleness: list[int]) -> None:
         self._paths = paths
@@ -72,8 +74,7 @@ class NpzFileUpdates:
 
     def __iter__(self) -> Iterator[ClientUpdate]:
         for path, examples, stale in zip(self._paths, self._num_examples, self._staleness, strict=True):
-            with path.open("rb") as stream:
-                weights = weights_from_file(stream)
+            weights = SafetensorsTensors(FileRangeReader(path))
             yield ClientUpdate(weights=weights, num_examples=examples, staleness=stale)
 
 
@@ -84,10 +85,11 @@ def _write_inputs(directory: Path, count: int, parameters: int, seed: int) -> No
         "staleness": rng.integers(0, 5, size=count).tolist(),
     }
     (directory / "meta.json").write_text(json.dumps(meta))
-    (directory / "current.npz").write_bytes(weights_to_bytes(Weights((rng.standard_normal(parameters),), False)))
+    current = Weights((rng.standard_normal(parameters),), False)
+    (directory / "current.safetensors").write_bytes(encode_safetensors(current))
     for index in range(count):
         values = rng.standard_normal(parameters)
-        (directory / f"update_{index}.npz").write_bytes(weights_to_bytes(Weights((values,), False)))
+        (directory / f"update_{index}.safetensors").write_bytes(encode_safetensors(Weights((values,), False)))
         (directory / f"update_{index}.json").write_bytes(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY))
 
 
@@ -102,13 +104,12 @@ def _run_naive(directory: Path, count: int, meta: dict[str, list[int]]) -> None:
 
 
 def _run_aggregator(name: str, directory: Path, count: int, meta: dict[str, list[int]]) -> None:
-    updates = NpzFileUpdates(
-        [directory / f"update_{index}.npz" for index in range(count)], meta["num_examples"], meta["staleness"]
+    updates = FileUpdates(
+        [directory / f"update_{index}.safetensors" for index in range(count)], meta["num_examples"], meta["staleness"]
     )
-    with (directory / "current.npz").open("rb") as stream:
-        current = weights_from_file(stream)
+    current = load_stored(FileRangeReader(directory / "current.safetensors"))
     result = call_aggregator(name, updates, AggregationContext(current=current), AGGREGATOR_ARGS.get(name))
-    (directory / f"result_{name}.npz").write_bytes(weights_to_bytes(result.weights))
+    (directory / f"result_{name}.safetensors").write_bytes(encode_safetensors(result.weights))
 
 
 def run_case(case: str, directory: Path, count: int) -> dict[str, float]:
@@ -149,8 +150,7 @@ def _measure(case: str, directory: Path, count: int, repeat: int) -> dict[str, f
 
 def _max_difference(directory: Path, name: str) -> float:
     naive = np.asarray(json.loads((directory / "result_naive.json").read_text()))
-    with (directory / f"result_{name}.npz").open("rb") as stream:
-        ours = weights_from_file(stream).layers[0]
+    ours = load_stored(FileRangeReader(directory / f"result_{name}.safetensors")).layers[0]
     return float(np.abs(naive - ours).max())
 
 

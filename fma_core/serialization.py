@@ -1,40 +1,124 @@
-"""Weights: JSON on the wire, compact binary (``.npz`` of ``.npy`` layers, never pickle) at rest.
+"""Weights as numpy layers, their structure, and the JSON wire form.
 
 A weights document is either one numeric array of any rank (``[0.1, 0.2]``, ``[[1, 2], [3, 4]]``)
 or a list of such arrays whose shapes differ (``[[1, 2], [3, 4, 5]]``): one "layer" per item.
-Both round-trip to the same JSON. Integers stay integers, floats are float64.
+Both round-trip to the same JSON. Integers stay integers (int64), floats are float64.
+
+Layers carry names, as the tensors of a PyTorch ``state_dict`` do; a JSON document's layers are
+named ``"0"``, ``"1"``, ... so that its JSON and binary forms (``fma_core.tensors``) map one to one.
+A model's *structure* is the ordered list of (name, shape, dtype) of its layers.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import IO, Any
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
 import numpy as np
 import orjson
 
 from fma_core.exceptions import InvalidWeightsError
 
-_SINGLE_ARRAY_KEY = "array"
-_LAYER_KEY_PREFIX = "layer_"
+
+@cache
+def _itemsize(dtype: str) -> int:
+    return np.dtype(dtype).itemsize
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One tensor of a structure: its name, shape and numpy dtype name (``"float32"``)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * _itemsize(self.dtype)
+
+    def describe(self) -> str:
+        """How messages name it: ``layer 1`` for a JSON layer, ``tensor 'fc.weight'`` otherwise."""
+        return f"layer {self.name}" if self.name.isdigit() else f"tensor {self.name!r}"
+
+
+@dataclass(frozen=True)
+class Structure:
+    """The ordered tensors of some weights, and whether their JSON form is a list of layers.
+
+    ``to_json``/``from_json`` give the form stored on database rows.
+    """
+
+    tensors: tuple[TensorSpec, ...]
+    layered: bool = True
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(tensor.size for tensor in self.tensors)
+
+    @property
+    def byte_size(self) -> int:
+        """Bytes of the tensors' data (what a binary file holds besides its header)."""
+        return sum(tensor.nbytes for tensor in self.tensors)
+
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(tensor.shape for tensor in self.tensors)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "layered": self.layered,
+            "tensors": [
+                {"name": tensor.name, "shape": list(tensor.shape), "dtype": tensor.dtype} for tensor in self.tensors
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Structure:
+        return cls(
+            tensors=tuple(
+                TensorSpec(name=item["name"], shape=tuple(item["shape"]), dtype=item["dtype"])
+                for item in value["tensors"]
+            ),
+            layered=bool(value["layered"]),
+        )
+
+
+def layer_names(count: int) -> tuple[str, ...]:
+    """The names of a JSON document's layers: ``"0"``, ``"1"``, ..."""
+    return tuple(str(index) for index in range(count))
 
 
 @dataclass(frozen=True)
 class Weights:
-    """Model weights as numpy layers.
+    """Model weights as named numpy layers.
 
     ``layered`` is False when the document was a single array (then ``layers`` holds exactly it).
+    ``names`` default to ``"0"``, ``"1"``, ... (the names of a JSON document's layers).
     """
 
     layers: tuple[np.ndarray, ...]
     layered: bool
+    names: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            object.__setattr__(self, "names", layer_names(len(self.layers)))
+        elif len(self.names) != len(self.layers):
+            raise ValueError(f"{len(self.names)} names for {len(self.layers)} layers")
 
     @classmethod
-    def like(cls, template: Weights, layers: Sequence[np.ndarray]) -> Weights:
-        """Weights with ``template``'s structure flag and the given layers."""
-        return cls(layers=tuple(layers), layered=template.layered)
+    def like(cls, template: Weights | Structure, layers: Sequence[np.ndarray]) -> Weights:
+        """Weights with ``template``'s names and structure flag, and the given layers."""
+        names = template.names if isinstance(template, Weights) else tuple(t.name for t in template.tensors)
+        return cls(layers=tuple(layers), layered=template.layered, names=names)
 
     @property
     def shapes(self) -> tuple[tuple[int, ...], ...]:
@@ -43,6 +127,20 @@ class Weights:
     @property
     def parameter_count(self) -> int:
         return sum(layer.size for layer in self.layers)
+
+    @property
+    def structure(self) -> Structure:
+        return Structure(
+            tensors=tuple(
+                TensorSpec(name=name, shape=tuple(int(n) for n in layer.shape), dtype=layer.dtype.name)
+                for name, layer in zip(self.names, self.layers, strict=True)
+            ),
+            layered=self.layered,
+        )
+
+    def tensor(self, index: int) -> np.ndarray:
+        """Layer ``index`` (the ``TensorSource`` protocol of ``fma_core.tensors``, for weights in memory)."""
+        return self.layers[index]
 
 
 def _numeric_array(value: Any, where: str) -> np.ndarray:
@@ -90,8 +188,13 @@ def parse_weights_json(document: bytes | str) -> Weights:
 
 
 def weights_to_jsonable(weights: Weights) -> np.ndarray | list[np.ndarray]:
-    """What a JSON renderer that understands numpy (orjson) turns into the weights document."""
-    return list(weights.layers) if weights.layered else weights.layers[0]
+    """What a JSON renderer that understands numpy (orjson) turns into the weights document.
+
+    float16 layers are widened to float32, which orjson can write; names other than the JSON ones are
+    dropped (the layers keep their order).
+    """
+    layers = [layer.astype(np.float32) if layer.dtype == np.float16 else layer for layer in weights.layers]
+    return layers if weights.layered else layers[0]
 
 
 def weights_to_json(weights: Weights) -> bytes:
@@ -99,42 +202,95 @@ def weights_to_json(weights: Weights) -> bytes:
     return orjson.dumps(weights_to_jsonable(weights), option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def weights_to_bytes(weights: Weights) -> bytes:
-    """The binary (``.npz``) form stored in files."""
-    if weights.layered:
-        arrays = {f"{_LAYER_KEY_PREFIX}{index}": layer for index, layer in enumerate(weights.layers)}
-    else:
-        arrays = {_SINGLE_ARRAY_KEY: weights.layers[0]}
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **arrays)
-    return buffer.getvalue()
+def _as_layers(structure: Structure, *, layered: bool) -> Structure:
+    # A document of equal-length rows ([[1, 2], [3, 4]]) parses as one array; next to weights whose
+    # layers differ in shape, the client meant one layer per row.
+    if layered and not structure.layered and len(structure.shapes[0]) > 1:
+        (whole,) = structure.tensors
+        row = TensorSpec(name="", shape=whole.shape[1:], dtype=whole.dtype)
+        rows = tuple(TensorSpec(name=name, shape=row.shape, dtype=row.dtype) for name in layer_names(whole.shape[0]))
+        return Structure(tensors=rows, layered=True)
+    return structure
 
 
-def weights_from_file(stream: IO[bytes] | bytes) -> Weights:
-    """Weights from their binary form (a seekable binary stream or bytes)."""
-    source = io.BytesIO(stream) if isinstance(stream, bytes) else stream
-    try:
-        with np.load(source, allow_pickle=False) as archive:
-            names = archive.files
-            if names == [_SINGLE_ARRAY_KEY]:
-                return Weights(layers=(archive[_SINGLE_ARRAY_KEY],), layered=False)
-            count = len(names)
-            return Weights(
-                layers=tuple(archive[f"{_LAYER_KEY_PREFIX}{index}"] for index in range(count)),
-                layered=True,
-            )
-    except (ValueError, KeyError, OSError) as error:
-        raise InvalidWeightsError(f"stored weights are unreadable: {error}") from error
+def _layer_count(structure: Structure) -> str:
+    count = len(structure.tensors)
+    return "1 layer" if count == 1 else f"{count} layers"
 
 
-def check_same_structure(reference: Weights, candidate: Weights) -> None:
-    """Raise ``InvalidWeightsError`` naming the first layer whose shape differs from the reference."""
-    if len(reference.layers) != len(candidate.layers):
-        raise InvalidWeightsError(
-            f"expected {len(reference.layers)} layers like the model's weights, got {len(candidate.layers)}"
-        )
-    for index, (expected, got) in enumerate(zip(reference.shapes, candidate.shapes, strict=True)):
-        if expected != got:
+def _check_layers(expected: Structure, got: Structure, *, what: str) -> None:
+    """Positional comparison of JSON documents (layers named by their index)."""
+    layered = expected.layered or got.layered
+    expected, got = _as_layers(expected, layered=layered), _as_layers(got, layered=layered)
+    # Layers the two have in common first, so that a layer count off by one still names a shape.
+    for want, have in zip(expected.tensors, got.tensors, strict=False):
+        if want.shape != have.shape:
             raise InvalidWeightsError(
-                f"layer {index} has shape {list(got)} but the model's weights have shape {list(expected)}"
+                f"layer {want.name} has shape {list(have.shape)} but the model's weights have shape {list(want.shape)}"
+            )
+    if len(got.tensors) != len(expected.tensors):
+        index = min(len(got.tensors), len(expected.tensors))
+        problem = (
+            f"layer {index} (shape {list(got.tensors[index].shape)}) is not in the model's weights"
+            if len(got.tensors) > len(expected.tensors)
+            else f"layer {index} (shape {list(expected.tensors[index].shape)}) is missing"
+        )
+        raise InvalidWeightsError(
+            f"{what} has {_layer_count(got)} but the model's weights have {_layer_count(expected)}: {problem}"
+        )
+
+
+def _is_json_structure(structure: Structure) -> bool:
+    return tuple(tensor.name for tensor in structure.tensors) == layer_names(len(structure.tensors))
+
+
+def check_structure(expected: Structure, got: Structure, *, compare_dtypes: bool = True, what: str = "data") -> None:
+    """Raise ``InvalidWeightsError`` naming the first tensor of ``got`` that differs from ``expected``.
+
+    Tensors are matched by name (JSON layers by position, named ``"0"``, ``"1"``, ...). A JSON document's
+    numbers have no dtype of their own, so callers checking one pass ``compare_dtypes=False``.
+    """
+    if _is_json_structure(expected) and _is_json_structure(got):
+        _check_layers(expected, got, what=what)
+    else:
+        wanted = {tensor.name: tensor for tensor in expected.tensors}
+        present = {tensor.name: tensor for tensor in got.tensors}
+        for tensor in expected.tensors:
+            if tensor.name not in present:
+                raise InvalidWeightsError(
+                    f"{tensor.describe()} (shape {list(tensor.shape)}, {tensor.dtype}) is missing from {what}"
+                )
+        for tensor in got.tensors:
+            if tensor.name not in wanted:
+                raise InvalidWeightsError(f"{tensor.describe()} of {what} is not in the model's weights")
+            want = wanted[tensor.name]
+            if want.shape != tensor.shape:
+                raise InvalidWeightsError(
+                    f"{tensor.describe()} has shape {list(tensor.shape)} but the model's weights have shape "
+                    f"{list(want.shape)}"
+                )
+    if compare_dtypes:
+        dtypes = {tensor.name: tensor.dtype for tensor in expected.tensors}
+        for tensor in got.tensors:
+            want = dtypes.get(tensor.name)
+            if want is not None and want != tensor.dtype:
+                raise InvalidWeightsError(
+                    f"{tensor.describe()} has dtype {tensor.dtype} but the model's weights have dtype {want}"
+                )
+
+
+def check_same_structure(reference: Weights | Structure, candidate: Weights | Structure) -> None:
+    """Raise ``InvalidWeightsError`` naming the first tensor whose position, name or shape differs."""
+    expected = reference.structure if isinstance(reference, Weights) else reference
+    got = candidate.structure if isinstance(candidate, Weights) else candidate
+    if len(expected.tensors) != len(got.tensors):
+        raise InvalidWeightsError(
+            f"expected {len(expected.tensors)} layers like the model's weights, got {len(got.tensors)}"
+        )
+    for want, have in zip(expected.tensors, got.tensors, strict=True):
+        if want.name != have.name:
+            raise InvalidWeightsError(f"{have.describe()} stands where the model's weights have {want.describe()}")
+        if want.shape != have.shape:
+            raise InvalidWeightsError(
+                f"{want.describe()} has shape {list(have.shape)} but the model's weights have shape {list(want.shape)}"
             )

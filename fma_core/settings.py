@@ -17,6 +17,9 @@ AGGREGATOR_DEFAULTS: dict[str, Any] = {
     "secrets_name": [],
     # A claim older than this (an aggregation that died, e.g. a Lambda timeout) is taken back.
     "claim_lease_seconds": 900,
+    # Working memory one aggregation may use for the layers it holds at once (fma_core.algorithms._maths):
+    # 1.5 GiB leaves room, in a 3 GB Lambda, for the runtime, one result in the model's dtype and I/O buffers.
+    "memory_budget_bytes": 1536 * 1024 * 1024,
 }
 
 
@@ -54,6 +57,11 @@ def resolve_aggregator_settings(given: Mapping[str, Any] | None) -> dict[str, An
     if isinstance(lease, bool) or not isinstance(lease, int | float) or lease <= 0:
         raise ConfigurationError(
             f'AGGREGATOR_SETTINGS["claim_lease_seconds"] must be a positive number of seconds, not {lease!r}'
+        )
+    budget = resolved["memory_budget_bytes"]
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+        raise ConfigurationError(
+            f'AGGREGATOR_SETTINGS["memory_budget_bytes"] must be a positive whole number of bytes, not {budget!r}'
         )
     for key in ("metadata_connector", "model_data_connector"):
         section = resolved[key]

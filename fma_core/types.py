@@ -10,7 +10,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fma_core.serialization import Weights
+from fma_core.serialization import Structure, Weights
+from fma_core.tensors import TensorSource
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,8 @@ class ClientUpdate:
 
     Attributes
     ----------
-    weights : Weights
-        The update's weights.
+    weights : Weights or TensorSource
+        The update's weights: in memory, or read one tensor at a time from storage (``fma_core.tensors``).
     num_examples : int
         How many training examples the client used (≥ 1); the weight of the update in ``fed_avg``.
     staleness : int
@@ -28,7 +29,7 @@ class ClientUpdate:
         newest aggregate or on none).
     """
 
-    weights: Weights
+    weights: Weights | TensorSource
     num_examples: int = 1
     staleness: int = 0
 
@@ -64,10 +65,17 @@ class AggregationContext:
         The global model the round starts from: the newest aggregate, else the current artifact, else None.
     state : Weights or None
         State the previous run of this model's aggregator returned (FedOpt moments), else None.
+    structure : Structure or None
+        The model's structure; its float dtypes are the result's (None: the first update's).
+    memory_budget_bytes : int or None
+        Bound on the working memory of the aggregation: layers are aggregated in groups that fit it
+        (``fma_core.algorithms._maths``). None: all layers in one group.
     """
 
     current: Weights | None = None
     state: Weights | None = None
+    structure: Structure | None = None
+    memory_budget_bytes: int | None = None
 
 
 @dataclass(frozen=True)

@@ -134,3 +134,21 @@ def not_found(request: HttpRequest, exception: Exception, *args: Any, **kwargs: 
 def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Django's 500 view (``handler500``), in JSON and without a traceback."""
     return JsonResponse({"detail": "A server error occurred."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+class UploadNotReceivedError(ApplicationError):
+    """Completing an upload whose bytes have not arrived (yet): the upload stays, the caller may send them."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+
+class UploadExpiredError(ApplicationError):
+    """Completing an upload after its ``expires_at``: it is removed with its bytes."""
+
+    status_code = status.HTTP_410_GONE
+
+
+class ResponseTooLargeError(ApplicationError):
+    """A JSON response larger than a Lambda function may return; binary formats carry it instead."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE

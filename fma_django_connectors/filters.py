@@ -9,7 +9,13 @@ from __future__ import annotations
 from django import forms
 from django_filters import rest_framework as filters
 
-from fma_django_connectors.models import ClientAggregateScore, FederatedModel, ModelAggregate, ModelUpdate
+from fma_django_connectors.models import (
+    ClientAggregateScore,
+    FederatedModel,
+    ModelAggregate,
+    ModelArtifact,
+    ModelUpdate,
+)
 
 
 class IdFilter(filters.NumberFilter):
@@ -44,6 +50,14 @@ class ModelAggregateFilter(filters.FilterSet):
 
     class Meta:
         model = ModelAggregate
+        fields = ["federated_model"]
+
+
+class ModelArtifactFilter(filters.FilterSet):
+    federated_model = IdFilter(field_name="federated_model__id")
+
+    class Meta:
+        model = ModelArtifact
         fields = ["federated_model"]
 
 

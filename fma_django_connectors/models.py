@@ -1,7 +1,7 @@
 """The metadata of federated learning: clients, models, artifacts, updates, aggregates and scores.
 
-Weights never live in table columns: each row points at a binary file in Django's storage
-(see ``fma_core.serialization``).
+Weights never live in table columns: each row points at a safetensors file in Django's storage
+(see ``fma_core.tensors``) and keeps that file's structure, so that shape checks and lists never open it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,21 @@ class Client(models.Model):
         return str(self.uuid)
 
 
+class StoredWeights(models.Model):
+    """Structure columns of a row that owns a weights file, filled when the file is written.
+
+    ``structure`` is ``fma_core.serialization.Structure.to_json()``: ``{"layered": bool, "tensors":
+    [{"name", "shape", "dtype"}, ...]}``.
+    """
+
+    structure = models.JSONField(null=True, blank=True, editable=False)
+    parameter_count = models.BigIntegerField(null=True, blank=True, editable=False)
+    byte_size = models.BigIntegerField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
 class FederatedModel(models.Model):
     """An experiment: a model developers train with federated clients."""
 
@@ -42,6 +57,9 @@ class FederatedModel(models.Model):
     allow_aggregation = models.BooleanField(default=False)
     # Server-side aggregator state kept between aggregations (e.g. FedOpt moments), as weights.
     aggregator_state = models.FileField(upload_to="aggregator_state/", null=True, blank=True)
+    # The structure every update must have: that of the model's first weights (initial model, else first
+    # accepted update), as ``fma_core.serialization.Structure.to_json()``; null until it has weights.
+    structure = models.JSONField(null=True, blank=True, editable=False)
     created_on = models.DateTimeField(auto_now_add=True)
     last_modified = models.DateTimeField(auto_now=True)
 
@@ -52,7 +70,7 @@ class FederatedModel(models.Model):
         return f"{self.name} ({self.pk})"
 
 
-class ModelArtifact(models.Model):
+class ModelArtifact(StoredWeights):
     """A published, versioned copy of a model's weights."""
 
     federated_model = models.ForeignKey(FederatedModel, on_delete=models.CASCADE, related_name="artifacts")
@@ -68,7 +86,7 @@ class ModelArtifact(models.Model):
         return f"{self.federated_model_id} v{self.version}"
 
 
-class ModelAggregate(models.Model):
+class ModelAggregate(StoredWeights):
     """The result of one aggregation; ``parent`` is the aggregate it was built on."""
 
     federated_model = models.ForeignKey(FederatedModel, on_delete=models.CASCADE, related_name="aggregates")
@@ -84,7 +102,7 @@ class ModelAggregate(models.Model):
         return f"aggregate {self.pk} of {self.federated_model_id}"
 
 
-class ModelUpdate(models.Model):
+class ModelUpdate(StoredWeights):
     """Weights a client trained locally and sent for aggregation."""
 
     class Status(models.IntegerChoices):
@@ -133,3 +151,52 @@ class ClientAggregateScore(models.Model):
 
     def __str__(self) -> str:
         return f"score of {self.client_id} for aggregate {self.aggregate_id}"
+
+
+class Upload(models.Model):
+    """Weights a caller sends straight to storage (``/api/v1/uploads/``) before they become an update or artifact.
+
+    The row is made before any byte moves, so every rule that does not need the bytes is checked first;
+    completing it checks the bytes and makes the update (or artifact) once, however often it is retried.
+    """
+
+    class Purpose(models.TextChoices):
+        UPDATE = "update"
+        INITIAL_MODEL = "initial_model"
+        ARTIFACT = "artifact"
+
+    class Format(models.TextChoices):
+        SAFETENSORS = "safetensors"
+        NPZ = "npz"
+        JSON = "json"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    federated_model = models.ForeignKey(FederatedModel, on_delete=models.CASCADE, related_name="uploads")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    format = models.CharField(max_length=20, choices=Format.choices)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    # Who may complete it: the developer who made it, or else ``client`` (the update's client either way).
+    developer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads"
+    )
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads")
+    base_aggregate = models.ForeignKey(
+        ModelAggregate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    num_examples = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    version = models.CharField(max_length=100, blank=True, default="")
+    # Storage name the bytes are sent to; removed once they are stored as weights, or when the upload expires.
+    bytes_name = models.CharField(max_length=255, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+    created_on = models.DateTimeField(auto_now_add=True)
+    # What completing it made, so that completing again answers the same object.
+    completed_on = models.DateTimeField(null=True, blank=True)
+    update = models.OneToOneField(ModelUpdate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    artifact = models.OneToOneField(ModelArtifact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_on"]
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} ({self.purpose}) of {self.federated_model_id}"

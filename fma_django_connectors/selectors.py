@@ -15,7 +15,9 @@ from fma_django_connectors.models import (
     ClientAggregateScore,
     FederatedModel,
     ModelAggregate,
+    ModelArtifact,
     ModelUpdate,
+    Upload,
 )
 from fma_django_connectors.weights_storage import weights_load
 
@@ -83,14 +85,33 @@ def update_list(*, actor: Any) -> QuerySet[ModelUpdate]:
     return updates.filter(federated_model__developer=actor)
 
 
+def artifact_list(*, actor: Any) -> QuerySet[ModelArtifact]:
+    """Artifacts of the models ``actor`` may see (a client: those it is registered to)."""
+    return _of_visible_models(ModelArtifact.objects.all(), actor=actor)
+
+
+def upload_list(*, actor: Any) -> QuerySet[Upload]:
+    """Uploads ``actor`` may complete: those it made (staff: all)."""
+    uploads = Upload.objects.select_related("federated_model", "client")
+    if _is_client(actor):
+        return uploads.filter(developer=None, client=actor)
+    if actor.is_staff:
+        return uploads
+    return uploads.filter(developer=actor)
+
+
 def aggregate_list(*, actor: Any) -> QuerySet[ModelAggregate]:
     """Aggregates of the models ``actor`` may see (a client: those it is registered to)."""
-    aggregates = ModelAggregate.objects.all()
+    return _of_visible_models(ModelAggregate.objects.all(), actor=actor)
+
+
+def _of_visible_models(rows: QuerySet[Any], *, actor: Any) -> QuerySet[Any]:
+    """``rows`` (with a ``federated_model``) of the models ``actor`` may see."""
     if _is_client(actor):
-        return aggregates.filter(federated_model__clients=actor)
+        return rows.filter(federated_model__clients=actor)
     if actor.is_staff:
-        return aggregates
-    return aggregates.filter(federated_model__developer=actor)
+        return rows
+    return rows.filter(federated_model__developer=actor)
 
 
 def score_list(*, actor: Any) -> QuerySet[ClientAggregateScore]:
@@ -114,25 +135,21 @@ def model_latest_weights(*, model: FederatedModel) -> tuple[Weights, ModelAggreg
     Returns the weights and the aggregate they come from (None for the artifact), or None when the
     model has neither.
     """
+    latest = model_latest_weights_file(model=model)
+    if latest is None:
+        return None
+    field, aggregate = latest
+    return weights_load(field), aggregate
+
+
+def model_latest_weights_file(*, model: FederatedModel) -> tuple[FieldFile, ModelAggregate | None] | None:
+    """The file of ``model_latest_weights`` and the aggregate it belongs to (None for the artifact), or None."""
     aggregate = aggregate_latest(model=model)
     if aggregate is not None:
-        return weights_load(aggregate.result), aggregate
+        return aggregate.result, aggregate
     if model.current_artifact is not None:
-        return weights_load(model.current_artifact.values), None
+        return model.current_artifact.values, None
     return None
-
-
-def model_reference_weights(*, model: FederatedModel) -> Weights | None:
-    """The weights whose structure every new update of ``model`` must have, if the model has any yet.
-
-    The newest aggregate's, else the current artifact's; before either exists, the oldest update not
-    marked invalid, so that one update of another shape cannot make every aggregation of the model fail.
-    """
-    latest = model_latest_weights(model=model)
-    if latest is not None:
-        return latest[0]
-    first = model.updates.exclude(status=ModelUpdate.Status.INVALID).order_by("created_on", "id").first()
-    return weights_load(first.data) if first is not None else None
 
 
 def model_weight_files(*, model: FederatedModel) -> list[FieldFile]:
@@ -147,7 +164,8 @@ def model_weight_files(*, model: FederatedModel) -> list[FieldFile]:
 
 def model_targets(*, actor: Any) -> QuerySet[FederatedModel]:
     """Models ``actor`` may name by id in an action: any for a client (the action checks registration)."""
-    return model_all() if _is_client(actor) else model_list(actor=actor)
+    # The action checks registration with one query of its own: no need to prefetch every client.
+    return FederatedModel.objects.all() if _is_client(actor) else model_list(actor=actor)
 
 
 def aggregate_targets(*, actor: Any) -> QuerySet[ModelAggregate]:

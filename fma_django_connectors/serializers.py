@@ -5,35 +5,64 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
+from django.conf import settings
 from django.db.models.fields.files import FieldFile
-from referencing.exceptions import Unresolvable
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
 from fma_core.algorithms import aggregators, requirements, validate_aggregator_args, validate_requirement_args
 from fma_core.exceptions import FMAError, InvalidWeightsError
-from fma_core.serialization import Weights, parse_weights, weights_to_jsonable
+from fma_core.serialization import Weights, parse_weights
 from fma_django_connectors import selectors
 from fma_django_connectors.authentication import request_actor
-from fma_django_connectors.exceptions import SchemaMismatchError
+from fma_django_connectors.downloads import weights_json, weights_url
+from fma_django_connectors.exceptions import ResponseTooLargeError
 from fma_django_connectors.models import (
+    Client,
     ClientAggregateScore,
     FederatedModel,
     ModelAggregate,
     ModelArtifact,
     ModelUpdate,
+    Upload,
 )
-from fma_django_connectors.weights_storage import weights_load
+from fma_django_connectors.schemas import check_document
+
+# Context ``weights_as_urls`` of the serializers with weights: lists always carry URLs; the answers of
+# writes (completing an upload, publishing an aggregate) carry one when the weights do not fit a response,
+# since the write has happened and must not be answered with an error.
+WEIGHTS_AS_URLS_ALWAYS = "always"
+WEIGHTS_AS_URLS_BEYOND_LIMIT = "beyond_limit"
 
 
 class WeightsField(serializers.Field):
-    """Weights: in, the JSON document as sent (the serializer parses it once); out, the stored file as JSON."""
+    """Weights: in, the JSON document as sent (the serializer parses it once); out, the stored file as JSON.
+
+    ``route`` names the route serving the row's weights: its absolute URL stands for the weights as the
+    context's ``weights_as_urls`` says, and a 413 that refuses weights too large for JSON points at it.
+    """
+
+    def __init__(self, *, route: str | None = None, **kwargs: Any) -> None:
+        self.route = route
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
         return data
 
     def to_representation(self, value: FieldFile) -> Any:
-        return weights_to_jsonable(weights_load(value))
+        request = self.context.get("request")
+        if request is None or self.route is None:
+            return weights_json(value)
+        url = weights_url(request, route=self.route, pk=value.instance.pk)
+        as_urls = self.context.get("weights_as_urls")
+        if as_urls == WEIGHTS_AS_URLS_ALWAYS:
+            return url
+        try:
+            return weights_json(value, url=url)
+        except ResponseTooLargeError:
+            if as_urls == WEIGHTS_AS_URLS_BEYOND_LIMIT:
+                return url
+            raise
 
 
 def _parse_weights(value: Any) -> Weights:
@@ -41,22 +70,6 @@ def _parse_weights(value: Any) -> Weights:
         return parse_weights(value)
     except InvalidWeightsError as error:
         raise serializers.ValidationError(str(error)) from None
-
-
-def _check_document(document: Any, schema: Any, *, field: str) -> None:
-    """Raise ``SchemaMismatchError`` (400 ``{field: "<field> did not match the required schema: ..."}``)."""
-    if schema is None:
-        return
-    try:
-        jsonschema.validate(document, schema)
-    except jsonschema.ValidationError as error:
-        raise SchemaMismatchError(f"{field} did not match the required schema: {error.message}", field=field) from None
-    except jsonschema.SchemaError as error:
-        # The API refuses such schemas, but the admin (or the database) can hold anything.
-        message = f"the model's schema for {field} cannot be used: not a valid JSON Schema: {error.message}"
-        raise SchemaMismatchError(message, field=field) from None
-    except Unresolvable as error:
-        raise SchemaMismatchError(f"the model's schema for {field} cannot be used: {error}", field=field) from None
 
 
 def _valid_schema(value: Any) -> Any:
@@ -167,16 +180,28 @@ class FederatedModelSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class ModelUpdateSerializer(serializers.ModelSerializer):
-    """A model update as developers and staff see it; creating one, a developer names its ``client``.
+# The column's range on PostgreSQL, so that SQLite (up to 2**63 - 1) accepts no more.
+_NUM_EXAMPLES_KWARGS = {"max_value": 2**31 - 1}
 
-    ``data`` must match the model's ``update_schema`` when one is set, then be valid weights.
+
+class UpdateTargetFields(serializers.Serializer):
+    """What an update names besides its weights, each looked up in the caller's scope.
+
+    Shared by ``POST /api/v1/model_updates/`` and ``POST /api/v1/uploads/``, so both refuse the same ids.
     """
 
     client = serializers.PrimaryKeyRelatedField(queryset=selectors.client_all())
     federated_model = ScopedPrimaryKeyRelatedField(selector=selectors.model_targets)
     base_aggregate = ScopedPrimaryKeyRelatedField(selector=selectors.aggregate_targets, allow_null=True, required=False)
-    data = WeightsField()
+
+
+class ModelUpdateSerializer(UpdateTargetFields, serializers.ModelSerializer):
+    """A model update as developers and staff see it; creating one, a developer names its ``client``.
+
+    ``data`` must match the model's ``update_schema`` when one is set, then be valid weights.
+    """
+
+    data = WeightsField(route="model-update-data")
 
     class Meta:
         model = ModelUpdate
@@ -192,11 +217,10 @@ class ModelUpdateSerializer(serializers.ModelSerializer):
             "created_on",
         ]
         read_only_fields = ["status", "applied_aggregate", "created_on"]
-        # The column's range on PostgreSQL, so that SQLite (up to 2**63 - 1) accepts no more.
-        extra_kwargs = {"num_examples": {"max_value": 2**31 - 1}}
+        extra_kwargs = {"num_examples": _NUM_EXAMPLES_KWARGS}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        _check_document(attrs["data"], attrs["federated_model"].update_schema, field="data")
+        check_document(attrs["data"], attrs["federated_model"].update_schema, field="data")
         try:
             attrs["data"] = parse_weights(attrs["data"])
         except InvalidWeightsError as error:
@@ -218,7 +242,7 @@ class ModelUpdateChangeSerializer(serializers.ModelSerializer):
     """Changing an update after creation: only its ``status``."""
 
     client = serializers.PrimaryKeyRelatedField(read_only=True)
-    data = WeightsField(read_only=True)
+    data = WeightsField(route="model-update-data", read_only=True)
 
     class Meta:
         model = ModelUpdate
@@ -229,7 +253,7 @@ class ModelUpdateChangeSerializer(serializers.ModelSerializer):
 class ModelAggregateSerializer(serializers.ModelSerializer):
     """An aggregate with its ``result`` inlined as weights JSON."""
 
-    result = WeightsField(read_only=True)
+    result = WeightsField(route="model-aggregate-result", read_only=True)
 
     class Meta:
         model = ModelAggregate
@@ -240,7 +264,7 @@ class ModelAggregateSerializer(serializers.ModelSerializer):
 class ModelArtifactSerializer(serializers.ModelSerializer):
     """An artifact with its ``values`` inlined as weights JSON."""
 
-    values = WeightsField(read_only=True)
+    values = WeightsField(route="model-artifact-values", read_only=True)
 
     class Meta:
         model = ModelArtifact
@@ -272,7 +296,7 @@ class ClientAggregateScoreSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         schema = attrs["aggregate"].federated_model.client_agg_results_schema
-        _check_document(attrs["validation_results"], schema, field="validation_results")
+        check_document(attrs["validation_results"], schema, field="validation_results")
         return attrs
 
 
@@ -280,3 +304,71 @@ class ClientClientAggregateScoreSerializer(ClientAggregateScoreSerializer):
     """A score as its client sends it: ``client`` comes from ``CLIENT-UUID`` (any ``client`` sent is ignored)."""
 
     client = serializers.PrimaryKeyRelatedField(read_only=True)
+
+
+_SHA256_HELP = "Must be the SHA-256 digest of the bytes: 64 hexadecimal digits."
+
+
+class UploadSerializer(UpdateTargetFields, serializers.ModelSerializer):
+    """Body of ``POST /api/v1/uploads/``: what the bytes will be, checked before any byte moves.
+
+    ``purpose`` ``update`` (default) takes the fields of ``POST /api/v1/model_updates/`` except ``data``,
+    with the same scoping (a developer names ``client``); ``initial_model`` and ``artifact`` (with
+    ``version``) are for developers only. ``size`` is at most ``FMA_UPLOAD_MAX_BYTES``.
+    """
+
+    client = serializers.PrimaryKeyRelatedField(queryset=selectors.client_all(), required=False)
+    sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False, error_messages={"invalid": _SHA256_HELP})
+
+    class Meta:
+        model = Upload
+        fields = [
+            "purpose",
+            "format",
+            "size",
+            "sha256",
+            "federated_model",
+            "client",
+            "base_aggregate",
+            "num_examples",
+            "version",
+        ]
+        extra_kwargs = {
+            "purpose": {"required": False, "default": Upload.Purpose.UPDATE},
+            "num_examples": _NUM_EXAMPLES_KWARGS,
+            "size": {"min_value": 1},
+        }
+
+    def validate_size(self, value: int) -> int:
+        limit = settings.FMA_UPLOAD_MAX_BYTES
+        if value > limit:
+            raise serializers.ValidationError(
+                f"{value} bytes is more than the {limit} bytes an upload may have (FMA_UPLOAD_MAX_BYTES)."
+            )
+        return value
+
+    def validate_sha256(self, value: str) -> str:
+        return value.lower()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        purpose = attrs["purpose"]
+        caller_is_client = isinstance(request_actor(self.context["request"]), Client)
+        if purpose != Upload.Purpose.UPDATE:
+            if caller_is_client:
+                raise PermissionDenied(f"Only developers may upload an {purpose}; clients upload updates.")
+            if purpose == Upload.Purpose.ARTIFACT and not attrs.get("version"):
+                raise serializers.ValidationError({"version": ["An artifact upload needs a version."]})
+            return attrs
+        if not caller_is_client and "client" not in attrs:
+            raise serializers.ValidationError({"client": [serializers.Field.default_error_messages["required"]]})
+        schema = attrs["federated_model"].update_schema
+        if schema is not None and attrs["format"] != Upload.Format.JSON:
+            raise serializers.ValidationError(
+                {
+                    "format": [
+                        f"Model {attrs['federated_model'].pk} has an update_schema, a JSON Schema of the JSON document:"
+                        " its updates are uploaded as json (checked against it), not as binary tensors."
+                    ]
+                }
+            )
+        return attrs

@@ -6,18 +6,31 @@ neither a row nor a file behind.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.db.models.fields.files import FieldFile
+from django.utils import timezone
 
-from fma_core.serialization import Weights
+from fma_core.exceptions import FMAError, InvalidWeightsError
+from fma_core.serialization import Structure, Weights, check_structure
+from fma_core.tensors import TensorSource
 from fma_django_connectors import selectors, triggers
-from fma_django_connectors.exceptions import ApplicationError, DuplicateError, NotRegisteredError
+from fma_django_connectors.exceptions import (
+    ApplicationError,
+    DuplicateError,
+    NotRegisteredError,
+    UploadExpiredError,
+    UploadNotReceivedError,
+)
 from fma_django_connectors.models import (
     Client,
     ClientAggregateScore,
@@ -25,9 +38,12 @@ from fma_django_connectors.models import (
     ModelAggregate,
     ModelArtifact,
     ModelUpdate,
+    Upload,
 )
 from fma_django_connectors.schedules import schedule_remove, schedule_sync, schedule_wake
-from fma_django_connectors.weights_storage import weights_delete, weights_load, weights_save
+from fma_django_connectors.schemas import check_document
+from fma_django_connectors.upload_checks import upload_check_finite, upload_check_received, upload_tensors
+from fma_django_connectors.weights_storage import structure_columns, weights_delete, weights_open, weights_save
 
 INITIAL_ARTIFACT_VERSION = "1.0.0"
 
@@ -38,22 +54,31 @@ class _NewFiles:
     def __init__(self) -> None:
         self.fields: list[FieldFile] = []
 
-    def save(self, field: FieldFile, weights: Weights) -> None:
-        weights_save(field=field, weights=weights)
+    def save(self, field: FieldFile, weights: TensorSource) -> None:
+        """Write the file of ``field`` and fill the structure columns of the row that owns it."""
+        structure = weights_save(field=field, weights=weights)
         self.fields.append(field)
+        for column, value in structure_columns(structure).items():
+            setattr(field.instance, column, value)
+
+
+@contextmanager
+def _files_undone_on_failure() -> Iterator[_NewFiles]:
+    """New weights files that are deleted again if the block fails."""
+    new_files = _NewFiles()
+    try:
+        yield new_files
+    except BaseException:
+        for field in new_files.fields:
+            weights_delete(field)
+        raise
 
 
 @contextmanager
 def _atomic_with_files() -> Iterator[_NewFiles]:
     """A transaction whose new weights files are deleted if it does not commit."""
-    new_files = _NewFiles()
-    try:
-        with transaction.atomic():
-            yield new_files
-    except BaseException:
-        for field in new_files.fields:
-            weights_delete(field)
-        raise
+    with _files_undone_on_failure() as new_files, transaction.atomic():
+        yield new_files
 
 
 def _delete_files_on_commit(files: Iterable[FieldFile]) -> None:
@@ -75,10 +100,21 @@ def client_register(*, model: FederatedModel, client: Client | None = None) -> C
     return client
 
 
-def _artifact_create(*, new_files: _NewFiles, model: FederatedModel, weights: Weights, version: str) -> ModelArtifact:
-    duplicate = DuplicateError(f"Model {model.pk} already has an artifact of version {version!r}.", field="version")
+def _duplicate_version(*, model: FederatedModel, version: str) -> DuplicateError:
+    return DuplicateError(f"Model {model.pk} already has an artifact of version {version!r}.", field="version")
+
+
+def artifact_check_version(*, model: FederatedModel, version: str) -> None:
+    """Raise ``DuplicateError`` when ``model`` already has an artifact of ``version``."""
     if model.artifacts.filter(version=version).exists():
-        raise duplicate
+        raise _duplicate_version(model=model, version=version)
+
+
+def _artifact_create(
+    *, new_files: _NewFiles, model: FederatedModel, weights: TensorSource, version: str
+) -> ModelArtifact:
+    duplicate = _duplicate_version(model=model, version=version)
+    artifact_check_version(model=model, version=version)
     artifact = ModelArtifact(federated_model=model, version=version)
     new_files.save(artifact.values, weights)
     try:
@@ -123,6 +159,7 @@ def model_create(
             client_agg_results_schema=client_agg_results_schema,
             furthest_base_agg=furthest_base_agg,
             allow_aggregation=allow_aggregation,
+            structure=None if initial_model is None else initial_model.structure.to_json(),
         )
         model.full_clean()
         model.save()
@@ -158,79 +195,90 @@ def model_save(*, model: FederatedModel) -> None:
 
 
 def model_delete(*, model: FederatedModel) -> None:
-    """Delete a model with everything under it, its schedule, and (once committed) its weights files."""
+    """Delete a model with everything under it, its schedule, and (once committed) its weights files and the
+    bytes of its pending uploads."""
     files = selectors.model_weight_files(model=model)
+    upload_bytes = list(model.uploads.values_list("bytes_name", flat=True))
     with transaction.atomic():
         schedule_remove(model_id=model.pk)
         model.delete()
         _delete_files_on_commit(files)
+        for name in upload_bytes:
+            transaction.on_commit(partial(default_storage.delete, name))
 
 
-def _as_layers(weights: Weights, *, layered: bool) -> Weights:
-    # A document of equal-length rows ([[1, 2], [3, 4]]) parses as one array; next to weights whose
-    # layers differ in shape, the client meant one layer per row.
-    if layered and not weights.layered and weights.layers[0].ndim > 1:
-        return Weights(layers=tuple(weights.layers[0]), layered=True)
-    return weights
+def model_structure(*, model: FederatedModel) -> Structure | None:
+    """The structure every update of ``model`` must have, from its row (no weights file is read)."""
+    return None if model.structure is None else Structure.from_json(model.structure)
 
 
-def _check_update_structure(*, reference: Weights, weights: Weights) -> None:
-    """Raise a 400 on ``data`` naming the first layer that differs from the model's weights, with both shapes."""
-    layered = reference.layered or weights.layered
-    expected = _as_layers(reference, layered=layered).shapes
-    got = _as_layers(weights, layered=layered).shapes
-    # Layers the two have in common first, so that a layer count off by one still names a shape.
-    for index, (want, have) in enumerate(zip(expected, got, strict=False)):
-        if want != have:
-            raise ApplicationError(
-                f"layer {index} has shape {list(have)} but the model's weights have shape {list(want)}", field="data"
-            )
-    if len(got) != len(expected):
-        index = min(len(got), len(expected))
-        problem = (
-            f"layer {index} (shape {list(got[index])}) is not in the model's weights"
-            if len(got) > len(expected)
-            else f"layer {index} (shape {list(expected[index])}) is missing"
-        )
-        raise ApplicationError(
-            f"data has {_layer_count(got)} but the model's weights have {_layer_count(expected)}: {problem}",
-            field="data",
-        )
+def _check_update_structure(*, model: FederatedModel, weights: TensorSource, check_dtypes: bool) -> None:
+    """Raise a 400 on ``data`` naming the first tensor that differs from the model's structure."""
+    expected = model_structure(model=model)
+    if expected is None:
+        return
+    try:
+        check_structure(expected, weights.structure, compare_dtypes=check_dtypes)
+    except InvalidWeightsError as error:
+        raise ApplicationError(str(error), field="data") from None
 
 
-def _layer_count(shapes: tuple[tuple[int, ...], ...]) -> str:
-    return "1 layer" if len(shapes) == 1 else f"{len(shapes)} layers"
+def _model_adopt_structure(*, model: FederatedModel, structure: Structure) -> None:
+    """Make ``structure`` the model's (which has none yet); a concurrent first update's is kept and checked."""
+    if FederatedModel.objects.filter(pk=model.pk, structure__isnull=True).update(structure=structure.to_json()):
+        model.structure = structure.to_json()
+        return
+    # Another first update won the race: this one must have its structure.
+    model.structure = FederatedModel.objects.values_list("structure", flat=True).get(pk=model.pk)
+    try:
+        check_structure(Structure.from_json(model.structure), structure, compare_dtypes=False)
+    except InvalidWeightsError as error:
+        raise ApplicationError(str(error), field="data") from None
 
 
-def update_create(
-    *,
-    model: FederatedModel,
-    client: Client,
-    weights: Weights,
-    base_aggregate: ModelAggregate | None = None,
-    num_examples: int = 1,
-) -> ModelUpdate:
-    """Store a pending update of ``client`` for ``model`` and ask for an aggregation once committed.
-
-    The client must be registered to the model, ``base_aggregate`` must be one of the model's, and
-    the weights must have the structure of the model's current weights when it has any.
-    """
+def update_check_target(*, model: FederatedModel, client: Client, base_aggregate: ModelAggregate | None) -> None:
+    """Raise unless ``client`` may send an update of ``model`` based on ``base_aggregate`` (no weights needed)."""
     if not selectors.client_is_registered(model=model, client=client):
         raise NotRegisteredError(f"Client {client.uuid} is not registered to model {model.pk}.")
     if base_aggregate is not None and base_aggregate.federated_model_id != model.pk:
         raise ApplicationError(
             f"Aggregate {base_aggregate.pk} is not an aggregate of model {model.pk}.", field="base_aggregate"
         )
-    reference = selectors.model_reference_weights(model=model)
-    if reference is not None:
-        _check_update_structure(reference=reference, weights=weights)
-    with _atomic_with_files() as new_files:
+
+
+def update_create(
+    *,
+    model: FederatedModel,
+    client: Client,
+    weights: TensorSource,
+    base_aggregate: ModelAggregate | None = None,
+    num_examples: int = 1,
+    check_dtypes: bool = False,
+) -> ModelUpdate:
+    """Store a pending update of ``client`` for ``model`` and ask for an aggregation once committed.
+
+    The client must be registered to the model, ``base_aggregate`` must be one of the model's, and
+    the weights must have the model's structure when it has one (checked against the model's row, no
+    file is read); otherwise their structure becomes the model's. ``check_dtypes`` compares dtypes as
+    well: binary weights have the client's dtypes, a JSON document's numbers have none of their own.
+    """
+    update_check_target(model=model, client=client, base_aggregate=base_aggregate)
+    _check_update_structure(model=model, weights=weights, check_dtypes=check_dtypes)
+    with _files_undone_on_failure() as new_files:
         update = ModelUpdate(
             federated_model=model, client=client, base_aggregate=base_aggregate, num_examples=num_examples
         )
         new_files.save(update.data, weights)
-        update.full_clean()
-        update.save()
+        # The related rows were checked above; validating them again would cost a query each.
+        update.full_clean(exclude=["client", "federated_model", "base_aggregate", "applied_aggregate"])
+        if model.structure is None:
+            # The first update's structure becomes the model's, in one transaction with the update's row.
+            with transaction.atomic():
+                _model_adopt_structure(model=model, structure=weights.structure)
+                update.save()
+        else:
+            # A single INSERT needs no transaction of its own: 4 queries in all with authentication.
+            update.save()
         transaction.on_commit(partial(_update_stored, model=model))
     return update
 
@@ -242,13 +290,29 @@ def _update_stored(*, model: FederatedModel) -> None:
 
 
 def update_change(*, update: ModelUpdate, changes: dict[str, Any]) -> ModelUpdate:
-    """Change an update's status (the only field a developer may set after creation)."""
+    """Change an update's status (the only field a developer may set after creation).
+
+    An update marked invalid no longer sets the structure of a model that has no other weights yet: its
+    oldest update still usable does (so one update of another shape cannot make every aggregation fail).
+    """
     with transaction.atomic():
         for field, value in changes.items():
             setattr(update, field, value)
         update.full_clean()
         update.save()
+        if update.status == ModelUpdate.Status.INVALID:
+            _model_restructure_from_updates(model=update.federated_model)
     return update
+
+
+def _model_restructure_from_updates(*, model: FederatedModel) -> None:
+    if model.artifacts.exists() or model.aggregates.exists():
+        return
+    first = model.updates.exclude(status=ModelUpdate.Status.INVALID).order_by("created_on", "id").first()
+    structure = None if first is None else first.structure
+    if structure != model.structure:
+        FederatedModel.objects.filter(pk=model.pk).update(structure=structure)
+        model.structure = structure
 
 
 def update_delete(*, update: ModelUpdate) -> None:
@@ -266,7 +330,7 @@ def row_delete(*, row: Model, files: Iterable[FieldFile]) -> None:
 def aggregate_publish(*, aggregate: ModelAggregate, version: str) -> ModelArtifact:
     """Copy an aggregate's result into a new artifact of ``version`` and make it the model's current one."""
     model = aggregate.federated_model
-    weights = weights_load(aggregate.result)
+    weights = weights_open(aggregate.result)
     with _atomic_with_files() as new_files:
         artifact = _artifact_create(new_files=new_files, model=model, weights=weights, version=version)
         _artifact_make_current(model=model, artifact=artifact)
@@ -288,3 +352,157 @@ def score_create(*, aggregate: ModelAggregate, client: Client, validation_result
             )
     except IntegrityError:
         raise duplicate from None
+
+
+# Expired uploads removed by each new upload, so that abandoned ones do not pile up between runs of
+# ``manage.py cleanup_uploads``; bounded so that one request never does much of the sweeping.
+UPLOAD_CLEANUP_BATCH = 20
+
+
+def model_check_without_weights(*, model: FederatedModel) -> None:
+    """Raise unless ``model`` has no weights yet (no artifact, aggregate or update), as an initial model needs."""
+    if model.current_artifact_id is not None or any(
+        related.exists() for related in (model.artifacts, model.aggregates, model.updates)
+    ):
+        raise ApplicationError(
+            f"Model {model.pk} already has weights; an initial_model is only for a model without any "
+            "(upload an artifact, or publish an aggregate, instead).",
+            field="purpose",
+        )
+
+
+def upload_create(
+    *,
+    model: FederatedModel,
+    purpose: str,
+    format: str,
+    size: int,
+    sha256: str = "",
+    developer: Any = None,
+    client: Client | None = None,
+    base_aggregate: ModelAggregate | None = None,
+    num_examples: int = 1,
+    version: str = "",
+) -> Upload:
+    """Record an upload once every rule that does not need its bytes holds; the bytes are sent afterwards.
+
+    ``developer`` is the developer making it (None for a client); ``client`` the update's client.
+    """
+    upload_cleanup_expired(limit=UPLOAD_CLEANUP_BATCH)
+    if purpose == Upload.Purpose.UPDATE:
+        update_check_target(model=model, client=client, base_aggregate=base_aggregate)
+    elif purpose == Upload.Purpose.INITIAL_MODEL:
+        model_check_without_weights(model=model)
+    else:
+        artifact_check_version(model=model, version=version)
+    upload_id = uuid.uuid4()
+    upload = Upload(
+        id=upload_id,
+        federated_model=model,
+        purpose=purpose,
+        format=format,
+        size=size,
+        sha256=sha256,
+        developer=developer,
+        client=client if purpose == Upload.Purpose.UPDATE else None,
+        base_aggregate=base_aggregate if purpose == Upload.Purpose.UPDATE else None,
+        num_examples=num_examples,
+        version=version if purpose == Upload.Purpose.ARTIFACT else "",
+        bytes_name=f"uploads/{upload_id.hex}.{format}",
+        expires_at=timezone.now() + timedelta(seconds=settings.FMA_UPLOAD_LIFETIME_SECONDS),
+    )
+    upload.full_clean()
+    upload.save()
+    return upload
+
+
+def upload_complete(*, upload: Upload) -> tuple[ModelUpdate | ModelArtifact, bool]:
+    """Turn an upload's bytes into its update (``PENDING``) or artifact, once: returns it and whether it is new.
+
+    Completing again returns what the first completion made; concurrent completions wait for each other
+    (a row lock), so one upload never makes two updates. A refused upload is removed with its bytes,
+    except one whose bytes have not arrived yet (they may still be sent).
+    """
+    try:
+        with _atomic_with_files() as new_files:
+            upload = Upload.objects.select_for_update().get(pk=upload.pk)
+            if upload.completed_on is not None:
+                return _upload_result(upload), False
+            if upload.expires_at <= timezone.now():
+                raise UploadExpiredError(
+                    f"Upload {upload.pk} expired at {upload.expires_at.isoformat()}; make a new one.", field="detail"
+                )
+            made = _upload_store(new_files=new_files, upload=upload)
+            upload.completed_on = timezone.now()
+            upload.save(update_fields=["completed_on", "update", "artifact"])
+    except UploadNotReceivedError:
+        raise
+    except (ApplicationError, FMAError):
+        upload_discard(upload=upload)
+        raise
+    # Stored as weights now: the uploaded bytes are no longer needed.
+    default_storage.delete(upload.bytes_name)
+    return made, True
+
+
+def _upload_result(upload: Upload) -> ModelUpdate | ModelArtifact:
+    made = upload.update or upload.artifact
+    if made is None:
+        raise ApplicationError(f"What upload {upload.pk} made has been deleted since.", field="detail")
+    return made
+
+
+def _upload_store(*, new_files: _NewFiles, upload: Upload) -> ModelUpdate | ModelArtifact:
+    """Check the upload's bytes (size, digest, format, structure, finiteness) and store them as weights."""
+    model = upload.federated_model
+    upload_check_received(upload)
+    binary = upload.format != Upload.Format.JSON
+    schema = model.update_schema if upload.purpose == Upload.Purpose.UPDATE else None
+    tensors = upload_tensors(upload, check_document=partial(check_document, schema=schema, field="data"))
+    # The structure first: it is in the header, while finiteness reads every tensor.
+    if upload.purpose != Upload.Purpose.INITIAL_MODEL:
+        _check_update_structure(model=model, weights=tensors, check_dtypes=binary)
+    upload_check_finite(tensors)
+    if upload.purpose == Upload.Purpose.UPDATE:
+        assert upload.client is not None  # every update upload names its client
+        upload.update = update_create(
+            model=model,
+            client=upload.client,
+            weights=tensors,
+            base_aggregate=upload.base_aggregate,
+            num_examples=upload.num_examples,
+            check_dtypes=binary,
+        )
+        # Written outside ``new_files``: removed again if the completion fails after all.
+        new_files.fields.append(upload.update.data)
+        return upload.update
+    if upload.purpose == Upload.Purpose.INITIAL_MODEL:
+        model_check_without_weights(model=model)
+        _model_adopt_structure(model=model, structure=tensors.structure)
+        version = INITIAL_ARTIFACT_VERSION
+    else:
+        version = upload.version
+    upload.artifact = _artifact_create(new_files=new_files, model=model, weights=tensors, version=version)
+    _artifact_make_current(model=model, artifact=upload.artifact)
+    return upload.artifact
+
+
+def upload_discard(*, upload: Upload) -> None:
+    """Remove an upload that will not be completed, and its bytes."""
+    Upload.objects.filter(pk=upload.pk).delete()
+    default_storage.delete(upload.bytes_name)
+
+
+def upload_cleanup_expired(*, limit: int | None = None) -> int:
+    """Remove expired uploads (at most ``limit``) and their bytes; returns how many were removed.
+
+    Rows another transaction holds (a completion in progress) are skipped; bytes are deleted once the
+    rows are.
+    """
+    with transaction.atomic():
+        expired = Upload.objects.select_for_update(skip_locked=True).filter(expires_at__lte=timezone.now())
+        names = list(expired.order_by("expires_at").values_list("pk", "bytes_name")[:limit])
+        Upload.objects.filter(pk__in=[pk for pk, _ in names]).delete()
+    for _, name in names:
+        default_storage.delete(name)
+    return len(names)

@@ -8,6 +8,8 @@ router = DefaultRouter()
 router.register("models", views.FederatedModelViewSet, basename="federated-model")
 router.register("model_updates", views.ModelUpdateViewSet, basename="model-update")
 router.register("model_aggregates", views.ModelAggregateViewSet, basename="model-aggregate")
+router.register("model_artifacts", views.ModelArtifactViewSet, basename="model-artifact")
+router.register("uploads", views.UploadViewSet, basename="upload")
 router.register("client_aggregate_scores", views.ClientAggregateScoreViewSet, basename="client-aggregate-score")
 
 urlpatterns = router.urls

@@ -24,4 +24,7 @@ AGGREGATOR_SETTINGS = {
     "secrets_name": [],
     # Seconds after which updates claimed by an aggregation that never finished are taken back.
     "claim_lease_seconds": 900,
+    # Bytes of working memory one aggregation may hold for the layers it aggregates at once (default fits a
+    # 3 GB Lambda); layers are aggregated in groups that fit, so any model whose largest layer fits works.
+    "memory_budget_bytes": 1536 * 1024 * 1024,
 }

@@ -87,6 +87,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "EXCEPTION_HANDLER": "fma_django_connectors.exceptions.exception_handler",
+    # ``?format=`` names the weights format of a download (docs/api.md), not a renderer.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 # Largest request body accepted, in bytes; API Gateway itself stops at 10 MB and Lambda at 6 MB.
@@ -98,3 +100,14 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "INFO"},
 }
+
+# --- Uploads and downloads of weights (see docs/api.md) --------------------------------------------
+# Largest upload accepted by ``POST /api/v1/uploads/``, in bytes (a 100M-parameter float64 model is 800 MB).
+FMA_UPLOAD_MAX_BYTES = 2 * 1024**3
+# How long an upload URL (and the upload) stays valid; an upload not completed by then is removed with its bytes.
+FMA_UPLOAD_LIFETIME_SECONDS = 3600
+# How long a download URL of a 303 answer stays valid.
+FMA_DOWNLOAD_LIFETIME_SECONDS = 900
+# Lambda returns at most 6 MB (the whole response document: body, headers, and base64 for binary bodies);
+# the service keeps every response under it, locally too, so both answer alike.
+FMA_RESPONSE_MAX_BYTES = 6 * 1024 * 1024

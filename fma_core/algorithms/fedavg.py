@@ -13,18 +13,19 @@ from fma_core.types import AggregationContext, AggregationResult, UpdateStream
 
 @aggregators.register()
 def fed_avg(updates: UpdateStream, *, context: AggregationContext) -> AggregationResult:
-    """Mean of the updates weighted by ``num_examples``; streams one update at a time.
+    """Mean of the updates weighted by ``num_examples``; streams one update at a time
+    (one pass per layer group).
 
     Parameters
     ----------
     updates : UpdateStream
         At least one update; all of one structure.
     context : AggregationContext
-        Unused.
+        The model's structure (result dtypes) and memory budget.
 
     Returns
     -------
     AggregationResult
-        ``sum(n_i * w_i) / sum(n_i)`` as float64, with the updates' structure.
+        ``sum(n_i * w_i) / sum(n_i)`` in the model's dtypes, with the updates' structure.
     """
-    return AggregationResult(weights=weighted_mean(updates, lambda update: update.num_examples))
+    return AggregationResult(weights=weighted_mean(updates, lambda update: update.num_examples, context=context))

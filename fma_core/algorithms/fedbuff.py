@@ -20,18 +20,19 @@ def _staleness_weight(update: ClientUpdate) -> float:
 
 @aggregators.register()
 def fedbuff(updates: UpdateStream, *, context: AggregationContext) -> AggregationResult:
-    """Mean of the updates weighted by ``num_examples / sqrt(1 + staleness)``; streams one update at a time.
+    """Mean of the updates weighted by ``num_examples / sqrt(1 + staleness)``; streams one update at a time
+    (one pass per layer group).
 
     Parameters
     ----------
     updates : UpdateStream
         At least one update; all of one structure.
     context : AggregationContext
-        Unused.
+        The model's structure (result dtypes) and memory budget.
 
     Returns
     -------
     AggregationResult
-        The staleness-weighted mean as float64, with the updates' structure.
+        The staleness-weighted mean in the model's dtypes, with the updates' structure.
     """
-    return AggregationResult(weights=weighted_mean(updates, _staleness_weight))
+    return AggregationResult(weights=weighted_mean(updates, _staleness_weight, context=context))

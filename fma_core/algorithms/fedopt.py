@@ -9,6 +9,8 @@ is treated as a pseudo-gradient::
     v = v - (1 - beta_2) * Δ² * sign(v - Δ²)              (Yogi)
     x = x + server_learning_rate * m / (sqrt(v) + tau)
 
+The mean and the step are computed in float64 and the new model has the model's float dtypes; the moments
+(float64) are kept whole in memory, 32 bytes a parameter with the model and the mean, whatever N.
 The moments start at ``m = 0`` and ``v = tau²`` and are returned as the aggregator state (layers ``m`` then
 ``v``), which the workflow stores per model and hands back on the next run, so they survive a cold start.
 The mean is weighted by ``num_examples`` (a plain mean when every update says 1).
@@ -23,7 +25,7 @@ import numpy as np
 
 from fma_core.algorithms._base import Range, aggregators
 from fma_core.algorithms._maths import weighted_mean
-from fma_core.serialization import Weights, check_same_structure
+from fma_core.serialization import Structure, Weights, check_same_structure
 from fma_core.types import AggregationContext, AggregationResult, UpdateStream
 
 _SecondMoment = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
@@ -39,6 +41,15 @@ def _adam_second_moment(v: np.ndarray, squared_delta: np.ndarray, beta_2: float)
 
 def _yogi_second_moment(v: np.ndarray, squared_delta: np.ndarray, beta_2: float) -> np.ndarray:
     return v - (1 - beta_2) * squared_delta * np.sign(v - squared_delta)
+
+
+def _in_dtypes(weights: Weights, model: Structure) -> Weights:
+    """The float64 result in the model's float dtypes (integer layers stay float64)."""
+    layers = []
+    for layer, tensor in zip(weights.layers, model.tensors, strict=False):
+        dtype = np.dtype(tensor.dtype)
+        layers.append(layer.astype(dtype) if dtype.kind == "f" and dtype != layer.dtype else layer)
+    return Weights.like(weights, layers + list(weights.layers[len(layers) :]))
 
 
 def _moments(current: Weights, state: Weights | None, tau: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -62,10 +73,10 @@ def _fed_opt(
     beta_2: float,
     tau: float,
 ) -> AggregationResult:
-    mean = weighted_mean(updates, lambda update: update.num_examples)
+    mean = weighted_mean(updates, lambda update: update.num_examples, context=context, cast=False)
     current = context.current
     if current is None:
-        return AggregationResult(weights=mean)
+        return AggregationResult(weights=_in_dtypes(mean, context.structure or mean.structure))
     check_same_structure(current, mean)
     first, second = _moments(current, context.state, tau)
     layers = []
@@ -75,7 +86,7 @@ def _fed_opt(
         second[index] = second_moment(second[index], np.square(delta), beta_2)
         layers.append(x + server_learning_rate * first[index] / (np.sqrt(second[index]) + tau))
     return AggregationResult(
-        weights=Weights.like(current, layers),
+        weights=_in_dtypes(Weights.like(current, layers), context.structure or current.structure),
         state=Weights(layers=(*first, *second), layered=True),
     )
 
@@ -113,7 +124,7 @@ def fed_adam(
     Returns
     -------
     AggregationResult
-        The new global model (float64) and the moments ``m`` then ``v`` as state.
+        The new global model (the model's dtypes) and the moments ``m`` then ``v`` as state.
     """
     return _fed_opt(
         updates,
@@ -157,7 +168,7 @@ def fed_yogi(
     Returns
     -------
     AggregationResult
-        The new global model (float64) and the moments ``m`` then ``v`` as state.
+        The new global model (the model's dtypes) and the moments ``m`` then ``v`` as state.
     """
     return _fed_opt(
         updates,

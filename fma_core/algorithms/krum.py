@@ -12,19 +12,20 @@ from typing import Annotated
 import numpy as np
 
 from fma_core.algorithms._base import Range, aggregators
-from fma_core.algorithms._maths import pairwise_squared_distances, stack, unflatten
+from fma_core.algorithms._maths import LayerGroups, SelectedUpdates, update_distances, weighted_mean
 from fma_core.exceptions import InvalidArgumentsError
 from fma_core.types import AggregationContext, AggregationResult, UpdateStream
 
 
-def _krum_scores(rows: np.ndarray, f: int, name: str) -> np.ndarray:
-    count = rows.shape[0]
+def _krum_scores(updates: UpdateStream, context: AggregationContext, f: int, name: str) -> np.ndarray:
+    count = len(updates)
     if count < 2 * f + 3:
         raise InvalidArgumentsError(
             f"{name} with f={f} needs at least 2f + 3 = {2 * f + 3} updates, got {count}; lower 'f' or "
             f"let the model's requirement wait for {2 * f + 3} updates (e.g. require_x_updates)"
         )
-    distances = pairwise_squared_distances(rows)
+    # Distances between whole updates are sums over layer groups, so no more than a group is stacked at once.
+    distances = update_distances(updates, context)
     # Column 0 of each sorted row is the update's zero distance to itself.
     nearest = np.sort(distances, axis=1)[:, 1 : count - f - 1]
     return nearest.sum(axis=1)
@@ -39,30 +40,32 @@ def krum(
 ) -> AggregationResult:
     """The single update with the lowest Krum score.
 
-    Holds all N updates in memory at once (N·P float64 values).
+    Stacks the N updates' values of one layer group at a time (within the memory budget) for the distances.
 
     Parameters
     ----------
     updates : UpdateStream
         At least ``2f + 3`` updates; all of one structure.
     context : AggregationContext
-        Unused.
+        The model's structure (result dtypes) and memory budget.
     f : int
         Number of Byzantine (arbitrarily wrong) clients to tolerate, ≥ 0; required.
 
     Returns
     -------
     AggregationResult
-        The selected update as float64 (the first one on a tie), with the updates' structure.
+        The selected update in the model's dtypes (the first one on a tie), with the updates' structure.
 
     Raises
     ------
     InvalidArgumentsError
         Fewer than ``2f + 3`` updates.
     """
-    template, rows = stack(updates)
-    scores = _krum_scores(rows, f, "krum")
-    return AggregationResult(weights=unflatten(template, rows[int(np.argmin(scores))]))
+    scores = _krum_scores(updates, context, f, "krum")
+    chosen = next(iter(SelectedUpdates(updates, [int(np.argmin(scores))])))
+    grouped = LayerGroups(updates, context, bytes_per_parameter=0)
+    layers = [grouped.cast(index, chosen.weights.tensor(index)) for index in range(len(grouped.template.tensors))]
+    return AggregationResult(weights=grouped.weights(layers))
 
 
 @aggregators.register()
@@ -75,14 +78,15 @@ def multi_krum(
 ) -> AggregationResult:
     """Unweighted mean of the ``m`` updates with the lowest Krum scores.
 
-    Holds all N updates in memory at once (N·P float64 values).
+    Stacks the N updates' values of one layer group at a time (within the memory budget) for the distances,
+    then streams the mean of the selected updates.
 
     Parameters
     ----------
     updates : UpdateStream
         At least ``2f + 3`` updates; all of one structure.
     context : AggregationContext
-        Unused.
+        The model's structure (result dtypes) and memory budget.
     f : int
         Number of Byzantine clients to tolerate, ≥ 0; required.
     m : int or None, default None
@@ -91,24 +95,20 @@ def multi_krum(
     Returns
     -------
     AggregationResult
-        The mean of the selected updates as float64, with the updates' structure.
+        The mean of the selected updates in the model's dtypes, with the updates' structure.
 
     Raises
     ------
     InvalidArgumentsError
         Fewer than ``2f + 3`` updates, or ``m`` greater than ``N - f``.
     """
-    template, rows = stack(updates)
-    scores = _krum_scores(rows, f, "multi_krum")
-    honest = rows.shape[0] - f
-    if m is None:
-        m = honest
-    elif m > honest:
+    count = len(updates)
+    honest = count - f
+    if m is not None and m > honest and count >= 2 * f + 3:
         raise InvalidArgumentsError(
-            f"multi_krum with f={f} can average at most N - f = {honest} of {rows.shape[0]} updates, "
+            f"multi_krum with f={f} can average at most N - f = {honest} of {count} updates, "
             f"got m={m}; lower 'm' or leave it null"
         )
-    # The mean as a product with a selection vector, so the m selected rows are never copied.
-    share = np.zeros(rows.shape[0])
-    share[np.argsort(scores, kind="stable")[:m]] = 1.0 / m
-    return AggregationResult(weights=unflatten(template, share @ rows))
+    scores = _krum_scores(updates, context, f, "multi_krum")
+    best = np.argsort(scores, kind="stable")[: honest if m is None else m]
+    return AggregationResult(weights=weighted_mean(SelectedUpdates(updates, best.tolist()), context=context))

@@ -14,27 +14,29 @@ from fma_core.types import AggregationContext, AggregationResult, UpdateStream
 
 @aggregators.register()
 def avg_values_if_data(updates: UpdateStream, *, context: AggregationContext) -> AggregationResult:
-    """Element-wise mean of the updates, ignoring ``num_examples``; streams one update at a time.
+    """Element-wise mean of the updates, ignoring ``num_examples``; streams one update at a time
+    (one pass per layer group).
 
     Parameters
     ----------
     updates : UpdateStream
         At least one update; all of one structure.
     context : AggregationContext
-        Unused.
+        The model's structure (result dtypes) and memory budget.
 
     Returns
     -------
     AggregationResult
-        The mean as float64, with the updates' structure.
+        The mean in the model's dtypes, with the updates' structure.
     """
-    return AggregationResult(weights=weighted_mean(updates))
+    return AggregationResult(weights=weighted_mean(updates, context=context))
 
 
 @aggregators.register()
 def average_layers(updates: UpdateStream, *, context: AggregationContext) -> AggregationResult:
-    """Mean of the updates layer by layer, ignoring ``num_examples``; streams one update at a time.
+    """Mean of the updates layer by layer, ignoring ``num_examples``; streams one update at a time
+    (one pass per layer group).
 
     Parameters and returns as ``avg_values_if_data``.
     """
-    return AggregationResult(weights=weighted_mean(updates))
+    return AggregationResult(weights=weighted_mean(updates, context=context))

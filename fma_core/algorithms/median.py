@@ -7,7 +7,7 @@ Rates", ICML 2018.
 from __future__ import annotations
 
 from fma_core.algorithms._base import aggregators
-from fma_core.algorithms._maths import coordinate_median, stack, unflatten
+from fma_core.algorithms._maths import coordinate_median, coordinate_statistic
 from fma_core.types import AggregationContext, AggregationResult, UpdateStream
 
 
@@ -15,19 +15,18 @@ from fma_core.types import AggregationContext, AggregationResult, UpdateStream
 def fed_median(updates: UpdateStream, *, context: AggregationContext) -> AggregationResult:
     """Median of every coordinate over the updates (the mean of the two middle values for an even count).
 
-    Holds all N updates in memory at once (N·P float64 values).
+    Holds the N updates' values of one layer group at a time (N·G float64 values within the memory budget).
 
     Parameters
     ----------
     updates : UpdateStream
         At least one update; all of one structure.
     context : AggregationContext
-        Unused.
+        The model's structure (result dtypes) and memory budget.
 
     Returns
     -------
     AggregationResult
-        The coordinate-wise median as float64, with the updates' structure.
+        The coordinate-wise median in the model's dtypes, with the updates' structure.
     """
-    template, rows = stack(updates)
-    return AggregationResult(weights=unflatten(template, coordinate_median(rows)))
+    return AggregationResult(weights=coordinate_statistic(updates, context, coordinate_median))

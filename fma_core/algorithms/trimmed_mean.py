@@ -10,7 +10,7 @@ import math
 from typing import Annotated
 
 from fma_core.algorithms._base import Range, aggregators
-from fma_core.algorithms._maths import coordinate_trimmed_mean, stack, unflatten
+from fma_core.algorithms._maths import coordinate_statistic, coordinate_trimmed_mean
 from fma_core.types import AggregationContext, AggregationResult, UpdateStream
 
 
@@ -23,23 +23,24 @@ def fed_trimmed_mean(
 ) -> AggregationResult:
     """Per coordinate, the mean of the values left after removing the ``floor(beta * N)`` smallest and largest.
 
-    Holds all N updates in memory at once (N·P float64 values).
+    Holds the N updates' values of one layer group at a time (N·G float64 values within the memory budget).
 
     Parameters
     ----------
     updates : UpdateStream
         At least one update; all of one structure.
     context : AggregationContext
-        Unused.
+        The model's structure (result dtypes) and memory budget.
     beta : float, default 0.1
         Fraction trimmed at each end, in [0, 0.5); 0 gives the plain mean.
 
     Returns
     -------
     AggregationResult
-        The trimmed mean as float64, with the updates' structure.
+        The trimmed mean in the model's dtypes, with the updates' structure.
     """
-    template, rows = stack(updates)
     # Rounded first so that e.g. 0.29 * 100 = 28.999999999999996 trims 29, as floor(beta * N) says.
-    trim = math.floor(round(beta * rows.shape[0], 9))
-    return AggregationResult(weights=unflatten(template, coordinate_trimmed_mean(rows, trim)))
+    trim = math.floor(round(beta * len(updates), 9))
+    return AggregationResult(
+        weights=coordinate_statistic(updates, context, lambda rows: coordinate_trimmed_mean(rows, trim))
+    )

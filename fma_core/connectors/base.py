@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from fma_core.exceptions import CallerError, FMAError
-from fma_core.serialization import Weights
+from fma_core.serialization import Structure, Weights
 from fma_core.settings import resolve_settings
+from fma_core.tensors import TensorSource
 
 
 class ModelNotFoundError(CallerError, LookupError):
@@ -40,6 +41,8 @@ class ModelConfig:
     registered_clients: frozenset[str]
     # Reference of the current artifact's weights, the starting point before any aggregate exists.
     current_artifact_ref: str | None
+    # The structure every update has (that of the model's first weights); None before it has any.
+    structure: Structure | None = None
 
 
 @dataclass(frozen=True)
@@ -120,9 +123,17 @@ class MetadataConnector(Connector, ABC):
 
     @abstractmethod
     def record_aggregate(
-        self, model_id: int, *, result_ref: str, update_ids: Sequence[int], claimed_at: datetime
+        self,
+        model_id: int,
+        *,
+        result_ref: str,
+        update_ids: Sequence[int],
+        claimed_at: datetime,
+        structure: Structure | None = None,
     ) -> int:
         """In one transaction: a new aggregate (parent: the newest one), linked updates marked complete.
+
+        ``structure`` is the result's, kept with the aggregate so that nothing needs to read its file for it.
 
         Raises ``ClaimLostError`` and changes nothing when any update is no longer held by this claim.
         Returns the new aggregate's id.
@@ -142,6 +153,13 @@ class ModelDataConnector(Connector, ABC):
     def load_weights(self, ref: str) -> Weights:
         """The weights stored under ``ref`` (an update's data, an aggregate's result, an artifact)."""
         raise NotImplementedError  # pragma: no cover
+
+    def open_weights(self, ref: str) -> TensorSource:
+        """The weights stored under ``ref``, read one tensor at a time where the storage allows it.
+
+        The default loads them whole; connectors over files override it to read lazily.
+        """
+        return self.load_weights(ref)
 
     @abstractmethod
     def save_aggregate_result(self, model_id: int, weights: Weights) -> str:
@@ -173,3 +191,4 @@ class AggregatorConnector:
         self.metadata = metadata
         self.model_data = model_data
         self.claim_lease = timedelta(seconds=settings["claim_lease_seconds"])
+        self.memory_budget_bytes: int = settings["memory_budget_bytes"]

@@ -31,6 +31,8 @@ from fma_core.connectors.base import (
 )
 from fma_core.connectors.factory import connector_from_settings
 from fma_core.exceptions import InvalidArgumentsError
+from fma_core.serialization import Weights
+from fma_core.tensors import TensorSource
 from fma_core.types import AggregationContext, ClientUpdate, PendingSummary
 
 __all__ = ["agg_service"]
@@ -45,19 +47,34 @@ class _Candidate:
 
 
 class _StoredUpdates:
-    """An ``UpdateStream`` that reads each update's weights only when the aggregator reaches it."""
+    """An ``UpdateStream`` that opens each update's weights only when the aggregator reaches it.
+
+    Opening reads a file's header; its tensors are read when the aggregator asks for them. Weights a
+    connector can only load whole (legacy files) are loaded again on each pass rather than kept.
+    """
 
     def __init__(self, candidates: Sequence[_Candidate], model_data: ModelDataConnector) -> None:
         self._candidates = tuple(candidates)
         self._model_data = model_data
+        # Opened updates, kept for the later passes (one per layer group): a lazy source holds only its
+        # header, so N of them are small, and each file's header is read once.
+        self._opened: dict[int, TensorSource] = {}
 
     def __len__(self) -> int:
         return len(self._candidates)
 
+    def _open(self, position: int) -> TensorSource:
+        source = self._opened.get(position)
+        if source is None:
+            source = self._model_data.open_weights(self._candidates[position].record.data_ref)
+            if not isinstance(source, Weights):
+                self._opened[position] = source
+        return source
+
     def __iter__(self) -> Iterator[ClientUpdate]:
-        for candidate in self._candidates:
+        for position, candidate in enumerate(self._candidates):
             yield ClientUpdate(
-                weights=self._model_data.load_weights(candidate.record.data_ref),
+                weights=self._open(position),
                 num_examples=candidate.record.num_examples,
                 staleness=candidate.staleness,
             )
@@ -167,12 +184,18 @@ def agg_service(model_id: int, *, connector: AggregatorConnector | None = None) 
         context = AggregationContext(
             current=None if current_ref is None else model_data.load_weights(current_ref),
             state=model_data.load_aggregator_state(model_id),
+            structure=model.structure,
+            memory_budget_bytes=connector.memory_budget_bytes,
         )
         result = call_aggregator(model.aggregator, _StoredUpdates(claimed, model_data), context, model.aggregator_args)
         result_ref = model_data.save_aggregate_result(model_id, result.weights)
         try:
             aggregate_id = metadata.record_aggregate(
-                model_id, result_ref=result_ref, update_ids=claimed_ids_list, claimed_at=now
+                model_id,
+                result_ref=result_ref,
+                update_ids=claimed_ids_list,
+                claimed_at=now,
+                structure=result.weights.structure,
             )
         except BaseException:
             model_data.delete_weights(result_ref)

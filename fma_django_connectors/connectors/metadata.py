@@ -26,7 +26,9 @@ from fma_core.connectors.base import (
     UpdateRecord,
 )
 from fma_core.connectors.factory import metadata_connectors
+from fma_core.serialization import Structure
 from fma_django_connectors.models import FederatedModel, ModelAggregate, ModelUpdate
+from fma_django_connectors.weights_storage import structure_columns
 
 Status = ModelUpdate.Status
 _CLAIMABLE = (Status.PENDING, Status.FAILED)
@@ -56,6 +58,7 @@ class DjangoMetadataConnector(MetadataConnector):
             allow_aggregation=model.allow_aggregation,
             registered_clients=frozenset(str(uuid) for uuid in model.clients.values_list("uuid", flat=True)),
             current_artifact_ref=model.current_artifact.values.name if model.current_artifact else None,
+            structure=None if model.structure is None else Structure.from_json(model.structure),
         )
 
     def load_lineage(self, model_id: int, *, limit: int | None) -> list[AggregateRecord]:
@@ -127,7 +130,13 @@ class DjangoMetadataConnector(MetadataConnector):
         _claim_held(update_ids, claimed_at).update(status=Status.PENDING, claimed_at=None)
 
     def record_aggregate(
-        self, model_id: int, *, result_ref: str, update_ids: Sequence[int], claimed_at: datetime
+        self,
+        model_id: int,
+        *,
+        result_ref: str,
+        update_ids: Sequence[int],
+        claimed_at: datetime,
+        structure: Structure | None = None,
     ) -> int:
         with transaction.atomic():
             # Locking the model row serialises recordings, so every aggregate's parent is the one before it.
@@ -143,9 +152,12 @@ class DjangoMetadataConnector(MetadataConnector):
                 .first()
             )
             aggregate = ModelAggregate.objects.create(
-                federated_model_id=model_id, parent_id=parent_id, result=result_ref
+                federated_model_id=model_id, parent_id=parent_id, result=result_ref, **structure_columns(structure)
             )
             ModelUpdate.objects.filter(pk__in=held).update(status=Status.COMPLETE, applied_aggregate=aggregate)
+            if structure is not None:
+                # A model whose first weights left no structure (an unreadable legacy file) takes its result's.
+                FederatedModel.objects.filter(pk=model_id, structure__isnull=True).update(structure=structure.to_json())
         return aggregate.pk
 
     def mark_failed(self, update_ids: Sequence[int], *, claimed_at: datetime) -> None:

@@ -7,8 +7,9 @@ from django.db.models.fields.files import FieldFile
 from fma_core.connectors.base import ModelDataConnector
 from fma_core.connectors.factory import model_data_connectors
 from fma_core.serialization import Weights
+from fma_core.tensors import TensorSource
 from fma_django_connectors.models import FederatedModel, ModelAggregate, ModelUpdate
-from fma_django_connectors.weights_storage import weights_delete, weights_load, weights_save
+from fma_django_connectors.weights_storage import weights_delete, weights_load, weights_open, weights_save
 
 
 def _stored_file(ref: str) -> FieldFile:
@@ -23,6 +24,9 @@ class DjangoModelDataConnector(ModelDataConnector):
 
     def load_weights(self, ref: str) -> Weights:
         return weights_load(_stored_file(ref))
+
+    def open_weights(self, ref: str) -> TensorSource:
+        return weights_open(_stored_file(ref))
 
     def save_aggregate_result(self, model_id: int, weights: Weights) -> str:
         # An unsaved aggregate lends its field's upload_to; the metadata connector creates the row.

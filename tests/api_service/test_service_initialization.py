@@ -1,5 +1,6 @@
 """The Lambda entry ``service_initialization.handler``, one class per kind of event it receives."""
 
+import base64
 import json
 import os
 import re
@@ -338,3 +339,33 @@ class TestHandlerSetting:
             "fma_core.exceptions.ConfigurationError: Unknown handler 'no_such_handler' "
             '(setting API_SERVICE_SETTINGS["handler"]); registered: django_lambda_handler'
         )
+
+
+@pytest.mark.django_db
+class TestResponseLimit:
+    """An answer Lambda could not return (over ``FMA_RESPONSE_MAX_BYTES``) becomes a 413 JSON naming the way out."""
+
+    def test_oversized_answer_is_a_413(self, build, developer, settings):
+        from fma_django_connectors import services
+
+        for index in range(40):
+            services.model_create(developer=developer, name=f"model {index}", aggregator="avg_values_if_data")
+        settings.FMA_RESPONSE_MAX_BYTES = 4000
+        basic = "Basic " + base64.b64encode(f"ada:{PASSWORD}".encode()).decode()
+        response = handle(build(path="/api/v1/models/", headers={"Authorization": basic}))
+        assert response["statusCode"] == 413
+        detail = json.loads(response_body(response))["detail"]
+        assert re.fullmatch(
+            r"The response would be \d+ bytes, more than the 4000 bytes an AWS Lambda function can return\. "
+            r"Ask for weights in a binary format \(\?format=safetensors or \?format=npz\): large ones are answered "
+            r"with a 303 redirect to a download URL\.",
+            detail,
+        )
+        assert _header(response, "Content-Type") == ["application/json"]
+        assert len(json.dumps(response)) <= 4000
+
+    def test_answer_under_the_limit_is_untouched(self, build, developer):
+        basic = "Basic " + base64.b64encode(f"ada:{PASSWORD}".encode()).decode()
+        response = handle(build(path="/api/v1/models/", headers={"Authorization": basic}))
+        assert response["statusCode"] == 200
+        assert json.loads(response_body(response)) == []

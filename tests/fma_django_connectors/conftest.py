@@ -10,10 +10,10 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from fma_core.serialization import parse_weights
+from fma_core.serialization import Weights, parse_weights
 from fma_django_connectors import services
 from fma_django_connectors.models import Client, FederatedModel, ModelAggregate
-from fma_django_connectors.weights_storage import weights_save
+from fma_django_connectors.weights_storage import structure_columns, weights_save
 
 PASSWORD = "correct horse battery staple"
 
@@ -105,10 +105,20 @@ def make_model(developer, **fields) -> FederatedModel:
 
 
 def make_aggregate(model: FederatedModel, weights, *, parent=None, validation_score=None) -> ModelAggregate:
-    """An aggregate as the aggregation workflow records it (a weights file and a row)."""
+    """An aggregate as the aggregation workflow records it (a weights file and a row with its structure).
+
+    A model gets its structure from its first weights; one that has none yet takes the aggregate's, as if the
+    updates it was made of had been sent.
+    """
     aggregate = ModelAggregate(federated_model=model, parent=parent, validation_score=validation_score)
-    weights_save(field=aggregate.result, weights=parse_weights(weights))
+    weights = weights if isinstance(weights, Weights) else parse_weights(weights)
+    structure = weights_save(field=aggregate.result, weights=weights)
+    for column, value in structure_columns(structure).items():
+        setattr(aggregate, column, value)
     aggregate.save()
+    if model.structure is None:
+        model.structure = structure.to_json()
+        FederatedModel.objects.filter(pk=model.pk).update(structure=model.structure)
     return aggregate
 
 

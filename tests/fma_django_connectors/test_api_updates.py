@@ -388,3 +388,37 @@ class TestChange:
             response = developer_api.delete(f"{UPDATES}{update.pk}/")
         assert response.status_code == status.HTTP_204_NO_CONTENT
         assert stored_files(media_root) == []
+
+
+# Without the test's enclosing transaction, as in production: a transaction of the service is then
+# BEGIN/COMMIT (not counted as queries) instead of SAVEPOINT/RELEASE.
+@pytest.mark.django_db(transaction=True)
+class TestIngestReadsNoWeights:
+    """A JSON update is checked against the structure on the model's row: no weights file is opened."""
+
+    @pytest.fixture
+    def model_without_files(self, developer, fed_client, media_root):
+        model = make_model(developer, initial_model=[[0.5] * 9_990, [0.5] * 10])
+        model.clients.add(fed_client)
+        make_aggregate(model, [[0.25] * 9_990, [0.25] * 10])
+        services.update_create(model=model, client=fed_client, weights=parse_weights([[1.0] * 9_990, [1.0] * 10]))
+        # The model's weights (artifact, aggregate, an earlier update) are gone from disk: reading any fails.
+        for path in media_root.rglob("*"):
+            if path.is_file():
+                path.unlink()
+        return model
+
+    def test_a_10k_update_takes_at_most_5_queries_and_no_file(
+        self, fed_client_api, model_without_files, media_root, django_assert_max_num_queries
+    ):
+        body = {"federated_model": model_without_files.pk, "data": [[float(i) for i in range(9_990)], [0.5] * 10]}
+        with django_assert_max_num_queries(5):
+            response = post(fed_client_api, body)
+        assert response.status_code == status.HTTP_201_CREATED
+        assert len(stored_files(media_root)) == 1
+
+    def test_a_mismatch_is_found_without_a_file(self, fed_client_api, model_without_files):
+        body = {"federated_model": model_without_files.pk, "data": [[1.0] * 9_990, [1.0] * 11]}
+        response = post(fed_client_api, body)
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"data": "layer 1 has shape [11] but the model's weights have shape [10]"}

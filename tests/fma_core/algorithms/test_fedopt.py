@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from fma_core.algorithms.fedopt import fed_adam, fed_yogi
-from fma_core.serialization import Weights, weights_from_file, weights_to_bytes
+from fma_core.serialization import Weights
+from fma_core.tensors import BytesRangeReader, encode_safetensors, load_stored
 from fma_core.types import AggregationContext
 from tests.fma_core.algorithms.support import CountingUpdates, assert_weights_equal, layered, single, updates
 
@@ -47,13 +48,13 @@ def test_matches_the_reference_over_two_rounds_with_the_state_persisted(optimize
     current, state = single(x), None
 
     for arrays, examples in rounds:
-        # Execute: the state goes through its stored (npz) form between rounds, as the workflow keeps it.
+        # Execute: the state goes through its stored (safetensors) form between rounds, as the workflow keeps it.
         result = optimizer(
             updates(*(single(array) for array in arrays), num_examples=examples),
             context=AggregationContext(current=current, state=state),
             **ARGS,
         )
-        current, state = result.weights, weights_from_file(weights_to_bytes(result.state))
+        current, state = result.weights, load_stored(BytesRangeReader(encode_safetensors(result.state)))
 
         # Assert
         x, m, v = reference_step(

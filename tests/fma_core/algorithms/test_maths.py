@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fma_core.algorithms import _maths
-from fma_core.exceptions import InvalidWeightsError
+from fma_core.exceptions import ConfigurationError, InvalidWeightsError
 from fma_core.serialization import Weights
 from fma_core.types import ClientUpdate, InMemoryUpdates
 from tests.fma_core.algorithms.support import CountingUpdates, assert_weights_equal, layered, single, updates
@@ -75,24 +75,47 @@ class TestWeightedMean:
         np.testing.assert_allclose(mean.layers[0], np.average(matrices, axis=0, weights=examples), atol=1e-6)
 
 
-class TestStack:
-    def test_rows_are_flattened_updates_and_unflatten_restores_them(self):
+class TestLayerGroups:
+    def test_stacked_rows_are_flattened_updates_and_split_restores_them(self):
         first = layered([[1, 2], [3, 4]], [5])
-        stream = updates(first, layered([[6, 7], [8, 9]], [10]))
+        grouped = _maths.LayerGroups(updates(first, layered([[6, 7], [8, 9]], [10])), None, 16)
 
-        template, rows = _maths.stack(stream)
+        ((group, rows),) = list(grouped.stacked())
 
+        assert group == (0, 1)
         np.testing.assert_array_equal(rows, [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]])
         assert rows.dtype == np.float64
-        assert_weights_equal(_maths.unflatten(template, rows[1]), layered([[6.0, 7.0], [8.0, 9.0]], [10.0]))
+        restored = grouped.weights(grouped.split(group, rows[1]))
+        assert_weights_equal(restored, layered([[6.0, 7.0], [8.0, 9.0]], [10.0]))
+
+    def test_groups_fit_the_budget_in_layer_order(self):
+        structure = layered(np.zeros(4), np.zeros(2), np.zeros(3), np.zeros(1)).structure
+
+        # 8 bytes a parameter, 48 bytes: at most 6 parameters a group.
+        assert _maths.layer_groups(structure, bytes_per_parameter=8, budget=48) == [(0, 1), (2, 3)]
+        assert _maths.layer_groups(structure, bytes_per_parameter=8, budget=None) == [(0, 1, 2, 3)]
+        assert _maths.layer_groups(structure, bytes_per_parameter=8, budget=32) == [(0,), (1,), (2, 3)]
+
+    def test_a_layer_larger_than_the_budget_is_named(self):
+        structure = Weights(layers=(np.zeros(2), np.zeros(10)), layered=True, names=("bias", "weight")).structure
+
+        with pytest.raises(ConfigurationError) as error:
+            _maths.layer_groups(structure, bytes_per_parameter=8, budget=40)
+
+        assert str(error.value) == (
+            "tensor 'weight' (10 parameters) needs 80 bytes to aggregate, more than "
+            'AGGREGATOR_SETTINGS["memory_budget_bytes"] = 40; raise the budget'
+        )
 
     def test_no_updates(self):
         with pytest.raises(InvalidWeightsError, match=r"^there are no updates to aggregate$"):
-            _maths.stack(InMemoryUpdates([]))
+            _maths.LayerGroups(InMemoryUpdates([]), None, 8)
 
     def test_update_of_another_structure(self):
+        grouped = _maths.LayerGroups(updates(layered([1, 2]), layered([1, 2], [3])), None, 8)
+
         with pytest.raises(InvalidWeightsError, match=r"^expected 1 layers like the model's weights, got 2$"):
-            _maths.stack(updates(layered([1, 2]), layered([1, 2], [3])))
+            list(grouped.stacked())
 
 
 class TestCoordinateStatistics:

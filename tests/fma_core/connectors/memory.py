@@ -142,7 +142,7 @@ class MemoryMetadataConnector(MetadataConnector):
             update.status, update.claimed_at = PENDING, None
 
     def record_aggregate(
-        self, model_id: int, *, result_ref: str, update_ids: Sequence[int], claimed_at: datetime
+        self, model_id: int, *, result_ref: str, update_ids: Sequence[int], claimed_at: datetime, structure=None
     ) -> int:
         held = self._held(update_ids, claimed_at)
         if len(held) != len(update_ids):

@@ -25,6 +25,7 @@ def test_the_named_connectors_are_built_with_their_options_and_the_lease():
     assert isinstance(connector.model_data, MemoryModelDataConnector)
     assert connector.model_data.options == {"prefix": "elsewhere"}
     assert connector.claim_lease == timedelta(seconds=60)
+    assert connector.memory_budget_bytes == 1536 * 1024 * 1024
 
 
 def test_the_lease_defaults_to_fifteen_minutes():
@@ -61,6 +62,9 @@ def test_the_lease_defaults_to_fifteen_minutes():
         ({"metadata_connector": "MemoryMetadataConnector"}, r"must be a dict with a \"type\" name"),
         ({"claim_lease_seconds": 0}, r"claim_lease_seconds\"\] must be a positive number of seconds, not 0"),
         ({"claim_lease_seconds": "900"}, r"must be a positive number of seconds, not '900'"),
+        ({"memory_budget_bytes": 0}, r"memory_budget_bytes\"\] must be a positive whole number of bytes, not 0"),
+        ({"memory_budget_bytes": 1.5e9}, r"must be a positive whole number of bytes, not 1500000000.0"),
+        ({"memory_budget_bytes": True}, r"must be a positive whole number of bytes, not True"),
     ],
 )
 def test_bad_settings_are_rejected_naming_the_setting(override, message):
