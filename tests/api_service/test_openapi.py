@@ -9,6 +9,7 @@ from openapi_spec_validator import validate
 
 import service_initialization
 from tests.events import make_context, make_v1_event, make_v2_event, response_body
+from tests.servers import RunningServer
 
 pytestmark = pytest.mark.usefixtures("keep_test_connection")
 
@@ -113,3 +114,21 @@ def test_docs_pages_and_their_assets_are_served_by_the_service(page, entry_scrip
         served = handle(build(path=asset))
         assert served["statusCode"] == 200, asset
         assert len(response_body(served)) > 0, asset
+
+
+@pytest.mark.integration
+def test_docs_and_schema_through_the_local_server(tmp_path):
+    server = RunningServer(tmp_path / "server").wait_ready()
+    try:
+        status, headers, page = server.request("GET", "/api/docs/")
+        assert status == 200
+        bundle = re.search(r'src="(/static/drf_spectacular_sidecar/[^"]+swagger-ui-bundle\.js)"', page.decode())[1]
+        status, headers, script = server.request("GET", bundle)
+        assert status == 200
+        assert "javascript" in headers["Content-Type"]
+        assert len(script) > 100_000
+        status, _, body = server.request("GET", "/api/schema/", headers={"Accept": OPENAPI_JSON})
+        assert status == 200
+        validate(json.loads(body))
+    finally:
+        server.stop()
