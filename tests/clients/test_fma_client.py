@@ -120,6 +120,10 @@ class TestJsonModel:
         outsider._federated_model_id = model["id"]
         with pytest.raises(Forbidden):
             outsider.check_for_latest_model()
+        with pytest.raises(Forbidden) as not_registered:
+            outsider.check_for_new_model_aggregate()
+        assert not_registered.value.status_code == 403
+        assert not_registered.value.message == "You do not have permission to perform this action."
 
 
 class TestBinaryModel:
@@ -225,7 +229,8 @@ class TestRetries:
 
         assert _client(scripted, sleeps).check_for_new_model_aggregate() is None
 
-        assert len(_ScriptedService.seen) == 4
+        polls = [path for _, path in _ScriptedService.seen if path.startswith("/api/v1/model_aggregates/")]
+        assert len(polls) == 4
         assert sleeps[0] >= 7
         # Full jitter: each delay at most base * 2**attempt.
         assert 0 <= sleeps[1] <= 2

@@ -156,7 +156,12 @@ class WebClient(_Client):
             idempotent=True,
             params={"federated_model": self._federated_model_id, "page_size": 1},
         )
-        return rows[0] if rows else None
+        if rows:
+            return rows[0]
+        # An empty list is also all that a client not registered to the model sees: the model's own route
+        # tells the two apart (403), cheaply while there is no aggregate (``{}``).
+        self._transport.json("GET", f"api/v1/models/{self._federated_model_id}/get_latest_aggregate/", idempotent=True)
+        return None
 
     def _is_new(self, aggregate_id: int, update_after: int | None) -> bool:
         last = update_after if update_after is not None else self._last_model_aggregate
