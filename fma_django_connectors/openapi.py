@@ -59,16 +59,11 @@ class ClientUUIDScheme(OpenApiAuthenticationExtension):
 # --- Weights -----------------------------------------------------------------------------------------
 
 _WEIGHTS_DESCRIPTION = (
-    "Weights as JSON: a list of layers (nested lists of numbers), or an object of tensor names to nested lists. "
-    "In list responses, and in a write's answer when the weights do not fit a response, the absolute URL of "
-    "the route that serves them (`?format=safetensors|npz|json`)."
+    "Weights as JSON: one numeric array of any rank, or a list of layers of different shapes (named tensors "
+    "render as the list of their arrays). In list responses, and in a write's answer when the weights do not "
+    "fit a response, the absolute URL of the route that serves them (`?format=safetensors|npz|json`)."
 )
-
-
-_WEIGHTS_DOCUMENT = (
-    {"type": "array", "items": {}, "description": "layers: nested lists of numbers"},
-    {"type": "object", "additionalProperties": {}, "description": "tensor name → nested lists of numbers"},
-)
+_WEIGHTS_DOCUMENT = {"type": "array", "items": {}, "description": "nested lists of numbers"}
 
 
 class WeightsFieldSchema(OpenApiSerializerFieldExtension):
@@ -77,10 +72,10 @@ class WeightsFieldSchema(OpenApiSerializerFieldExtension):
     target_class = "fma_django_connectors.serializers.WeightsField"
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
-        document = list(_WEIGHTS_DOCUMENT)
-        if direction == "response":
-            document.append({"type": "string", "format": "uri", "description": "URL serving the weights"})
-        return {"oneOf": document, "description": _WEIGHTS_DESCRIPTION}
+        if direction == "request":
+            return {**_WEIGHTS_DOCUMENT, "description": _WEIGHTS_DESCRIPTION}
+        url = {"type": "string", "format": "uri", "description": "URL serving the weights"}
+        return {"oneOf": [_WEIGHTS_DOCUMENT, url], "description": _WEIGHTS_DESCRIPTION}
 
 
 FORMAT_PARAMETER = OpenApiParameter(
@@ -121,7 +116,7 @@ def _weights_route(json_document: Any, description: str, *headers: OpenApiParame
     )
 
 
-_WEIGHTS_JSON = {"oneOf": list(_WEIGHTS_DOCUMENT), "description": _WEIGHTS_DESCRIPTION}
+_WEIGHTS_JSON = {**_WEIGHTS_DOCUMENT, "description": _WEIGHTS_DESCRIPTION}
 _REGISTERED = inline_serializer("RegisteredClient", fields={"uuid": drf_serializers.UUIDField()})
 _LATEST_MODEL = inline_serializer(
     "LatestModel",
