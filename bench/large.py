@@ -245,7 +245,9 @@ def run(*, parameters: int, clients: int, json_parameters: int, scratch: Path) -
         for index in range(len(sources[0].structure.tensors)):
             expected = np.mean([source.tensor(index).astype(np.float64) for source in sources], axis=0)
             largest = max(largest, float(np.max(np.abs(downloaded.tensor(index) - expected))))
-        row("aggregate equals the mean (largest difference)", 0.0, difference=largest, bar=largest < 1e-5)
+        row(
+            f"aggregate equals the mean (largest difference {largest:.1e})", 0.0, difference=largest, bar=largest < 1e-5
+        )
         destination.unlink()
 
         rows.extend(_json_next_to_safetensors(developer, apis[0], scratch, parameters=json_parameters))

@@ -190,11 +190,9 @@ def parse_weights_json(document: bytes | str) -> Weights:
 def weights_to_jsonable(weights: Weights) -> np.ndarray | list[np.ndarray]:
     """What a JSON renderer that understands numpy (orjson) turns into the weights document.
 
-    float16 layers are widened to float32, which orjson can write; names other than the JSON ones are
-    dropped (the layers keep their order).
+    Tensor names are dropped (the layers keep their order).
     """
-    layers = [layer.astype(np.float32) if layer.dtype == np.float16 else layer for layer in weights.layers]
-    return layers if weights.layered else layers[0]
+    return list(weights.layers) if weights.layered else weights.layers[0]
 
 
 def weights_to_json(weights: Weights) -> bytes:
@@ -219,14 +217,14 @@ def _layer_count(structure: Structure) -> str:
 
 
 def _check_layers(expected: Structure, got: Structure, *, what: str) -> None:
-    """Positional comparison of JSON documents (layers named by their index)."""
+    """Positional comparison of a JSON document's layers (named by their index) with the model's tensors."""
     layered = expected.layered or got.layered
     expected, got = _as_layers(expected, layered=layered), _as_layers(got, layered=layered)
     # Layers the two have in common first, so that a layer count off by one still names a shape.
     for want, have in zip(expected.tensors, got.tensors, strict=False):
         if want.shape != have.shape:
             raise InvalidWeightsError(
-                f"layer {want.name} has shape {list(have.shape)} but the model's weights have shape {list(want.shape)}"
+                f"{want.describe()} has shape {list(have.shape)} but the model's weights have shape {list(want.shape)}"
             )
     if len(got.tensors) != len(expected.tensors):
         index = min(len(got.tensors), len(expected.tensors))
@@ -247,10 +245,11 @@ def _is_json_structure(structure: Structure) -> bool:
 def check_structure(expected: Structure, got: Structure, *, compare_dtypes: bool = True, what: str = "data") -> None:
     """Raise ``InvalidWeightsError`` naming the first tensor of ``got`` that differs from ``expected``.
 
-    Tensors are matched by name (JSON layers by position, named ``"0"``, ``"1"``, ...). A JSON document's
+    Tensors are matched by name; a JSON document's layers (named ``"0"``, ``"1"``, ...) by position, whatever the
+    model's tensors are named (``conform_json_names`` then gives them the model's names). A JSON document's
     numbers have no dtype of their own, so callers checking one pass ``compare_dtypes=False``.
     """
-    if _is_json_structure(expected) and _is_json_structure(got):
+    if _is_json_structure(got):
         _check_layers(expected, got, what=what)
     else:
         wanted = {tensor.name: tensor for tensor in expected.tensors}
@@ -277,6 +276,17 @@ def check_structure(expected: Structure, got: Structure, *, compare_dtypes: bool
                 raise InvalidWeightsError(
                     f"{tensor.describe()} has dtype {tensor.dtype} but the model's weights have dtype {want}"
                 )
+
+
+def conform_json_names(weights: Weights, model: Structure) -> Weights:
+    """A JSON document's layers named as the model's tensors, in order, when it has the model's tensor count.
+
+    So that a JSON update of a model created from a named ``state_dict`` is stored with the model's names.
+    """
+    names = tuple(tensor.name for tensor in model.tensors)
+    if weights.names == layer_names(len(weights.layers)) and len(names) == len(weights.layers):
+        return Weights(layers=weights.layers, layered=weights.layered, names=names)
+    return weights
 
 
 def check_same_structure(reference: Weights | Structure, candidate: Weights | Structure) -> None:

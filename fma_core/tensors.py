@@ -24,6 +24,7 @@ from typing import IO, Any, Protocol
 
 import numpy as np
 
+from fma_core.aws import aws_client
 from fma_core.exceptions import InvalidWeightsError
 from fma_core.serialization import Structure, TensorSpec, Weights, check_structure
 
@@ -120,14 +121,10 @@ class S3RangeReader:
     """A ``RangeReader`` over an S3 object: each read is one ranged ``GetObject``."""
 
     def __init__(self, bucket: str, key: str, *, client: Any = None) -> None:
-        if client is None:
-            from fma_core.aws import aws_client
-
-            client = aws_client("s3")
-        self._client = client
+        self._client = aws_client("s3") if client is None else client
         self._bucket = bucket
         self._key = key
-        self.size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+        self.size = int(self._client.head_object(Bucket=bucket, Key=key)["ContentLength"])
 
     def read(self, offset: int, length: int) -> bytes:
         if length <= 0:

@@ -136,6 +136,12 @@ def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonRespons
     return JsonResponse({"detail": "A server error occurred."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
 
 
+class UploadGoneError(ApplicationError):
+    """An upload that a concurrent completion refused and removed while this one waited for it."""
+
+    status_code = status.HTTP_404_NOT_FOUND
+
+
 class UploadNotReceivedError(ApplicationError):
     """Completing an upload whose bytes have not arrived (yet): the upload stays, the caller may send them."""
 

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.db.models.fields.files import FieldFile
 
-from fma_core.serialization import Weights
+from fma_core.serialization import Structure, Weights
 from fma_django_connectors.models import (
     Client,
     ClientAggregateScore,
@@ -150,6 +150,11 @@ def model_latest_weights_file(*, model: FederatedModel) -> tuple[FieldFile, Mode
     if model.current_artifact is not None:
         return model.current_artifact.values, None
     return None
+
+
+def model_structure(*, model: FederatedModel) -> Structure | None:
+    """The structure every update of ``model`` must have, from its row (no weights file is read)."""
+    return None if model.structure is None else Structure.from_json(model.structure)
 
 
 def model_weight_files(*, model: FederatedModel) -> list[FieldFile]:

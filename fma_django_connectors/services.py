@@ -21,7 +21,7 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from fma_core.exceptions import FMAError, InvalidWeightsError
-from fma_core.serialization import Structure, Weights, check_structure
+from fma_core.serialization import Structure, Weights, check_structure, conform_json_names
 from fma_core.tensors import TensorSource
 from fma_django_connectors import selectors, triggers
 from fma_django_connectors.exceptions import (
@@ -29,6 +29,7 @@ from fma_django_connectors.exceptions import (
     DuplicateError,
     NotRegisteredError,
     UploadExpiredError,
+    UploadGoneError,
     UploadNotReceivedError,
 )
 from fma_django_connectors.models import (
@@ -207,14 +208,16 @@ def model_delete(*, model: FederatedModel) -> None:
             transaction.on_commit(partial(default_storage.delete, name))
 
 
-def model_structure(*, model: FederatedModel) -> Structure | None:
-    """The structure every update of ``model`` must have, from its row (no weights file is read)."""
-    return None if model.structure is None else Structure.from_json(model.structure)
+def _with_model_names(*, model: FederatedModel, weights: TensorSource) -> TensorSource:
+    """A JSON document's layers named as the model's tensors (``conform_json_names``); anything else as it is."""
+    if isinstance(weights, Weights) and model.structure is not None:
+        return conform_json_names(weights, Structure.from_json(model.structure))
+    return weights
 
 
 def _check_update_structure(*, model: FederatedModel, weights: TensorSource, check_dtypes: bool) -> None:
     """Raise a 400 on ``data`` naming the first tensor that differs from the model's structure."""
-    expected = model_structure(model=model)
+    expected = selectors.model_structure(model=model)
     if expected is None:
         return
     try:
@@ -264,6 +267,7 @@ def update_create(
     """
     update_check_target(model=model, client=client, base_aggregate=base_aggregate)
     _check_update_structure(model=model, weights=weights, check_dtypes=check_dtypes)
+    weights = _with_model_names(model=model, weights=weights)
     with _files_undone_on_failure() as new_files:
         update = ModelUpdate(
             federated_model=model, client=client, base_aggregate=base_aggregate, num_examples=num_examples
@@ -425,7 +429,10 @@ def upload_complete(*, upload: Upload) -> tuple[ModelUpdate | ModelArtifact, boo
     """
     try:
         with _atomic_with_files() as new_files:
-            upload = Upload.objects.select_for_update().get(pk=upload.pk)
+            locked = Upload.objects.select_for_update().filter(pk=upload.pk).first()
+            if locked is None:
+                raise UploadGoneError(f"Upload {upload.pk} was refused and removed meanwhile; make a new one.")
+            upload = locked
             if upload.completed_on is not None:
                 return _upload_result(upload), False
             if upload.expires_at <= timezone.now():
@@ -435,7 +442,7 @@ def upload_complete(*, upload: Upload) -> tuple[ModelUpdate | ModelArtifact, boo
             made = _upload_store(new_files=new_files, upload=upload)
             upload.completed_on = timezone.now()
             upload.save(update_fields=["completed_on", "update", "artifact"])
-    except UploadNotReceivedError:
+    except (UploadNotReceivedError, UploadGoneError):
         raise
     except (ApplicationError, FMAError):
         upload_discard(upload=upload)
@@ -481,6 +488,7 @@ def _upload_store(*, new_files: _NewFiles, upload: Upload) -> ModelUpdate | Mode
         _model_adopt_structure(model=model, structure=tensors.structure)
         version = INITIAL_ARTIFACT_VERSION
     else:
+        tensors = _with_model_names(model=model, weights=tensors)
         version = upload.version
     upload.artifact = _artifact_create(new_files=new_files, model=model, weights=tensors, version=version)
     _artifact_make_current(model=model, artifact=upload.artifact)

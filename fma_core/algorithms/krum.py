@@ -63,6 +63,7 @@ def krum(
     """
     scores = _krum_scores(updates, context, f, "krum")
     chosen = next(iter(SelectedUpdates(updates, [int(np.argmin(scores))])))
+    # Only for the structure and the result dtypes: the chosen update is copied whole, no group is stacked.
     grouped = LayerGroups(updates, context, bytes_per_parameter=0)
     layers = [grouped.cast(index, chosen.weights.tensor(index)) for index in range(len(grouped.template.tensors))]
     return AggregationResult(weights=grouped.weights(layers))

@@ -26,7 +26,8 @@ def test_reports_every_stage_and_checks_the_mean(tmp_path):
     )
 
     rows = {row["stage"]: row for row in json.loads(rows_file.read_text())}
-    assert rows["aggregate equals the mean (largest difference)"]["bar"] is True
+    (mean,) = [row for stage, row in rows.items() if stage.startswith("aggregate equals the mean")]
+    assert mean["bar"] is True
     assert rows["download the aggregate as safetensors (303 + GET)"]["status"] == 200
     # 400k numbers as JSON are more than a Lambda request carries: only the upload flow takes them.
     assert rows["400,000 float64: POST /api/v1/model_updates/ as JSON"]["status"] == 413

@@ -109,6 +109,13 @@ class TestPublish:
         model.refresh_from_db()
         assert model.current_artifact_id == body["id"]
         assert developer_api.get(f"/api/v1/models/{model.pk}/get_current_artifact/").json() == body
+        # The artifact keeps the structure of the aggregate it copies.
+        artifact = model.current_artifact
+        assert (artifact.structure, artifact.parameter_count, artifact.byte_size) == (
+            aggregates["second"].structure,
+            3,
+            24,
+        )
 
     def test_duplicate_version_is_400(self, developer, developer_api, media_root):
         model = make_model(developer, initial_model=[1.0])

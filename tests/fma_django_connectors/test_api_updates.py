@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 from rest_framework import status
 
-from fma_core.serialization import parse_weights
+from fma_core.serialization import Weights, parse_weights
 from fma_django_connectors import services, triggers
+from fma_django_connectors.exceptions import ApplicationError
 from fma_django_connectors.models import FederatedModel, ModelUpdate
 
 from .conftest import FORBIDDEN, make_aggregate, make_model, stored_files, uuid_client
@@ -422,3 +424,48 @@ class TestIngestReadsNoWeights:
         response = post(fed_client_api, body)
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert response.json() == {"data": "layer 1 has shape [11] but the model's weights have shape [10]"}
+
+
+class TestStructure:
+    def test_the_update_row_keeps_its_structure_and_the_first_sets_the_models(self, fed_client_api, model):
+        body = post(fed_client_api, {"federated_model": model.pk, "data": [[1, 2], [0.5, 1.5, 2.5]]}).json()
+
+        update = ModelUpdate.objects.get(pk=body["id"])
+        expected = {
+            "layered": True,
+            "tensors": [{"name": "0", "shape": [2], "dtype": "int64"}, {"name": "1", "shape": [3], "dtype": "float64"}],
+        }
+        assert (update.structure, update.parameter_count, update.byte_size) == (expected, 5, 40)
+        model.refresh_from_db()
+        assert model.structure == expected
+
+    def test_binary_weights_must_have_the_models_dtypes(self, developer, fed_client, media_root):
+        float32 = Weights(layers=(np.zeros(3, np.float32),), layered=True, names=("fc.bias",))
+        model = services.model_create(developer=developer, name="m", aggregator="fed_avg", initial_model=float32)
+        model.clients.add(fed_client)
+        before = stored_files(media_root)
+        float64 = Weights(layers=(np.zeros(3),), layered=True, names=("fc.bias",))
+
+        with pytest.raises(ApplicationError) as error:
+            services.update_create(model=model, client=fed_client, weights=float64, check_dtypes=True)
+
+        assert error.value.body == {
+            "data": "tensor 'fc.bias' has dtype float64 but the model's weights have dtype float32"
+        }
+        assert stored_files(media_root) == before
+        update = services.update_create(model=model, client=fed_client, weights=float32, check_dtypes=True)
+        assert update.structure == float32.structure.to_json()
+
+    def test_json_layers_take_the_names_of_a_named_models_tensors(self, developer, fed_client):
+        named = Weights(layers=(np.zeros((2, 2), np.float32), np.zeros(2, np.float32)), layered=True, names=("w", "b"))
+        model = services.model_create(developer=developer, name="m", aggregator="fed_avg", initial_model=named)
+        model.clients.add(fed_client)
+        api = uuid_client(fed_client)
+
+        response = post(api, {"federated_model": model.pk, "data": [[[1, 2], [3, 4]], [5, 6, 7]]})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"data": "tensor 'b' has shape [3] but the model's weights have shape [2]"}
+
+        body = post(api, {"federated_model": model.pk, "data": [[[1, 2], [3, 4]], [5, 6]]}).json()
+        assert body["data"] == [[[1, 2], [3, 4]], [5, 6]]
+        assert [tensor["name"] for tensor in ModelUpdate.objects.get(pk=body["id"]).structure["tensors"]] == ["w", "b"]

@@ -26,6 +26,7 @@ from rest_framework import status
 from fma_core.serialization import Weights
 from fma_core.tensors import encode_safetensors
 from fma_django_connectors import services
+from fma_django_connectors.exceptions import ApplicationError
 from fma_django_connectors.models import ModelArtifact, ModelUpdate, Upload
 
 from .conftest import basic_client, make_aggregate, make_model, stored_files, uuid_client
@@ -527,5 +528,51 @@ def test_deleting_the_model_removes_pending_upload_bytes(
     send(created["id"], b"[1]")
     with django_capture_on_commit_callbacks(execute=True):
         assert developer_api.delete(f"/api/v1/models/{model.pk}/").status_code == status.HTTP_204_NO_CONTENT
+    assert not Upload.objects.exists()
+    assert uploaded_files(media_root) == []
+
+
+def test_json_artifact_of_a_named_model_takes_its_names(developer_api, binary_model):
+    data = json_bytes([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [7.0, 8.0]])
+    created = create(
+        developer_api, federated_model=binary_model.pk, purpose="artifact", version="2", format="json", size=len(data)
+    )
+    send(created.json()["id"], data)
+    response = complete(developer_api, created.json()["id"])
+    assert response.status_code == status.HTTP_201_CREATED, response.json()
+    artifact = binary_model.artifacts.get(version="2")
+    assert [tensor["name"] for tensor in artifact.structure["tensors"]] == ["fc.weight", "fc.bias"]
+
+
+@pytest.mark.requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_completions_of_refused_bytes_leave_nothing(fed_client_api, model, media_root):
+    created = update_upload(fed_client_api, model, b"[1, 2]", sha256="0" * 64).json()
+    send(created["id"], b"[1, 2]")
+    upload = Upload.objects.get(pk=created["id"])
+    refusals = []
+
+    def complete_once():
+        try:
+            services.upload_complete(upload=upload)
+        except ApplicationError as error:
+            refusals.append((error.status_code, error.body))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=complete_once) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Each completion either refuses the bytes (400, the first and any that got the row before it was removed)
+    # or finds the upload gone (404): none succeeds, none fails with a 500.
+    actual = hashlib.sha256(b"[1, 2]").hexdigest()
+    message = f"The upload's SHA-256 is {actual}, not the {'0' * 64} given when it was made."
+    refused_bytes = (400, {"sha256": message})
+    gone = (404, {"detail": f"Upload {created['id']} was refused and removed meanwhile; make a new one."})
+    assert len(refusals) == 4
+    assert refused_bytes in refusals
+    assert all(refusal in (refused_bytes, gone) for refusal in refusals)
     assert not Upload.objects.exists()
     assert uploaded_files(media_root) == []
