@@ -6,12 +6,12 @@ import pytest
 from django.conf import settings
 from hypothesis import settings as hypothesis_settings
 
+from fma_core.aws import aws_client
+
 # No timed assertions in the suite (timings belong in bench/): Hypothesis' per-example deadline (200 ms) fails
 # property tests at random on a busy machine, when one example happens to wait for the CPU.
 hypothesis_settings.register_profile("fma", deadline=None)
 hypothesis_settings.load_profile("fma")
-
-from fma_core.aws import aws_client
 
 
 def pytest_collection_modifyitems(config, items):
