@@ -12,8 +12,9 @@ PORT ?= 8000
 # PostgreSQL when one answers on 127.0.0.1:5432 (as in CI), else SQLite.
 FMA_TEST_DATABASE ?= $(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo postgres || echo sqlite)
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
-.PHONY: install run migrate test test-postgres test-sqlite test-and-coverage lint fma-django-compile bench bench-cold-start clean \
+.PHONY: install run demo migrate test test-postgres test-sqlite test-and-coverage lint fma-django-compile bench bench-cold-start clean \
 	lambda-package sam-install sam-build-local sam-build-remote sam-bootstrap sam-local build-ApiFunction build-AggregatorFunction \
 	checkov-install checkov terraform-validate
 
@@ -29,6 +30,13 @@ migrate: install
 
 run: migrate
 	$(PY) api_service/local_server.py --port $(PORT)
+
+# Federated learning through fma_client (clients/python): the service of `make run` when it answers on PORT,
+# else one started for the demo. DEMO_ARGS="--rounds 20 --aggregator median" for more (README).
+demo: install
+	PYTHONPATH=$(PYTHONPATH):$(CURDIR)/clients/python $(PY) -m fma_client.demo --url http://127.0.0.1:$(PORT)/ \
+		--password-file .local/admin_password --start-server api_service/local_server.py \
+		--plot build/demo-accuracy.png $(DEMO_ARGS)
 
 test: install
 	FMA_TEST_DATABASE=$(FMA_TEST_DATABASE) $(PY) -m pytest $(PYTEST_ARGS)

@@ -4,11 +4,13 @@ from importlib import import_module
 
 from django.apps import AppConfig
 
-# Modules whose import registers handlers and connectors in the core's registries.
+# Modules whose import registers handlers and connectors in the core's registries, and schema extensions.
 REGISTERING_MODULES = (
     "fma_django_connectors.lambda_handler",
     "fma_django_connectors.connectors",
     "fma_django_connectors.triggers",
+    # drf-spectacular extensions (the OpenAPI description of the views).
+    "fma_django_connectors.openapi",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
+import orjson
 from django.conf import settings
 from django.db.models.fields.files import FieldFile
 from rest_framework import serializers
@@ -147,6 +148,20 @@ class FederatedModelSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(
                 f"Unknown requirement {value!r}; registered: {', '.join(requirements.names())} (or blank)"
             )
+        return value
+
+    def validate_requirement_args(self, value: Any) -> Any:
+        # Upstream's example script posts requirement_args as a JSON string ("3", "[3]"); upstream kept what the
+        # string holds. A string holding a list, an object, a number or null is taken as that value; any
+        # other string is left for the requirement's check to refuse.
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+        if parsed is None or (isinstance(parsed, list | dict | int | float) and not isinstance(parsed, bool)):
+            return parsed
         return value
 
     def validate_update_schema(self, value: Any) -> Any:

@@ -1,13 +1,17 @@
-"""URL map: admin, token endpoint, the v1 API and the dashboard."""
+"""URL map: admin, token endpoint, the v1 API, its OpenAPI description with interactive docs, and the dashboard."""
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api-token-auth/", obtain_auth_token, name="api-token-auth"),
     path("api/v1/", include("fma_django_connectors.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/docs/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("dashboard/", include("fma_django_connectors.dashboard.urls")),
 ]
 

@@ -2,7 +2,8 @@
 
 An algorithm declares its arguments as keyword-only parameters; the annotation gives the type and, through
 ``Annotated[..., Range(...)]``, the allowed values. Arguments come from model JSON: ``aggregator_args`` is an
-object or null, ``requirement_args`` an object, a list (positional, in declaration order) or null.
+object or null, ``requirement_args`` an object, a list (positional, in declaration order), one number (the first
+positional argument) or null.
 """
 
 from __future__ import annotations
@@ -136,6 +137,9 @@ def _checked_value(name: str, parameter: _Parameter, value: Any) -> Any:
 def _bind(name: str, function: Callable[..., Any], args: Any, *, field: str, positional: bool) -> dict[str, Any]:
     parameters = _parameters(function)
     by_name = {parameter.name: parameter for parameter in parameters}
+    if positional and isinstance(args, int | float) and not isinstance(args, bool):
+        # A lone number (upstream's ``"requirement_args": "3"``) is the first positional argument.
+        args = [args]
     if args is None:
         keywords: Mapping[str, Any] = {}
     elif isinstance(args, Mapping):
@@ -187,7 +191,7 @@ def validate_aggregator_args(name: str, args: Mapping[str, Any] | None) -> None:
 
 
 def validate_requirement_args(name: str, args: Mapping[str, Any] | Sequence[Any] | None) -> None:
-    """Check a model's ``requirement`` name and ``requirement_args`` (object, positional list or null).
+    """Check a model's ``requirement`` name and ``requirement_args`` (object, positional list, one number or null).
 
     Raises
     ------

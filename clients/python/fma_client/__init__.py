@@ -1,0 +1,39 @@
+"""Python client of the FMA API service (see docs/client.md of the repository)."""
+
+from fma_client.clients import DeveloperClient, WebClient
+from fma_client.errors import (
+    APIError,
+    APIException,
+    BadRequest,
+    Conflict,
+    FMAClientError,
+    Forbidden,
+    Gone,
+    NotFound,
+    PayloadTooLarge,
+    ServerError,
+    ServiceUnreachable,
+    TooManyRequests,
+    Unauthorized,
+)
+from fma_client.transport import RetryPolicy
+
+__all__ = [
+    "APIError",
+    "APIException",
+    "BadRequest",
+    "Conflict",
+    "DeveloperClient",
+    "FMAClientError",
+    "Forbidden",
+    "Gone",
+    "NotFound",
+    "PayloadTooLarge",
+    "RetryPolicy",
+    "ServerError",
+    "ServiceUnreachable",
+    "TooManyRequests",
+    "Unauthorized",
+    "WebClient",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,134 @@
+"""The OpenAPI description (``/api/schema/``) and its interactive docs (``/api/docs/``), through the Lambda handler."""
+
+import json
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from openapi_spec_validator import validate
+
+import service_initialization
+from tests.events import make_context, make_v1_event, make_v2_event, response_body
+from tests.servers import RunningServer
+
+pytestmark = pytest.mark.usefixtures("keep_test_connection")
+
+OPENAPI_JSON = "application/vnd.oai.openapi+json"
+
+
+def handle(event):
+    return service_initialization.handler(event, make_context())
+
+
+def _header(response, name):
+    headers = response.get("multiValueHeaders") or {key: [value] for key, value in response["headers"].items()}
+    return next(values for key, values in headers.items() if key.lower() == name.lower())
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_blocker):
+    with django_db_blocker.unblock():
+        response = handle(make_v2_event(path="/api/schema/", headers={"Accept": OPENAPI_JSON}))
+    assert response["statusCode"] == 200, response_body(response)
+    return json.loads(response_body(response))
+
+
+def _api_patterns(resolver=None, prefix=""):
+    """Every route of the API as an OpenAPI path template (``{id}`` for the object's key)."""
+    for entry in (resolver or get_resolver()).url_patterns:
+        pattern = prefix + str(entry.pattern).lstrip("^").rstrip("$")
+        if isinstance(entry, URLResolver):
+            yield from _api_patterns(entry, pattern)
+        elif isinstance(entry, URLPattern) and pattern.startswith(("api/v1/", "api-token-auth/")):
+            yield "/" + re.sub(r"\(\?P<(\w+)>[^)]*\)|<(?:\w+:)?(\w+)>", _template_parameter, pattern)
+
+
+def _template_parameter(match):
+    name = match[1] or match[2]
+    return "{id}" if name == "pk" else f"{{{name}}}"
+
+
+def test_schema_is_valid_openapi(schema):
+    validate(schema)
+
+    assert schema["openapi"].startswith("3.")
+
+
+def test_every_api_route_is_described(schema):
+    # The router's API root and its ``.json`` suffix variants are browsing aids, not routes of the contract.
+    routes = {route for route in _api_patterns() if "{format}" not in route and route != "/api/v1/"}
+
+    assert routes, "no API route found"
+    assert routes - set(schema["paths"]) == set()
+
+
+def test_security_schemes_client_uuid_and_token(schema):
+    schemes = schema["components"]["securitySchemes"]
+
+    assert schemes["clientUuid"] == {**schemes["clientUuid"], "type": "apiKey", "in": "header", "name": "CLIENT-UUID"}
+    assert schemes["tokenAuth"]["name"] == "Authorization"
+    assert schemes["basicAuth"] == {"type": "http", "scheme": "basic"}
+    register = schema["paths"]["/api/v1/models/{id}/register_client/"]["post"]
+    assert {} in register["security"], "register_client is open to anonymous callers"
+    assert {"clientUuid": []} in schema["paths"]["/api/v1/model_updates/"]["post"]["security"]
+
+
+def test_request_bodies_and_error_shapes(schema):
+    create = schema["paths"]["/api/v1/models/"]["post"]
+    body = create["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    required = schema["components"]["schemas"][body]["required"]
+
+    assert {"name", "aggregator"} <= set(required)
+    assert create["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/FieldErrors")
+    assert create["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorDetail")
+    assert schema["components"]["schemas"]["ErrorDetail"]["required"] == ["detail"]
+    complete = schema["paths"]["/api/v1/uploads/{id}/complete/"]["post"]["responses"]
+    assert {"200", "201", "404", "409", "410"} <= set(complete)
+
+
+def test_binary_formats_of_the_weights_routes(schema):
+    latest = schema["paths"]["/api/v1/models/{id}/get_latest_model/"]["get"]
+    formats = next(parameter for parameter in latest["parameters"] if parameter["name"] == "format")
+
+    assert sorted(formats["schema"]["enum"]) == ["json", "npz", "safetensors"]
+    assert set(latest["responses"]["200"]["content"]) == {"application/json", "application/octet-stream"}
+    assert latest["responses"]["200"]["content"]["application/octet-stream"]["schema"]["format"] == "binary"
+    assert "Location" in latest["responses"]["303"]["headers"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("page", "entry_script"),
+    [("/api/docs/", "swagger-ui-bundle.js"), ("/api/docs/redoc/", "redoc.standalone.js")],
+)
+@pytest.mark.parametrize("build", [make_v1_event, make_v2_event], ids=["v1", "v2"])
+def test_docs_pages_and_their_assets_are_served_by_the_service(page, entry_script, build):
+    response = handle(build(path=page))
+
+    assert response["statusCode"] == 200
+    html = response_body(response).decode()
+    assets = re.findall(r'(?:src|href)="(/static/drf_spectacular_sidecar/[^"]+)"', html)
+    assert any(asset.endswith(entry_script) for asset in assets), html
+    assert "cdn" not in " ".join(re.findall(r'(?:src|href)="([^"]+)"', html)).lower()
+    for asset in assets:
+        served = handle(build(path=asset))
+        assert served["statusCode"] == 200, asset
+        assert len(response_body(served)) > 0, asset
+
+
+@pytest.mark.integration
+def test_docs_and_schema_through_the_local_server(tmp_path):
+    server = RunningServer(tmp_path / "server").wait_ready()
+    try:
+        status, headers, page = server.request("GET", "/api/docs/")
+        assert status == 200
+        bundle = re.search(r'src="(/static/drf_spectacular_sidecar/[^"]+swagger-ui-bundle\.js)"', page.decode())[1]
+        status, headers, script = server.request("GET", bundle)
+        assert status == 200
+        assert "javascript" in headers["Content-Type"]
+        assert len(script) > 100_000
+        status, _, body = server.request("GET", "/api/schema/", headers={"Accept": OPENAPI_JSON})
+        assert status == 200
+        validate(json.loads(body))
+    finally:
+        server.stop()
