@@ -1,7 +1,8 @@
 """``CLIENT-UUID`` authentication of federated clients.
 
-Developers and staff authenticate with DRF's Basic, Token and Session classes (see
-``REST_FRAMEWORK`` in the settings); a federated client sends ``CLIENT-UUID: <uuid>``.
+Developers and staff authenticate with DRF's Basic (with failed passwords counted, see
+:class:`GuardedBasicAuthentication`), Token and Session classes (see ``REST_FRAMEWORK`` in the settings);
+a federated client sends ``CLIENT-UUID: <uuid>``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from rest_framework.authentication import BaseAuthentication
+from rest_framework.authentication import BaseAuthentication, BasicAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from fma_django_connectors import selectors
 from fma_django_connectors.models import Client
+from fma_django_connectors.throttling import LoginGuard
 
 
 @dataclass(frozen=True)
@@ -72,3 +74,22 @@ class ClientUUIDAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return "CLIENT-UUID"
+
+
+class GuardedBasicAuthentication(BasicAuthentication):
+    """HTTP Basic whose wrong passwords count as guesses (``login`` rate, per IP and per username).
+
+    DRF checks a Basic password before any throttle runs, so the count happens here: once the rate is
+    used up, every Basic attempt from that IP or for that username is a 429 until the window moves on,
+    a right password included (otherwise the answer itself would tell a guesser when it found one).
+    """
+
+    def authenticate_credentials(self, userid: str, password: str, request: Any = None) -> tuple[Any, None]:
+        guard = LoginGuard()
+        keys = guard.keys(request, userid)
+        guard.refuse_if_exhausted(keys)
+        try:
+            return super().authenticate_credentials(userid, password, request)
+        except AuthenticationFailed:
+            guard.record(keys)
+            raise
