@@ -14,7 +14,8 @@ class TokenLoginView(ObtainAuthToken):
 
     DRF's own view parses JSON with the standard library (a deeply nested body was a 500) and has no
     throttle: here the body goes through the API's JSON parser, with its size and depth limits (form and
-    multipart bodies, flat by nature, stay accepted as DRF's view took them), and each attempt counts as a password guess.
+    multipart bodies, flat by nature, stay accepted as DRF's view took them), and each attempt counts as a
+    password guess.
     """
 
     parser_classes = [*api_settings.DEFAULT_PARSER_CLASSES, FormParser, MultiPartParser]

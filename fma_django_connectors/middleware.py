@@ -4,8 +4,10 @@
   weights and tokens must not sit in a shared or browser cache.
 - ``Content-Security-Policy`` (setting ``FMA_CONTENT_SECURITY_POLICY``) on HTML pages (admin, docs,
   dashboard): scripts, styles and frames from the service itself only.
-- An unknown HTTP method answered by a plain Django view (the admin, a redirect) is a bodiless 405:
-  made ``{"detail": "Method \\"X\\" not allowed."}`` as DRF's views answer it.
+- A method no route of the service implements (``BREW``, ``TRACE``) is refused before any view: the
+  admin would answer it with an HTML CSRF page, DRF with its own 405. A method a Django view does not
+  take gets a bodiless 405 from Django: both become ``{"detail": 'Method "X" not allowed.'}`` as DRF
+  words it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ DEFAULT_CONTENT_SECURITY_POLICY = (
 )
 
 
+# Every method some route of the service takes; any other is a 405 wherever it is sent.
+SERVED_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+
+
 class SecurityHeadersMiddleware:
     """Adds the headers above; placed after WhiteNoise, so static files keep their long-lived caching."""
 
@@ -29,9 +35,12 @@ class SecurityHeadersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
+        if request.method not in SERVED_METHODS:
+            response = _json_not_allowed(request, allow=", ".join(SERVED_METHODS))
+        else:
+            response = self.get_response(request)
         if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/json"):
-            response = _json_not_allowed(request, response)
+            response = _json_not_allowed(request, allow=response.get("Allow"))
         if "Cache-Control" not in response:
             response["Cache-Control"] = "no-store"
         if response.get("Content-Type", "").startswith("text/html") and "Content-Security-Policy" not in response:
@@ -41,8 +50,8 @@ class SecurityHeadersMiddleware:
         return response
 
 
-def _json_not_allowed(request: HttpRequest, plain: HttpResponse) -> HttpResponse:
+def _json_not_allowed(request: HttpRequest, *, allow: str | None) -> HttpResponse:
     answer = JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
-    if "Allow" in plain:
-        answer["Allow"] = plain["Allow"]
+    if allow:
+        answer["Allow"] = allow
     return answer

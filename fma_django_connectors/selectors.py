@@ -146,10 +146,21 @@ def model_weight_files(*, model: FederatedModel) -> list[FieldFile]:
 
 
 def model_targets(*, actor: Any) -> QuerySet[FederatedModel]:
-    """Models ``actor`` may name by id in an action: any for a client (the action checks registration)."""
+    """Models ``actor`` may call a model action on: any for a client (the permission checks registration).
+
+    Documents (an update's ``federated_model``) name models among ``model_list``: an id outside it is
+    answered as an unknown one.
+    """
     return model_all() if _is_client(actor) else model_list(actor=actor)
 
 
-def aggregate_targets(*, actor: Any) -> QuerySet[ModelAggregate]:
-    """Aggregates ``actor`` may name by id in an action: any for a client (the action checks registration)."""
-    return ModelAggregate.objects.all() if _is_client(actor) else aggregate_list(actor=actor)
+def client_list(*, actor: Any) -> QuerySet[Client]:
+    """Clients a developer may name in a document: those registered to its models (staff: all).
+
+    Naming any other answers as an unknown uuid would, so that a uuid seen elsewhere is not confirmed.
+    """
+    if _is_client(actor):
+        return Client.objects.filter(pk=actor.pk)
+    if actor.is_staff:
+        return client_all()
+    return Client.objects.filter(federated_models__developer=actor).distinct()

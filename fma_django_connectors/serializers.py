@@ -173,9 +173,9 @@ class ModelUpdateSerializer(serializers.ModelSerializer):
     ``data`` must match the model's ``update_schema`` when one is set, then be valid weights.
     """
 
-    client = serializers.PrimaryKeyRelatedField(queryset=selectors.client_all())
-    federated_model = ScopedPrimaryKeyRelatedField(selector=selectors.model_targets)
-    base_aggregate = ScopedPrimaryKeyRelatedField(selector=selectors.aggregate_targets, allow_null=True, required=False)
+    client = ScopedPrimaryKeyRelatedField(selector=selectors.client_list)
+    federated_model = ScopedPrimaryKeyRelatedField(selector=selectors.model_list)
+    base_aggregate = ScopedPrimaryKeyRelatedField(selector=selectors.aggregate_list, allow_null=True, required=False)
     data = WeightsField()
 
     class Meta:
@@ -260,8 +260,8 @@ class ClientAggregateScoreSerializer(serializers.ModelSerializer):
     ``validation_results`` must match the model's ``client_agg_results_schema`` when one is set.
     """
 
-    aggregate = ScopedPrimaryKeyRelatedField(selector=selectors.aggregate_targets)
-    client = serializers.PrimaryKeyRelatedField(queryset=selectors.client_all())
+    aggregate = ScopedPrimaryKeyRelatedField(selector=selectors.aggregate_list)
+    client = ScopedPrimaryKeyRelatedField(selector=selectors.client_list)
 
     class Meta:
         model = ClientAggregateScore
