@@ -110,6 +110,8 @@ class FederatedModelSerializer(serializers.ModelSerializer):
             "client_agg_results_schema",
             "furthest_base_agg",
             "allow_aggregation",
+            "registration",
+            "client_auth",
             "created_on",
             "last_modified",
             "initial_model",

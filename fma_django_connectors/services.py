@@ -107,6 +107,8 @@ def model_create(
     client_agg_results_schema: Any = None,
     furthest_base_agg: int | None = None,
     allow_aggregation: bool = False,
+    registration: str = FederatedModel.Registration.OPEN,
+    client_auth: str = FederatedModel.ClientAuth.UUID,
     clients: Iterable[Client] = (),
     initial_model: Weights | None = None,
 ) -> FederatedModel:
@@ -123,6 +125,8 @@ def model_create(
             client_agg_results_schema=client_agg_results_schema,
             furthest_base_agg=furthest_base_agg,
             allow_aggregation=allow_aggregation,
+            registration=registration,
+            client_auth=client_auth,
         )
         model.full_clean()
         model.save()

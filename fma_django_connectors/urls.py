@@ -2,12 +2,13 @@
 
 from rest_framework.routers import DefaultRouter
 
-from fma_django_connectors import views
+from fma_django_connectors import enrollment, views
 
 router = DefaultRouter()
 router.register("models", views.FederatedModelViewSet, basename="federated-model")
 router.register("model_updates", views.ModelUpdateViewSet, basename="model-update")
 router.register("model_aggregates", views.ModelAggregateViewSet, basename="model-aggregate")
+router.register("enrollment_tokens", enrollment.EnrollmentTokenViewSet, basename="enrollment-token")
 router.register("client_aggregate_scores", views.ClientAggregateScoreViewSet, basename="client-aggregate-score")
 
 urlpatterns = router.urls

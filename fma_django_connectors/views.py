@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from fma_core.serialization import weights_to_jsonable
-from fma_django_connectors import filters, selectors, serializers, services
+from fma_django_connectors import enrollment, filters, selectors, serializers, services
 from fma_django_connectors.authentication import request_actor
 from fma_django_connectors.models import Client
 from fma_django_connectors.pagination import BareListPagination, FederatedModelPagination
@@ -70,8 +70,20 @@ class FederatedModelViewSet(viewsets.ModelViewSet):
 
     @action(detail=True, methods=["post"])
     def register_client(self, request: Request, pk: str | None = None) -> Response:
-        client = services.client_register(model=self.get_object(), client=_calling_client(request))
+        body = enrollment.RegisterClientSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        client = enrollment.client_enroll(
+            model=self.get_object(),
+            client=_calling_client(request),
+            enrollment_token=body.validated_data.get("enrollment_token"),
+        )
         return Response({"uuid": client.uuid})
+
+    @action(detail=True, methods=["post"])
+    def add_client(self, request: Request, pk: str | None = None) -> Response:
+        """A developer adds a new client to its model (the way into a ``closed`` model); ``201 {"uuid"}``."""
+        client = services.client_register(model=self.get_object())
+        return Response({"uuid": client.uuid}, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["get"])
     def get_latest_aggregate(self, request: Request, pk: str | None = None) -> Response:
