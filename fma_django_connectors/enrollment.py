@@ -7,6 +7,9 @@
 
 A client already registered to the model may always register again (idempotent). Any refusal answers
 exactly as an unknown model id does (404, the same body), so an outsider learns nothing about the model.
+
+On a ``signed`` model (``client_auth``), a new client registers with its Ed25519 ``public_key``, and a known
+client joins only by a request signed with its key: a uuid alone opens nothing there.
 """
 
 from __future__ import annotations
@@ -21,11 +24,15 @@ from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.exceptions import AuthenticationFailed
 
+from fma_core.exceptions import CallerError
+from fma_core.signatures import parse_public_key
 from fma_django_connectors import selectors, services
 from fma_django_connectors.authentication import request_actor
+from fma_django_connectors.exceptions import ApplicationError
 from fma_django_connectors.models import Client, EnrollmentToken, FederatedModel
-from fma_django_connectors.permissions import IsDeveloper
+from fma_django_connectors.permissions import SIGNATURE_REQUIRED, IsDeveloper
 
 # Lifetime of an enrollment token created without ``expires_at``.
 DEFAULT_TOKEN_LIFETIME = timedelta(days=7)
@@ -60,11 +67,22 @@ def enrollment_token_redeem(*, model: FederatedModel, key: str) -> bool:
     return redeemed == 1
 
 
-def client_enroll(*, model: FederatedModel, client: Client | None, enrollment_token: str | None) -> Client:
-    """Register ``client`` (a new one when None) to ``model`` as its ``registration`` rule allows.
+def client_enroll(
+    *,
+    model: FederatedModel,
+    client: Client | None,
+    signed: bool,
+    enrollment_token: str | None,
+    public_key: bytes | None,
+) -> Client:
+    """Register ``client`` (a new one, with ``public_key``, when None) to ``model`` as its rules allow.
 
-    Raises ``Http404`` (the unknown-model answer) when the rule refuses.
+    ``signed`` says whether the calling client signed the request. Raises ``Http404`` (the unknown-model
+    answer) when the registration rule refuses, ``AuthenticationFailed`` (401) for a known client's unsigned
+    request on a ``signed`` model, ``ApplicationError`` (400) for a ``public_key`` missing or misplaced.
     """
+    if client is not None and public_key is not None:
+        raise ApplicationError("A registered client keeps the key it registered with.", field="public_key")
     if client is not None and selectors.client_is_registered(model=model, client=client):
         return client
     rule = model.registration
@@ -75,11 +93,34 @@ def client_enroll(*, model: FederatedModel, client: Client | None, enrollment_to
             enrollment_token and enrollment_token_redeem(model=model, key=enrollment_token)
         ):
             raise model_not_found()
-        return services.client_register(model=model, client=client)
+        if model.client_auth == FederatedModel.ClientAuth.SIGNED:
+            if client is not None and not signed:
+                raise AuthenticationFailed(SIGNATURE_REQUIRED)
+            if client is None and public_key is None:
+                raise ApplicationError(
+                    "This model takes signed requests only: register with your Ed25519 public_key.", field="public_key"
+                )
+        return services.client_register(model=model, client=client, public_key=public_key)
 
 
-class RegisterClientSerializer(serializers.Serializer):
-    """Optional body of ``register_client``: the enrollment token an ``invite`` model asks for."""
+def _public_key(text: str) -> bytes:
+    try:
+        return parse_public_key(text)
+    except CallerError as error:
+        raise serializers.ValidationError(str(error)) from None
+
+
+class NewClientSerializer(serializers.Serializer):
+    """Body of ``add_client``: the new client's Ed25519 public key (base64 of its 32 raw bytes), if any."""
+
+    public_key = serializers.CharField(required=False, max_length=100)
+
+    def validate_public_key(self, value: str) -> bytes:
+        return _public_key(value)
+
+
+class RegisterClientSerializer(NewClientSerializer):
+    """Optional body of ``register_client``: the enrollment token of an ``invite`` model, a new client's key."""
 
     enrollment_token = serializers.CharField(required=False, max_length=200)
 

@@ -24,6 +24,11 @@ def _is_client(actor: Any) -> bool:
     return isinstance(actor, Client)
 
 
+def _signed_models_hidden(actor: Client) -> bool:
+    # On a ``signed`` model a client's uuid alone opens nothing: an unsigned request sees it as absent.
+    return not getattr(actor, "request_signed", False)
+
+
 def client_get(*, uuid: uuid_module.UUID) -> Client | None:
     """The client with that uuid, if any."""
     return Client.objects.filter(uuid=uuid).first()
@@ -67,7 +72,8 @@ def model_list(*, actor: Any) -> QuerySet[FederatedModel]:
     """Models ``actor`` may see: a client those it is registered to, a developer its own, staff all."""
     models = model_all()
     if _is_client(actor):
-        return models.filter(clients=actor)
+        models = models.filter(clients=actor)
+        return models.exclude(client_auth=FederatedModel.ClientAuth.SIGNED) if _signed_models_hidden(actor) else models
     if actor.is_staff:
         return models
     return models.filter(developer=actor)
@@ -77,7 +83,10 @@ def update_list(*, actor: Any) -> QuerySet[ModelUpdate]:
     """Updates ``actor`` may see: a client its own, a developer those of its models, staff all."""
     updates = ModelUpdate.objects.all()
     if _is_client(actor):
-        return updates.filter(client=actor)
+        updates = updates.filter(client=actor)
+        if _signed_models_hidden(actor):
+            return updates.exclude(federated_model__client_auth=FederatedModel.ClientAuth.SIGNED)
+        return updates
     if actor.is_staff:
         return updates
     return updates.filter(federated_model__developer=actor)
@@ -87,7 +96,10 @@ def aggregate_list(*, actor: Any) -> QuerySet[ModelAggregate]:
     """Aggregates of the models ``actor`` may see (a client: those it is registered to)."""
     aggregates = ModelAggregate.objects.all()
     if _is_client(actor):
-        return aggregates.filter(federated_model__clients=actor)
+        aggregates = aggregates.filter(federated_model__clients=actor)
+        if _signed_models_hidden(actor):
+            return aggregates.exclude(federated_model__client_auth=FederatedModel.ClientAuth.SIGNED)
+        return aggregates
     if actor.is_staff:
         return aggregates
     return aggregates.filter(federated_model__developer=actor)
@@ -97,7 +109,10 @@ def score_list(*, actor: Any) -> QuerySet[ClientAggregateScore]:
     """Scores ``actor`` may see: a client its own, a developer those of its models' aggregates, staff all."""
     scores = ClientAggregateScore.objects.all()
     if _is_client(actor):
-        return scores.filter(client=actor)
+        scores = scores.filter(client=actor)
+        if _signed_models_hidden(actor):
+            return scores.exclude(aggregate__federated_model__client_auth=FederatedModel.ClientAuth.SIGNED)
+        return scores
     if actor.is_staff:
         return scores
     return scores.filter(aggregate__federated_model__developer=actor)

@@ -13,6 +13,7 @@ from rest_framework.exceptions import PermissionDenied
 from fma_core.algorithms import aggregators, requirements, validate_aggregator_args, validate_requirement_args
 from fma_core.exceptions import FMAError, InvalidWeightsError
 from fma_core.serialization import Weights, parse_weights, weights_to_jsonable
+from fma_core.signatures import key_fingerprint
 from fma_django_connectors import selectors
 from fma_django_connectors.authentication import request_actor
 from fma_django_connectors.exceptions import SchemaMismatchError
@@ -117,6 +118,17 @@ class FederatedModelSerializer(serializers.ModelSerializer):
             "initial_model",
         ]
         read_only_fields = ["current_artifact", "created_on", "last_modified"]
+
+    def to_representation(self, instance: FederatedModel) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if instance.client_auth == FederatedModel.ClientAuth.SIGNED:
+            # The uuids of a signed model's clients are no secret (they open nothing without the key), but
+            # a client may share its uuid with ``uuid`` models elsewhere: show the key's fingerprint instead.
+            data["clients"] = [
+                key_fingerprint(bytes(client.public_key)) if client.public_key is not None else None
+                for client in instance.clients.all()
+            ]
+        return data
 
     def validate_developer(self, value: Any) -> Any:
         user = self.context["request"].user

@@ -61,16 +61,16 @@ def _delete_files_on_commit(files: Iterable[FieldFile]) -> None:
         transaction.on_commit(partial(weights_delete, field))
 
 
-def client_create() -> Client:
-    """A new client with a fresh uuid."""
-    return Client.objects.create()
+def client_create(*, public_key: bytes | None = None) -> Client:
+    """A new client with a fresh uuid (and the raw Ed25519 public key it signs with, if any)."""
+    return Client.objects.create(public_key=public_key)
 
 
-def client_register(*, model: FederatedModel, client: Client | None = None) -> Client:
-    """Register ``client`` (a new one when None) to ``model``; registering twice changes nothing."""
+def client_register(*, model: FederatedModel, client: Client | None = None, public_key: bytes | None = None) -> Client:
+    """Register ``client`` (a new one, with ``public_key``, when None) to ``model``; twice changes nothing."""
     with transaction.atomic():
         if client is None:
-            client = client_create()
+            client = client_create(public_key=public_key)
         model.clients.add(client)
     return client
 
