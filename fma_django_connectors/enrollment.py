@@ -103,6 +103,15 @@ def client_enroll(
         return services.client_register(model=model, client=client, public_key=public_key)
 
 
+def client_add(*, model: FederatedModel, public_key: bytes | None) -> Client:
+    """A developer's new client for ``model`` (the way into a ``closed`` model); keyed on a ``signed`` one."""
+    if model.client_auth == FederatedModel.ClientAuth.SIGNED and public_key is None:
+        raise ApplicationError(
+            "This model takes signed requests only: give the client's public_key.", field="public_key"
+        )
+    return services.client_register(model=model, public_key=public_key)
+
+
 def _public_key(text: str) -> bytes:
     try:
         return parse_public_key(text)

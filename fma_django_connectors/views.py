@@ -89,7 +89,7 @@ class FederatedModelViewSet(viewsets.ModelViewSet):
         """
         body = enrollment.NewClientSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        client = services.client_register(model=self.get_object(), public_key=body.validated_data.get("public_key"))
+        client = enrollment.client_add(model=self.get_object(), public_key=body.validated_data.get("public_key"))
         return Response({"uuid": client.uuid}, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["get"])

@@ -196,3 +196,9 @@ class TestDevelopers:
         assert response.status_code == status.HTTP_201_CREATED
         added = SignedClient(key, response.json()["uuid"])
         assert added.call("GET", latest(signed_model)).status_code == status.HTTP_200_OK
+
+    def test_a_client_added_to_a_signed_model_needs_a_key(self, developer_api, signed_model):
+        response = developer_api.post(f"/api/v1/models/{signed_model.pk}/add_client/")
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"public_key": "This model takes signed requests only: give the client's public_key."}
+        assert not signed_model.clients.exists()
