@@ -95,7 +95,7 @@ class RegistrationRateThrottle(_Throttle):
     scope = "registration"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
-        if getattr(view, "action", None) != "register_client" or request.auth is not None:
+        if getattr(view, "action", None) != "register_client" or (request.user and request.user.is_authenticated):
             return None
         return self.key(client_ip(request))
 
