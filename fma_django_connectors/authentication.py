@@ -1,22 +1,29 @@
 """``CLIENT-UUID`` authentication of federated clients.
 
-Developers and staff authenticate with DRF's Basic, Token and Session classes (see
-``REST_FRAMEWORK`` in the settings); a federated client sends ``CLIENT-UUID: <uuid>``.
+Developers and staff authenticate with DRF's Basic (with failed passwords counted, see
+:class:`GuardedBasicAuthentication`), Token and Session classes (see ``REST_FRAMEWORK`` in the settings);
+a federated client sends ``CLIENT-UUID: <uuid>``, and on ``signed`` models signs each request with its
+Ed25519 key as well (``fma_core.signatures``): the signature is checked here, for every request that carries
+one, and ``client.request_signed`` tells the selectors and permissions whether it did.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from rest_framework.authentication import BaseAuthentication
+from django.core.cache import cache
+from rest_framework.authentication import BaseAuthentication, BasicAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from fma_core import signatures
 from fma_django_connectors import selectors
 from fma_django_connectors.models import Client
+from fma_django_connectors.throttling import LoginGuard
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,68 @@ class ClientUUIDAuthentication(BaseAuthentication):
         client = selectors.client_get(uuid=value)
         if client is None:
             raise AuthenticationFailed("Invalid UUID")
+        client.request_signed = _signature_checked(request, client)  # type: ignore[attr-defined]
         return ClientPrincipal(client), client
 
     def authenticate_header(self, request: Request) -> str:
         return "CLIENT-UUID"
+
+
+_SIGNATURE_META = tuple("HTTP_" + name.upper().replace("-", "_") for name in signatures.HEADERS)
+
+
+def _signature_checked(request: Request, client: Client) -> bool:
+    """True for a request signed by ``client``'s key, False for one without signature headers.
+
+    Raises ``AuthenticationFailed`` (401) for an incomplete, stale, wrong or replayed signature.
+    """
+    timestamp, nonce, signature = (request.META.get(name) for name in _SIGNATURE_META)
+    if timestamp is None and nonce is None and signature is None:
+        return False
+    if timestamp is None or nonce is None or signature is None:
+        raise AuthenticationFailed(f"A signed request needs all of {', '.join(signatures.HEADERS)}.")
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > signatures.MAX_SKEW_SECONDS:
+        raise AuthenticationFailed(
+            f"FMA-Timestamp must be the time of the request in seconds since the epoch, within "
+            f"{signatures.MAX_SKEW_SECONDS} seconds of the server's clock."
+        )
+    if not signatures.NONCE_PATTERN.fullmatch(nonce):
+        raise AuthenticationFailed("FMA-Nonce must be 16 to 128 characters among A-Z a-z 0-9 _ -.")
+    message = signatures.canonical_message(
+        method=request.method or "",
+        target=signatures.canonical_target(request._request.path_info, request.META.get("QUERY_STRING", "")),
+        timestamp=timestamp,
+        nonce=nonce,
+        body=request._request.body,
+    )
+    if client.public_key is None or not signatures.signature_valid(bytes(client.public_key), signature, message):
+        raise AuthenticationFailed("Invalid signature.")
+    # Remembered for as long as its timestamp is acceptable (both ways), in the cache all containers share;
+    # ``add`` is a conditional insert, so two containers receiving the same request cannot both accept it.
+    if not cache.add(f"nonce:{client.pk}:{nonce}", 1, timeout=2 * signatures.MAX_SKEW_SECONDS):
+        raise AuthenticationFailed("Replayed request: this FMA-Nonce was already used.")
+    return True
+
+
+def request_signed(request: Request) -> bool:
+    """Whether the calling client signed this request."""
+    return isinstance(request.auth, Client) and getattr(request.auth, "request_signed", False)
+
+
+class GuardedBasicAuthentication(BasicAuthentication):
+    """HTTP Basic whose wrong passwords count as guesses (``login`` rate, per IP and per username).
+
+    DRF checks a Basic password before any throttle runs, so the count happens here: once the rate is
+    used up, every Basic attempt from that IP or for that username is a 429 until the window moves on,
+    a right password included (otherwise the answer itself would tell a guesser when it found one).
+    """
+
+    def authenticate_credentials(self, userid: str, password: str, request: Any = None) -> tuple[Any, None]:
+        guard = LoginGuard()
+        keys = guard.keys(request, userid)
+        guard.refuse_if_exhausted(keys)
+        try:
+            return super().authenticate_credentials(userid, password, request)
+        except AuthenticationFailed:
+            guard.record(keys)
+            raise

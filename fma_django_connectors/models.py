@@ -14,9 +14,11 @@ from django.db import models
 
 
 class Client(models.Model):
-    """A federated client, known only by its uuid."""
+    """A federated client, known by its uuid; on ``signed`` models by its Ed25519 public key as well."""
 
     uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Raw 32-byte Ed25519 public key, when the client registered one (only the public half is ever stored).
+    public_key = models.BinaryField(max_length=32, null=True, blank=True, editable=False)
     created_on = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -55,6 +57,18 @@ class FederatedModel(models.Model):
     client_agg_results_schema = models.JSONField(null=True, blank=True)
     furthest_base_agg = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
     allow_aggregation = models.BooleanField(default=False)
+
+    class Registration(models.TextChoices):
+        OPEN = "open"  # anyone may register (the contract's original behaviour)
+        INVITE = "invite"  # a client presents an enrollment token the developer created
+        CLOSED = "closed"  # only clients the developer adds
+
+    class ClientAuth(models.TextChoices):
+        UUID = "uuid"  # CLIENT-UUID alone identifies a client (the contract's original behaviour)
+        SIGNED = "signed"  # every client request is signed with the client's Ed25519 key
+
+    registration = models.CharField(max_length=10, choices=Registration.choices, default=Registration.OPEN)
+    client_auth = models.CharField(max_length=10, choices=ClientAuth.choices, default=ClientAuth.UUID)
     # Server-side aggregator state kept between aggregations (e.g. FedOpt moments), as weights.
     aggregator_state = models.FileField(upload_to="aggregator_state/", null=True, blank=True)
     # The structure every update must have: that of the model's first weights (initial model, else first
@@ -205,3 +219,23 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.pk} ({self.purpose}) of {self.federated_model_id}"
+
+
+class EnrollmentToken(models.Model):
+    """A developer's invitation to register to an ``invite`` model: ``uses`` registrations until ``expires_at``.
+
+    Only the SHA-256 of the token is stored; the token itself is shown once, when created.
+    """
+
+    federated_model = models.ForeignKey(FederatedModel, on_delete=models.CASCADE, related_name="enrollment_tokens")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    uses = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    used = models.PositiveIntegerField(default=0, editable=False)
+    expires_at = models.DateTimeField()
+    created_on = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"enrollment token {self.pk} of {self.federated_model_id}"

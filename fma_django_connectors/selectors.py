@@ -26,6 +26,11 @@ def _is_client(actor: Any) -> bool:
     return isinstance(actor, Client)
 
 
+def _signed_models_hidden(actor: Client) -> bool:
+    # On a ``signed`` model a client's uuid alone opens nothing: an unsigned request sees it as absent.
+    return not getattr(actor, "request_signed", False)
+
+
 def client_get(*, uuid: uuid_module.UUID) -> Client | None:
     """The client with that uuid, if any."""
     return Client.objects.filter(uuid=uuid).first()
@@ -69,7 +74,8 @@ def model_list(*, actor: Any) -> QuerySet[FederatedModel]:
     """Models ``actor`` may see: a client those it is registered to, a developer its own, staff all."""
     models = model_all()
     if _is_client(actor):
-        return models.filter(clients=actor)
+        models = models.filter(clients=actor)
+        return models.exclude(client_auth=FederatedModel.ClientAuth.SIGNED) if _signed_models_hidden(actor) else models
     if actor.is_staff:
         return models
     return models.filter(developer=actor)
@@ -79,7 +85,10 @@ def update_list(*, actor: Any) -> QuerySet[ModelUpdate]:
     """Updates ``actor`` may see: a client its own, a developer those of its models, staff all."""
     updates = ModelUpdate.objects.all()
     if _is_client(actor):
-        return updates.filter(client=actor)
+        updates = updates.filter(client=actor)
+        if _signed_models_hidden(actor):
+            return updates.exclude(federated_model__client_auth=FederatedModel.ClientAuth.SIGNED)
+        return updates
     if actor.is_staff:
         return updates
     return updates.filter(federated_model__developer=actor)
@@ -108,7 +117,10 @@ def aggregate_list(*, actor: Any) -> QuerySet[ModelAggregate]:
 def _of_visible_models(rows: QuerySet[Any], *, actor: Any) -> QuerySet[Any]:
     """``rows`` (with a ``federated_model``) of the models ``actor`` may see."""
     if _is_client(actor):
-        return rows.filter(federated_model__clients=actor)
+        rows = rows.filter(federated_model__clients=actor)
+        if _signed_models_hidden(actor):
+            return rows.exclude(federated_model__client_auth=FederatedModel.ClientAuth.SIGNED)
+        return rows
     if actor.is_staff:
         return rows
     return rows.filter(federated_model__developer=actor)
@@ -118,7 +130,10 @@ def score_list(*, actor: Any) -> QuerySet[ClientAggregateScore]:
     """Scores ``actor`` may see: a client its own, a developer those of its models' aggregates, staff all."""
     scores = ClientAggregateScore.objects.all()
     if _is_client(actor):
-        return scores.filter(client=actor)
+        scores = scores.filter(client=actor)
+        if _signed_models_hidden(actor):
+            return scores.exclude(aggregate__federated_model__client_auth=FederatedModel.ClientAuth.SIGNED)
+        return scores
     if actor.is_staff:
         return scores
     return scores.filter(aggregate__federated_model__developer=actor)
@@ -168,11 +183,27 @@ def model_weight_files(*, model: FederatedModel) -> list[FieldFile]:
 
 
 def model_targets(*, actor: Any) -> QuerySet[FederatedModel]:
-    """Models ``actor`` may name by id in an action: any for a client (the action checks registration)."""
+    """Models ``actor`` may call a model action on: any for a client (the permission checks registration).
+
+    Documents (an update's ``federated_model``) name models among ``model_named``: an id outside it is
+    answered as an unknown one.
+    """
     # The action checks registration with one query of its own: no need to prefetch every client.
     return FederatedModel.objects.all() if _is_client(actor) else model_list(actor=actor)
 
 
-def aggregate_targets(*, actor: Any) -> QuerySet[ModelAggregate]:
-    """Aggregates ``actor`` may name by id in an action: any for a client (the action checks registration)."""
-    return ModelAggregate.objects.all() if _is_client(actor) else aggregate_list(actor=actor)
+def model_named(*, actor: Any) -> QuerySet[FederatedModel]:
+    """Models ``actor`` may name by id in a document: those ``model_list`` holds, without its prefetch."""
+    return model_list(actor=actor).prefetch_related(None)
+
+
+def client_list(*, actor: Any) -> QuerySet[Client]:
+    """Clients a developer may name in a document: those registered to its models (staff: all).
+
+    Naming any other answers as an unknown uuid would, so that a uuid seen elsewhere is not confirmed.
+    """
+    if _is_client(actor):
+        return Client.objects.filter(pk=actor.pk)
+    if actor.is_staff:
+        return client_all()
+    return Client.objects.filter(federated_models__developer=actor).distinct()

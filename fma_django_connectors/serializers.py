@@ -14,6 +14,7 @@ from rest_framework.exceptions import PermissionDenied
 from fma_core.algorithms import aggregators, requirements, validate_aggregator_args, validate_requirement_args
 from fma_core.exceptions import FMAError, InvalidWeightsError
 from fma_core.serialization import Weights, parse_weights
+from fma_core.signatures import key_fingerprint
 from fma_django_connectors import selectors
 from fma_django_connectors.authentication import request_actor
 from fma_django_connectors.downloads import weights_json, weights_url
@@ -124,11 +125,24 @@ class FederatedModelSerializer(serializers.ModelSerializer):
             "client_agg_results_schema",
             "furthest_base_agg",
             "allow_aggregation",
+            "registration",
+            "client_auth",
             "created_on",
             "last_modified",
             "initial_model",
         ]
         read_only_fields = ["current_artifact", "created_on", "last_modified"]
+
+    def to_representation(self, instance: FederatedModel) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if instance.client_auth == FederatedModel.ClientAuth.SIGNED:
+            # The uuids of a signed model's clients are no secret (they open nothing without the key), but
+            # a client may share its uuid with ``uuid`` models elsewhere: show the key's fingerprint instead.
+            data["clients"] = [
+                key_fingerprint(bytes(client.public_key)) if client.public_key is not None else None
+                for client in instance.clients.all()
+            ]
+        return data
 
     def validate_developer(self, value: Any) -> Any:
         user = self.context["request"].user
@@ -205,9 +219,10 @@ class UpdateTargetFields(serializers.Serializer):
     Shared by ``POST /api/v1/model_updates/`` and ``POST /api/v1/uploads/``, so both refuse the same ids.
     """
 
-    client = serializers.PrimaryKeyRelatedField(queryset=selectors.client_all())
-    federated_model = ScopedPrimaryKeyRelatedField(selector=selectors.model_targets)
-    base_aggregate = ScopedPrimaryKeyRelatedField(selector=selectors.aggregate_targets, allow_null=True, required=False)
+    # An id outside the caller's scope is refused as an unknown one, so that no message confirms it exists.
+    client = ScopedPrimaryKeyRelatedField(selector=selectors.client_list)
+    federated_model = ScopedPrimaryKeyRelatedField(selector=selectors.model_named)
+    base_aggregate = ScopedPrimaryKeyRelatedField(selector=selectors.aggregate_list, allow_null=True, required=False)
 
 
 class ModelUpdateSerializer(UpdateTargetFields, serializers.ModelSerializer):
@@ -299,8 +314,8 @@ class ClientAggregateScoreSerializer(serializers.ModelSerializer):
     ``validation_results`` must match the model's ``client_agg_results_schema`` when one is set.
     """
 
-    aggregate = ScopedPrimaryKeyRelatedField(selector=selectors.aggregate_targets)
-    client = serializers.PrimaryKeyRelatedField(queryset=selectors.client_all())
+    aggregate = ScopedPrimaryKeyRelatedField(selector=selectors.aggregate_list)
+    client = ScopedPrimaryKeyRelatedField(selector=selectors.client_list)
 
     class Meta:
         model = ClientAggregateScore

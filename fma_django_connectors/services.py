@@ -87,16 +87,16 @@ def _delete_files_on_commit(files: Iterable[FieldFile]) -> None:
         transaction.on_commit(partial(weights_delete, field))
 
 
-def client_create() -> Client:
-    """A new client with a fresh uuid."""
-    return Client.objects.create()
+def client_create(*, public_key: bytes | None = None) -> Client:
+    """A new client with a fresh uuid (and the raw Ed25519 public key it signs with, if any)."""
+    return Client.objects.create(public_key=public_key)
 
 
-def client_register(*, model: FederatedModel, client: Client | None = None) -> Client:
-    """Register ``client`` (a new one when None) to ``model``; registering twice changes nothing."""
+def client_register(*, model: FederatedModel, client: Client | None = None, public_key: bytes | None = None) -> Client:
+    """Register ``client`` (a new one, with ``public_key``, when None) to ``model``; twice changes nothing."""
     with transaction.atomic():
         if client is None:
-            client = client_create()
+            client = client_create(public_key=public_key)
         model.clients.add(client)
     return client
 
@@ -149,6 +149,8 @@ def model_create(
     client_agg_results_schema: Any = None,
     furthest_base_agg: int | None = None,
     allow_aggregation: bool = False,
+    registration: str = FederatedModel.Registration.OPEN,
+    client_auth: str = FederatedModel.ClientAuth.UUID,
     clients: Iterable[Client] = (),
     initial_model: Weights | None = None,
 ) -> FederatedModel:
@@ -166,6 +168,8 @@ def model_create(
             furthest_base_agg=furthest_base_agg,
             allow_aggregation=allow_aggregation,
             structure=None if initial_model is None else initial_model.structure.to_json(),
+            registration=registration,
+            client_auth=client_auth,
         )
         model.full_clean()
         model.save()

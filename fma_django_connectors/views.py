@@ -18,8 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from fma_django_connectors import downloads, filters, selectors, serializers, services, upload_urls
-from fma_django_connectors.authentication import request_actor
+from fma_django_connectors import downloads, enrollment, filters, selectors, serializers, services, upload_urls
+from fma_django_connectors.authentication import request_actor, request_signed
 from fma_django_connectors.models import Client, ModelAggregate, ModelArtifact, ModelUpdate
 from fma_django_connectors.pagination import BareListPagination, FederatedModelPagination
 from fma_django_connectors.permissions import IsDeveloper, IsRegisteredClient
@@ -114,8 +114,27 @@ class FederatedModelViewSet(viewsets.ModelViewSet):
 
     @action(detail=True, methods=["post"])
     def register_client(self, request: Request, pk: str | None = None) -> Response:
-        client = services.client_register(model=self.get_object(), client=_calling_client(request))
+        body = enrollment.RegisterClientSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        client = enrollment.client_enroll(
+            model=self.get_object(),
+            client=_calling_client(request),
+            signed=request_signed(request),
+            enrollment_token=body.validated_data.get("enrollment_token"),
+            public_key=body.validated_data.get("public_key"),
+        )
         return Response({"uuid": client.uuid})
+
+    @action(detail=True, methods=["post"])
+    def add_client(self, request: Request, pk: str | None = None) -> Response:
+        """A developer adds a new client (with its ``public_key``, if any) to its model: ``201 {"uuid"}``.
+
+        The way into a ``closed`` model; the developer hands the uuid to the client.
+        """
+        body = enrollment.NewClientSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        client = enrollment.client_add(model=self.get_object(), public_key=body.validated_data.get("public_key"))
+        return Response({"uuid": client.uuid}, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["get"])
     def get_latest_aggregate(self, request: Request, pk: str | None = None) -> HttpResponseBase:

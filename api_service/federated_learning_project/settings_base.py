@@ -32,6 +32,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "fma_django_connectors.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -77,7 +78,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REST_FRAMEWORK = {
     # Basic first: its challenge makes a missing credential a 401 (see the API contract).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.BasicAuthentication",
+        "fma_django_connectors.authentication.GuardedBasicAuthentication",
         "rest_framework.authentication.TokenAuthentication",
         "fma_django_connectors.authentication.ClientUUIDAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -111,6 +112,33 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "fma_django_connectors.openapi.add_error_responses",
     ],
+    # Brakes (fma_django_connectors/throttling.py); each class counts only the callers of its kind.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "fma_django_connectors.throttling.ClientRateThrottle",
+        "fma_django_connectors.throttling.DeveloperRateThrottle",
+        "fma_django_connectors.throttling.AnonymousRateThrottle",
+        "fma_django_connectors.throttling.RegistrationRateThrottle",
+    ],
+    # Defaults that stop password guessing and mass registration without slowing a fleet of clients;
+    # API Gateway's stage throttling stays the outer limit. A rate of None switches its brake off.
+    "DEFAULT_THROTTLE_RATES": {
+        "client": "600/min",  # each federated client (CLIENT-UUID)
+        "user": "1200/min",  # each developer (Basic, token, session)
+        "anon": "120/min",  # each IP without credentials
+        "registration": "30/min",  # each IP registering new clients without credentials
+        "login": "10/min",  # token route attempts and failed Basic passwords, per IP and per username
+    },
+}
+
+# Throttle counts (and signed-request nonces) live where every Lambda container sees them: the metadata
+# database (a migration creates the table). A per-process cache would give each container its own count.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "fma_cache",
+        # Expired rows are culled as the table grows past this; a throttle entry lives one window.
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    }
 }
 
 # Largest request body accepted, in bytes; API Gateway itself stops at 10 MB and Lambda at 6 MB.

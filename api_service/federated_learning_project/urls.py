@@ -3,11 +3,12 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+
+from fma_django_connectors.login import token_login
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api-token-auth/", obtain_auth_token, name="api-token-auth"),
+    path("api-token-auth/", token_login, name="api-token-auth"),
     path("api/v1/", include("fma_django_connectors.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -36,6 +36,8 @@ METHOD_NOT_ALLOWED_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "same-origin"),
     ("Cross-Origin-Opener-Policy", "same-origin"),
+    # API answers must not be cached (the token route's included).
+    ("Cache-Control", "no-store"),
 ]
 
 

@@ -29,6 +29,9 @@ MODEL_FIELDS = {
     "client_agg_results_schema",
     "furthest_base_agg",
     "allow_aggregation",
+    # Who may take part (docs/security.md): "open" and "uuid" by default, as before these fields existed.
+    "registration",
+    "client_auth",
     "created_on",
     "last_modified",
 }

@@ -83,11 +83,12 @@ class TestCreate:
         }
         assert not ClientAggregateScore.objects.exists()
 
-    def test_unregistered_client_is_403_naming_it(self, fed_client_api, fed_client, other_model):
+    # It used to answer 403 "Client ... is not registered to model N.", confirming the aggregate's model.
+    def test_aggregate_of_an_unregistered_model_answers_as_an_unknown_id(self, fed_client_api, fed_client, other_model):
         foreign = make_aggregate(other_model, [1])
         response = post(fed_client_api, {"aggregate": foreign.pk, "validation_results": {}})
-        assert response.status_code == status.HTTP_403_FORBIDDEN
-        assert response.json() == {"detail": f"Client {fed_client.uuid} is not registered to model {other_model.pk}."}
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"aggregate": [f'Invalid pk "{foreign.pk}" - object does not exist.']}
 
     def test_another_developers_aggregate_does_not_exist(self, developer_api, fed_client, other_model):
         foreign = make_aggregate(other_model, [1])

@@ -129,16 +129,18 @@ class TestRejected:
         assert not ModelUpdate.objects.exists()
         assert [name for name in stored_files(media_root) if name.startswith("updates/")] == []
 
-    def test_unregistered_client_is_403_naming_it(self, fed_client_api, fed_client, other_model):
+    # A model or aggregate outside the client's registrations answers as an unknown id: the message
+    # used to confirm it existed ("... is not registered to model N.", "Aggregate N is not an aggregate of ...").
+    def test_unregistered_model_answers_as_an_unknown_id(self, fed_client_api, fed_client, other_model):
         response = post(fed_client_api, {"federated_model": other_model.pk, "data": [1]})
-        assert response.status_code == status.HTTP_403_FORBIDDEN
-        assert response.json() == {"detail": f"Client {fed_client.uuid} is not registered to model {other_model.pk}."}
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"federated_model": [f'Invalid pk "{other_model.pk}" - object does not exist.']}
 
-    def test_base_aggregate_of_another_model_is_400(self, fed_client_api, model, other_model):
+    def test_base_aggregate_of_an_unregistered_model_answers_as_an_unknown_id(self, fed_client_api, model, other_model):
         foreign = make_aggregate(other_model, [1])
         response = post(fed_client_api, {"federated_model": model.pk, "data": [1], "base_aggregate": foreign.pk})
         assert response.status_code == status.HTTP_400_BAD_REQUEST
-        assert response.json() == {"base_aggregate": f"Aggregate {foreign.pk} is not an aggregate of model {model.pk}."}
+        assert response.json() == {"base_aggregate": [f'Invalid pk "{foreign.pk}" - object does not exist.']}
 
     def test_unknown_ids_are_400(self, fed_client_api):
         response = post(fed_client_api, {"federated_model": 999999, "data": [1], "base_aggregate": 999999})

@@ -1,0 +1,219 @@
+"""Brakes on abuse, through the Lambda entry as API Gateway events: login guesses, registrations, client rates.
+
+Counts live in the database cache, so that two containers (two handler instances, each with its own
+Django WSGI application and database connection) share them; the tests use a second handler in a second
+thread, with its own connection, beside ``service_initialization.handler``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+
+import pytest
+from apig_wsgi import make_lambda_handler
+from django.core.cache import cache, caches
+from django.core.cache.backends.db import DatabaseCache
+from django.core.wsgi import get_wsgi_application
+from django.db import connection
+from rest_framework import status
+
+import service_initialization
+from fma_django_connectors import services
+from tests.events import make_context, make_v1_event, make_v2_event, response_body
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_cache")]
+
+PASSWORD = "brakes-password"
+LOGIN_RATE = 10
+
+
+@pytest.fixture
+def fresh_cache():
+    # A transactional test's flush empties the model tables only, not the cache table.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def developer(django_user_model):
+    return django_user_model.objects.create_user("dev", password=PASSWORD)
+
+
+@pytest.fixture
+def model(developer):
+    return services.model_create(developer=developer, name="brakes", aggregator="avg_values_if_data")
+
+
+def _event(method, path, *, body=None, headers=None, source_ip=None, build=make_v1_event):
+    all_headers = {"Accept": "application/json", **(headers or {})}
+    if body is not None:
+        all_headers["Content-Type"] = "application/json"
+    event = build(method=method, path=path, headers=all_headers, body=None if body is None else json.dumps(body))
+    if source_ip is not None:
+        event["requestContext"]["identity"]["sourceIp"] = source_ip
+    return event
+
+
+def _basic(username, password):
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
+
+
+class Container:
+    """A second Lambda container: its own WSGI application, served in its own thread (own DB connection)."""
+
+    def __init__(self):
+        self.handler = make_lambda_handler(get_wsgi_application(), binary_support=True)
+
+    def __call__(self, event):
+        answers = []
+
+        def serve():
+            try:
+                answers.append(self.handler(event, make_context()))
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=serve)
+        worker.start()
+        worker.join()
+        return answers[0]
+
+
+def _main(event):
+    return service_initialization.handler(event, make_context())
+
+
+def _headers(response):
+    if "multiValueHeaders" in response:
+        return {name.lower(): values[-1] for name, values in response["multiValueHeaders"].items()}
+    return {name.lower(): value for name, value in response["headers"].items()}
+
+
+def _assert_throttled(response):
+    assert response["statusCode"] == status.HTTP_429_TOO_MANY_REQUESTS
+    body = json.loads(response_body(response))
+    assert body["detail"].startswith("Request was throttled. Expected available in ")
+    assert 1 <= int(_headers(response)["retry-after"]) <= 60
+
+
+def test_the_cache_is_the_database():
+    assert isinstance(caches["default"], DatabaseCache)
+
+
+def test_two_containers_share_the_token_route_count(developer):
+    other = Container()
+    attempts = [
+        _event("POST", "/api-token-auth/", body={"username": "dev", "password": f"guess-{n}"}) for n in range(11)
+    ]
+    for number, event in enumerate(attempts[:LOGIN_RATE]):
+        serve = other if number % 2 else _main
+        assert serve(event)["statusCode"] == status.HTTP_400_BAD_REQUEST
+
+    # The 11th guess is refused by either container, the right password included.
+    _assert_throttled(other(attempts[LOGIN_RATE]))
+    right = _event("POST", "/api-token-auth/", body={"username": "dev", "password": PASSWORD})
+    _assert_throttled(_main(right))
+
+
+def test_basic_failures_are_counted_per_username_across_addresses(developer):
+    for number in range(LOGIN_RATE):
+        wrong = _event("GET", "/api/v1/models/", headers=_basic("dev", "wrong"), source_ip=f"203.0.113.{number}")
+        assert _main(wrong)["statusCode"] == status.HTTP_401_UNAUTHORIZED
+
+    right = _event("GET", "/api/v1/models/", headers=_basic("DEV", PASSWORD), source_ip="203.0.113.99")
+    _assert_throttled(Container()(right))
+
+
+def test_basic_failures_are_counted_per_address_across_usernames(developer):
+    for number in range(LOGIN_RATE):
+        wrong = _event("GET", "/api/v1/models/", headers=_basic(f"user{number}", "wrong"))
+        assert _main(wrong)["statusCode"] == status.HTTP_401_UNAUTHORIZED
+    _assert_throttled(_main(_event("GET", "/api/v1/models/", headers=_basic("dev", PASSWORD))))
+
+
+def test_a_right_basic_password_does_not_count(developer):
+    for _ in range(LOGIN_RATE + 2):
+        response = _main(_event("GET", "/api/v1/models/", headers=_basic("dev", PASSWORD)))
+        assert response["statusCode"] == status.HTTP_200_OK
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_count(developer):
+    # API Gateway REST appends the real address to X-Forwarded-For; what comes first is the caller's to write.
+    for number in range(LOGIN_RATE):
+        forged = {**_basic(f"user{number}", "wrong"), "X-Forwarded-For": f"192.0.2.{number}"}
+        assert _main(_event("GET", "/api/v1/models/", headers=forged))["statusCode"] == status.HTTP_401_UNAUTHORIZED
+    forged = {**_basic("dev", PASSWORD), "X-Forwarded-For": "192.0.2.200"}
+    _assert_throttled(_main(_event("GET", "/api/v1/models/", headers=forged)))
+
+
+def test_anonymous_registration_is_limited_per_address(model):
+    path = f"/api/v1/models/{model.pk}/register_client/"
+    other = Container()
+    for number in range(30):
+        serve = other if number % 2 else _main
+        assert serve(_event("POST", path, build=make_v2_event))["statusCode"] == status.HTTP_200_OK
+    _assert_throttled(_main(_event("POST", path, build=make_v2_event)))
+    # Another address still registers.
+    assert _main(_event("POST", path, source_ip="203.0.113.50"))["statusCode"] == status.HTTP_200_OK
+
+
+def test_each_client_has_its_own_rate(model, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "client": "3/min"},
+    }
+    first, second = services.client_register(model=model), services.client_register(model=model)
+    path = f"/api/v1/models/{model.pk}/get_latest_model/"
+    for _ in range(3):
+        assert _main(_event("GET", path, headers={"CLIENT-UUID": str(first.uuid)}))["statusCode"] == status.HTTP_200_OK
+    _assert_throttled(Container()(_event("GET", path, headers={"CLIENT-UUID": str(first.uuid)})))
+    assert _main(_event("GET", path, headers={"CLIENT-UUID": str(second.uuid)}))["statusCode"] == status.HTTP_200_OK
+
+
+class TestTokenRoute:
+    def test_deeply_nested_json_is_a_400(self, developer):
+        deep = "[" * 5000 + "]" * 5000
+        event = make_v1_event(
+            method="POST", path="/api-token-auth/", headers={"Content-Type": "application/json"}, body=deep
+        )
+        response = _main(event)
+        assert response["statusCode"] == status.HTTP_400_BAD_REQUEST
+        assert json.loads(response_body(response))["detail"].startswith("JSON parse error - depth limit exceeded")
+
+    def test_a_json_list_is_a_400(self, developer):
+        response = _main(_event("POST", "/api-token-auth/", body=[{"username": "dev"}]))
+        assert response["statusCode"] == status.HTTP_400_BAD_REQUEST
+
+    def test_the_token_is_not_cached(self, developer):
+        response = _main(_event("POST", "/api-token-auth/", body={"username": "dev", "password": PASSWORD}))
+        assert response["statusCode"] == status.HTTP_200_OK
+        assert _headers(response)["cache-control"] == "no-store"
+
+
+class TestHeaders:
+    def test_api_answers_are_not_cached(self, model):
+        response = _main(_event("GET", "/api/v1/models/", headers=_basic("dev", PASSWORD)))
+        assert _headers(response)["cache-control"] == "no-store"
+
+    def test_html_pages_carry_a_content_security_policy(self, db):
+        response = _main(make_v1_event(path="/admin/login/"))
+        assert response["statusCode"] == status.HTTP_200_OK
+        policy = _headers(response)["content-security-policy"]
+        assert "default-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+
+    @pytest.mark.parametrize("path", ["/admin/login/", "/api/v1/models/", "/api-token-auth/", "/nowhere/"])
+    @pytest.mark.parametrize("method", ["BREW", "TRACE"])
+    def test_an_unknown_method_is_a_json_405(self, path, method, developer):
+        response = _main(make_v1_event(method=method, path=path, headers=_basic("dev", PASSWORD)))
+        assert response["statusCode"] == status.HTTP_405_METHOD_NOT_ALLOWED
+        assert json.loads(response_body(response)) == {"detail": f'Method "{method}" not allowed.'}
+        assert "GET" in _headers(response)["allow"]
+
+    def test_a_method_a_route_does_not_take_is_a_json_405(self, developer):
+        response = _main(make_v1_event(method="DELETE", path="/api-token-auth/"))
+        assert response["statusCode"] == status.HTTP_405_METHOD_NOT_ALLOWED
+        assert json.loads(response_body(response)) == {"detail": 'Method "DELETE" not allowed.'}
