@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jsonschema
@@ -110,6 +111,7 @@ class FederatedModelSerializer(serializers.ModelSerializer):
             "client_agg_results_schema",
             "furthest_base_agg",
             "allow_aggregation",
+            "update_max_norm",
             "created_on",
             "last_modified",
             "initial_model",
@@ -141,6 +143,11 @@ class FederatedModelSerializer(serializers.ModelSerializer):
 
     def validate_client_agg_results_schema(self, value: Any) -> Any:
         return _valid_schema(value)
+
+    def validate_update_max_norm(self, value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise serializers.ValidationError(f"must be a positive finite number or null, got {value!r}")
+        return value
 
     def validate_initial_model(self, value: Any) -> Weights:
         if self.instance is not None:
@@ -189,9 +196,10 @@ class ModelUpdateSerializer(serializers.ModelSerializer):
             "base_aggregate",
             "applied_aggregate",
             "num_examples",
+            "status_reason",
             "created_on",
         ]
-        read_only_fields = ["status", "applied_aggregate", "created_on"]
+        read_only_fields = ["status", "applied_aggregate", "status_reason", "created_on"]
         # The column's range on PostgreSQL, so that SQLite (up to 2**63 - 1) accepts no more.
         extra_kwargs = {"num_examples": {"max_value": 2**31 - 1}}
 
@@ -211,7 +219,7 @@ class ClientModelUpdateSerializer(ModelUpdateSerializer):
 
     class Meta(ModelUpdateSerializer.Meta):
         fields = [field for field in ModelUpdateSerializer.Meta.fields if field != "applied_aggregate"]
-        read_only_fields = ["status", "created_on"]
+        read_only_fields = ["status", "status_reason", "created_on"]
 
 
 class ModelUpdateChangeSerializer(serializers.ModelSerializer):

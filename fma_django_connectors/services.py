@@ -17,7 +17,7 @@ from django.db.models.fields.files import FieldFile
 
 from fma_core.exceptions import InvalidWeightsError
 from fma_core.serialization import Structure, Weights, check_structure, conform_json_names
-from fma_core.tensors import TensorSource
+from fma_core.tensors import TensorSource, l2_norm
 from fma_django_connectors import selectors, triggers
 from fma_django_connectors.exceptions import ApplicationError, DuplicateError, NotRegisteredError
 from fma_django_connectors.models import (
@@ -120,6 +120,7 @@ def model_create(
     client_agg_results_schema: Any = None,
     furthest_base_agg: int | None = None,
     allow_aggregation: bool = False,
+    update_max_norm: float | None = None,
     clients: Iterable[Client] = (),
     initial_model: Weights | None = None,
 ) -> FederatedModel:
@@ -136,6 +137,7 @@ def model_create(
             client_agg_results_schema=client_agg_results_schema,
             furthest_base_agg=furthest_base_agg,
             allow_aggregation=allow_aggregation,
+            update_max_norm=update_max_norm,
             structure=None if initial_model is None else initial_model.structure.to_json(),
         )
         model.full_clean()
@@ -191,6 +193,18 @@ def _check_update_structure(*, model: FederatedModel, weights: TensorSource, che
         raise ApplicationError(str(error), field="data") from None
 
 
+def _check_update_norm(*, model: FederatedModel, weights: TensorSource) -> None:
+    """Raise a 400 on ``data`` when the update's L2 norm is beyond the model's ``update_max_norm``."""
+    if model.update_max_norm is None:
+        return
+    norm = l2_norm(weights)
+    if norm > model.update_max_norm:
+        raise ApplicationError(
+            f"the update's L2 norm {norm:.6g} is greater than the model's update_max_norm {model.update_max_norm:g}",
+            field="data",
+        )
+
+
 def _model_adopt_structure(*, model: FederatedModel, structure: Structure) -> None:
     """Make ``structure`` the model's (which has none yet); a concurrent first update's is kept and checked."""
     if FederatedModel.objects.filter(pk=model.pk, structure__isnull=True).update(structure=structure.to_json()):
@@ -227,6 +241,7 @@ def update_create(
             f"Aggregate {base_aggregate.pk} is not an aggregate of model {model.pk}.", field="base_aggregate"
         )
     _check_update_structure(model=model, weights=weights, check_dtypes=check_dtypes)
+    _check_update_norm(model=model, weights=weights)
     if isinstance(weights, Weights) and model.structure is not None:
         weights = conform_json_names(weights, Structure.from_json(model.structure))
     with _files_undone_on_failure() as new_files:
@@ -257,10 +272,14 @@ def _update_stored(*, model: FederatedModel) -> None:
 def update_change(*, update: ModelUpdate, changes: dict[str, Any]) -> ModelUpdate:
     """Change an update's status (the only field a developer may set after creation).
 
+    A change of status clears ``status_reason``.
     An update marked invalid no longer sets the structure of a model that has no other weights yet: its
     oldest update still usable does (so one update of another shape cannot make every aggregation fail).
     """
     with transaction.atomic():
+        if "status" in changes and changes["status"] != update.status:
+            # The reason was the workflow's, for the status it set; a developer's change supersedes it.
+            update.status_reason = ""
         for field, value in changes.items():
             setattr(update, field, value)
         update.full_clean()

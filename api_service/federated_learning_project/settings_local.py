@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 
 from federated_learning_project.settings_base import *  # noqa: F403
-from federated_learning_project.settings_base import REPOSITORY_DIR
+from federated_learning_project.settings_base import AGGREGATOR_SETTINGS, REPOSITORY_DIR
 
 LOCAL_DATA_DIR = Path(os.environ.get("FMA_LOCAL_DATA_DIR", REPOSITORY_DIR / ".local"))
 LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -57,3 +57,10 @@ FMA_SCHEDULER = "none"
 # Aggregation runs in this process, in a background thread, when an update arrives
 # (see fma_django_connectors.triggers); "none" leaves it to `manage.py run_aggregator`.
 FMA_AGGREGATION_TRIGGER = os.environ.get("FMA_AGGREGATION_TRIGGER", "local")
+# With the local trigger, the local server also sweeps every this many seconds (and at start-up) for models with
+# work left: pending updates, or claims of a run that died (api_service/local_server.py).
+FMA_LOCAL_SWEEP_SECONDS = float(os.environ.get("FMA_LOCAL_SWEEP_SECONDS", "5"))
+if lease := os.environ.get("FMA_CLAIM_LEASE_SECONDS"):
+    AGGREGATOR_SETTINGS = {**AGGREGATOR_SETTINGS, "claim_lease_seconds": float(lease)}
+if budget := os.environ.get("FMA_MEMORY_BUDGET_BYTES"):
+    AGGREGATOR_SETTINGS = {**AGGREGATOR_SETTINGS, "memory_budget_bytes": int(budget)}

@@ -29,6 +29,7 @@ MODEL_FIELDS = {
     "client_agg_results_schema",
     "furthest_base_agg",
     "allow_aggregation",
+    "update_max_norm",
     "created_on",
     "last_modified",
 }
