@@ -25,6 +25,8 @@ from fma_core.types import AggregationContext, ClientUpdate, UpdateStream
 
 _NO_UPDATES = "there are no updates to aggregate"
 _LARGEST = float(np.finfo(np.float64).max)
+# Magnitude whose square, summed over many parameters, stays far from float64's largest value.
+_SQUARABLE = 1e100
 
 # Working bytes per parameter of a group in a streaming mean: the float64 sum, a float64 copy of the update's
 # layer being added (scaled), and the layer as read (at most 8 bytes a value).
@@ -301,10 +303,22 @@ def pairwise_squared_distances(rows: np.ndarray) -> np.ndarray:
 
 
 def update_distances(updates: UpdateStream, context: AggregationContext) -> np.ndarray:
-    """(N, N) squared Euclidean distances between whole updates: the sum of each layer group's distances."""
+    """(N, N) squared Euclidean distances between whole updates: the sum of each layer group's distances.
+
+    Values beyond ``_SQUARABLE`` would square to inf: the updates are then measured in units of their largest
+    magnitude, so the distances are exact up to one common positive factor, which keeps their order (all Krum
+    needs) and keeps them finite.
+    """
     grouped = LayerGroups(updates, context, robust_bytes_per_parameter(len(updates)))
     distances = np.zeros((len(updates), len(updates)))
+    unit = 1.0
     for _, rows in grouped.stacked():
+        largest = float(np.abs(rows).max(initial=0.0))
+        if largest > _SQUARABLE and largest > unit:
+            distances *= (unit / largest) ** 2
+            unit = largest
+        if unit != 1.0:
+            rows /= unit
         distances += pairwise_squared_distances(rows)
     return distances
 
