@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -336,3 +337,23 @@ def score_create(*, aggregate: ModelAggregate, client: Client, validation_result
             )
     except IntegrityError:
         raise duplicate from None
+
+
+def aggregate_orphans_delete(*, written_before: datetime) -> list[str]:
+    """Delete result files that no aggregate points at, written before ``written_before``; their names.
+
+    A run killed between writing its result and recording the aggregate leaves such a file (its updates are
+    reclaimed and aggregated again). A result younger than the lease may belong to a run still recording it.
+    """
+    field = ModelAggregate._meta.get_field("result")
+    storage, folder = field.storage, str(field.upload_to).rstrip("/")
+    try:
+        _, names = storage.listdir(folder)
+    except FileNotFoundError:
+        return []
+    old = [f"{folder}/{name}" for name in names if storage.get_modified_time(f"{folder}/{name}") < written_before]
+    recorded = set(ModelAggregate.objects.filter(result__in=old).values_list("result", flat=True))
+    orphans = [name for name in old if name not in recorded]
+    for name in orphans:
+        storage.delete(name)
+    return orphans

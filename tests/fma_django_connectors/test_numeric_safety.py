@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from rest_framework import status
 
+from fma_core.serialization import Weights
 from fma_core.workflows.aggregation import agg_service
-from fma_django_connectors import selectors
+from fma_django_connectors import selectors, services
 from fma_django_connectors.connectors.metadata import DjangoMetadataConnector
+from fma_django_connectors.connectors.model_data import DjangoModelDataConnector
 from fma_django_connectors.models import ModelAggregate, ModelUpdate
 from tests.fma_django_connectors.workflow_support import make_aggregate, make_model, make_update, statuses
 
@@ -109,3 +113,33 @@ class TestLiveness:
 
         assert metadata.reclaim_expired(model.pk, claimed_before=datetime.now(UTC) - timedelta(minutes=1)) == 1
         assert statuses(renewed, abandoned) == [ModelUpdate.Status.RUNNING, ModelUpdate.Status.PENDING]
+
+
+class TestKilledBeforeRecording:
+    def test_a_result_written_but_never_recorded_is_deleted_after_the_lease_and_its_updates_aggregated_once(
+        self, media_root
+    ):
+        # Prepare: a run wrote its result and died before recording it; its updates stayed claimed.
+        model = make_model()
+        updates = [make_update(model, [float(value)], client=c) for value, c in enumerate(model.clients.all())]
+        claimed_at = datetime.now(UTC) - timedelta(minutes=5)
+        DjangoMetadataConnector().claim_updates(model.pk, [u.pk for u in updates], claimed_at=claimed_at)
+        orphan = DjangoModelDataConnector().save_aggregate_result(
+            model.pk, Weights(layers=(np.ones(1),), layered=False)
+        )
+        five_minutes_ago = (datetime.now(UTC) - timedelta(minutes=5)).timestamp()
+        os.utime(media_root / orphan, (five_minutes_ago, five_minutes_ago))
+        in_flight = DjangoModelDataConnector().save_aggregate_result(
+            model.pk, Weights(layers=(np.ones(1),), layered=False)
+        )
+
+        # Execute
+        aggregate_id = agg_service(model.pk)
+        deleted = services.aggregate_orphans_delete(written_before=datetime.now(UTC) - timedelta(minutes=1))
+
+        # Assert: the updates are in one aggregate; the old orphan is gone, a fresh result and the aggregate's kept.
+        assert {ModelUpdate.objects.get(pk=u.pk).applied_aggregate_id for u in updates} == {aggregate_id}
+        assert deleted == [orphan]
+        assert not (media_root / orphan).exists()
+        assert (media_root / in_flight).exists()
+        assert (media_root / ModelAggregate.objects.get(pk=aggregate_id).result.name).exists()
