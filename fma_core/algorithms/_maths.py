@@ -274,9 +274,11 @@ def coordinate_trimmed_mean(rows: np.ndarray, trim: int) -> np.ndarray:
         mean = kept.mean(axis=0)
     overflowed = np.isinf(mean)
     if overflowed.any():
-        # The sum overflowed: the values divided by their count first add up to the mean without overflow.
+        # The sum overflowed: the values divided by their count first add up to the mean, which rounding can
+        # carry one step past the largest float64 only; the clip takes that step back.
         columns = kept[:, overflowed] / kept.shape[0]
-        mean[overflowed] = np.clip(columns.sum(axis=0), -_LARGEST, _LARGEST)
+        with np.errstate(over="ignore"):
+            mean[overflowed] = np.clip(columns.sum(axis=0), -_LARGEST, _LARGEST)
     return mean
 
 
