@@ -107,6 +107,10 @@ define lambda_artifact
 	FMA_STATIC_ROOT="$(abspath $(1))/staticfiles" $(PY) api_service/manage.py collectstatic --no-input -v 0 \
 		--settings=federated_learning_project.settings_static
 	rm -rf "$(1)/bin"
+	# Served from staticfiles once collected: the sidecar's own copy of the API docs' assets, and every
+	# source map (read only by a browser's developer tools), would only weigh on the zip's 50 MB limit.
+	rm -rf "$(1)/drf_spectacular_sidecar/static"
+	find "$(1)" -type f \( -name '*.map' -o -name '*.map.gz' -o -name '*.map.br' \) -delete
 	find "$(1)" -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} +
 	find "$(1)" -type f \( -name '*.pyi' -o -name '*.po' \) -delete
 	find "$(1)/botocore/data" -mindepth 1 -maxdepth 1 -type d \

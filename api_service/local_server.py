@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 from types import FrameType
@@ -46,7 +46,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server, se
 from werkzeug.wsgi import FileWrapper
 
 import service_initialization  # sets Django up as the Lambda cold start does
-from fma_django_connectors import transfers
+from fma_core.connectors.factory import connector_from_settings
+from fma_django_connectors import services, transfers, triggers
 from fma_django_connectors.gateway_events import (
     GatewayRequest,
     LambdaContext,
@@ -405,6 +406,12 @@ def main(argv: list[str] | None = None) -> int:
             reason = os.strerror(error.errno) if error.errno else str(error)
             print(f"Cannot listen on {args.host}:{args.port}: {reason}. Try another PORT.", file=sys.stderr)
             return 1
+        if getattr(settings, "FMA_AGGREGATION_TRIGGER", "local") == "local":
+            # Picks up what a previous run of this server left: pending updates, claims of a killed aggregation,
+            # and the result files of aggregations killed before they were recorded.
+            lease = connector_from_settings().claim_lease
+            services.aggregate_orphans_delete(written_before=datetime.now(UTC) - lease)
+            triggers.start_local_sweeper(getattr(settings, "FMA_LOCAL_SWEEP_SECONDS", 5.0))
         host, port = server.server_address[:2]
         url = f"http://{host}:{port}/"
         print(banner(url=url, login=login, data_dir=data_dir, payload_format=args.payload_format), flush=True)

@@ -35,3 +35,7 @@ class InvalidWeightsError(CallerError, ValueError):
 
 class InvalidArgumentsError(CallerError, ValueError):
     """Arguments of an aggregator or requirement that it cannot work with."""
+
+
+class NonFiniteResultError(CallerError, ArithmeticError):
+    """An aggregation result (or aggregator state) holding NaN or ±Inf: never stored; the message names the model."""

@@ -15,8 +15,9 @@ AGGREGATOR_DEFAULTS: dict[str, Any] = {
     # Where the aggregator's secrets come from, and which ones it pulls at cold start.
     "secrets_manager": "aws_secrets",
     "secrets_name": [],
-    # A claim older than this (an aggregation that died, e.g. a Lambda timeout) is taken back.
-    "claim_lease_seconds": 900,
+    # A claim neither made nor renewed for this long (an aggregation that died, e.g. a Lambda timeout) is taken
+    # back. A running aggregation renews its claim every third of the lease as it reads the updates.
+    "claim_lease_seconds": 60,
     # Working memory one aggregation may use for the layers it holds at once (fma_core.algorithms._maths):
     # 1.5 GiB leaves room, in a 3 GB Lambda, for the runtime, one result in the model's dtype and I/O buffers.
     "memory_budget_bytes": 1536 * 1024 * 1024,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import struct
 import zipfile
@@ -39,6 +40,7 @@ __all__ = [
     "check_finite",
     "encode_npz",
     "encode_safetensors",
+    "l2_norm",
     "load_stored",
     "open_stored",
     "parse_npz",
@@ -340,6 +342,20 @@ def check_finite(source: TensorSource) -> None:
     for index, spec in enumerate(source.structure.tensors):
         if np.dtype(spec.dtype).kind == "f" and not np.isfinite(source.tensor(index)).all():
             raise InvalidWeightsError(f"{spec.describe()} contains NaN or infinite values")
+
+
+def l2_norm(source: TensorSource) -> float:
+    """The Euclidean norm of all the values of the tensors, read one at a time; inf only when it exceeds float64.
+
+    Each tensor is scaled by its largest magnitude before squaring, so that values beyond 1e154 do not overflow.
+    """
+    norms = []
+    for index in range(len(source.structure.tensors)):
+        values = np.asarray(source.tensor(index), dtype=np.float64).ravel()
+        largest = float(np.abs(values).max(initial=0.0))
+        norms.append(0.0 if largest == 0.0 else largest * float(np.linalg.norm(values / largest)))
+    # math.hypot scales too: the total overflows only when the norm itself is beyond float64.
+    return math.hypot(*norms)
 
 
 def validate_tensors(source: TensorSource, expected: Structure | None) -> None:

@@ -21,6 +21,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -102,8 +104,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 def _as_operator_error(exc: Exception) -> Exception:
-    """A botocore error that no call site turned into an FMA error as one (a 503); anything else unchanged."""
+    """A botocore error that no call site turned into an FMA error, or a database that failed, as one (a 503);
+    anything else unchanged."""
     from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+        # A dropped connection (failover, a proxy's cut), a server down, SQLite's lock timeout: Django closes the
+        # broken connection when the request ends, so the caller's retry gets a new one.
+        unavailable = ServiceUnavailableError("The database is unavailable; try again.")
+        unavailable.__cause__ = exc
+        return unavailable
 
     if isinstance(exc, BotoCoreError | ClientError):
         # The one AWS service a request reaches without its own wrapper: S3, through django-storages.

@@ -69,6 +69,8 @@ class FederatedModel(models.Model):
 
     registration = models.CharField(max_length=10, choices=Registration.choices, default=Registration.OPEN)
     client_auth = models.CharField(max_length=10, choices=ClientAuth.choices, default=ClientAuth.UUID)
+    # Largest L2 norm an update may have (checked when it arrives, a 400 beyond); null: no bound.
+    update_max_norm = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0)])
     # Server-side aggregator state kept between aggregations (e.g. FedOpt moments), as weights.
     aggregator_state = models.FileField(upload_to="aggregator_state/", null=True, blank=True)
     # The structure every update must have: that of the model's first weights (initial model, else first
@@ -142,8 +144,12 @@ class ModelUpdate(StoredWeights):
         ModelAggregate, null=True, blank=True, on_delete=models.SET_NULL, related_name="applied_updates"
     )
     num_examples = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
-    # When an aggregation claimed the update; a claim older than the lease is taken back.
+    # When an aggregation claimed the update, and when it last renewed the claim (its heartbeat); a claim
+    # neither made nor renewed within the lease is taken back.
     claimed_at = models.DateTimeField(null=True, blank=True)
+    renewed_at = models.DateTimeField(null=True, blank=True)
+    # Why the update is INVALID (or FAILED), for whoever sent it; empty otherwise.
+    status_reason = models.TextField(blank=True, default="")
     created_on = models.DateTimeField(auto_now_add=True)
 
     class Meta:

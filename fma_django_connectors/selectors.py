@@ -6,7 +6,7 @@ import uuid as uuid_module
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.db.models.fields.files import FieldFile
 
 from fma_core.serialization import Structure, Weights
@@ -63,6 +63,19 @@ def model_has_pending_work(*, model_id: int) -> bool:
         status__in=[ModelUpdate.Status.PENDING, ModelUpdate.Status.RUNNING, ModelUpdate.Status.FAILED],
         client__federated_models=model_id,
     ).exists()
+
+
+def models_with_pending_work() -> list[int]:
+    """Ids of the models that allow aggregation and have pending work (as ``model_has_pending_work``)."""
+    return list(
+        FederatedModel.objects.filter(
+            allow_aggregation=True,
+            updates__status__in=[ModelUpdate.Status.PENDING, ModelUpdate.Status.RUNNING, ModelUpdate.Status.FAILED],
+            updates__client__federated_models=F("pk"),
+        )
+        .distinct()
+        .values_list("pk", flat=True)
+    )
 
 
 def model_all() -> QuerySet[FederatedModel]:

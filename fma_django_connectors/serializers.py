@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jsonschema
@@ -127,6 +128,7 @@ class FederatedModelSerializer(serializers.ModelSerializer):
             "allow_aggregation",
             "registration",
             "client_auth",
+            "update_max_norm",
             "created_on",
             "last_modified",
             "initial_model",
@@ -183,6 +185,11 @@ class FederatedModelSerializer(serializers.ModelSerializer):
 
     def validate_client_agg_results_schema(self, value: Any) -> Any:
         return _valid_schema(value)
+
+    def validate_update_max_norm(self, value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise serializers.ValidationError(f"must be a positive finite number or null, got {value!r}")
+        return value
 
     def validate_initial_model(self, value: Any) -> Weights:
         if self.instance is not None:
@@ -244,9 +251,10 @@ class ModelUpdateSerializer(UpdateTargetFields, serializers.ModelSerializer):
             "base_aggregate",
             "applied_aggregate",
             "num_examples",
+            "status_reason",
             "created_on",
         ]
-        read_only_fields = ["status", "applied_aggregate", "created_on"]
+        read_only_fields = ["status", "applied_aggregate", "status_reason", "created_on"]
         extra_kwargs = {"num_examples": _NUM_EXAMPLES_KWARGS}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -265,7 +273,7 @@ class ClientModelUpdateSerializer(ModelUpdateSerializer):
 
     class Meta(ModelUpdateSerializer.Meta):
         fields = [field for field in ModelUpdateSerializer.Meta.fields if field != "applied_aggregate"]
-        read_only_fields = ["status", "created_on"]
+        read_only_fields = ["status", "status_reason", "created_on"]
 
 
 class ModelUpdateChangeSerializer(serializers.ModelSerializer):

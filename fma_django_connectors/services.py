@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from fma_core.exceptions import FMAError, InvalidWeightsError
 from fma_core.serialization import Structure, Weights, check_structure, conform_json_names
-from fma_core.tensors import TensorSource
+from fma_core.tensors import TensorSource, l2_norm
 from fma_django_connectors import selectors, triggers
 from fma_django_connectors.exceptions import (
     ApplicationError,
@@ -151,6 +151,7 @@ def model_create(
     allow_aggregation: bool = False,
     registration: str = FederatedModel.Registration.OPEN,
     client_auth: str = FederatedModel.ClientAuth.UUID,
+    update_max_norm: float | None = None,
     clients: Iterable[Client] = (),
     initial_model: Weights | None = None,
 ) -> FederatedModel:
@@ -167,6 +168,7 @@ def model_create(
             client_agg_results_schema=client_agg_results_schema,
             furthest_base_agg=furthest_base_agg,
             allow_aggregation=allow_aggregation,
+            update_max_norm=update_max_norm,
             structure=None if initial_model is None else initial_model.structure.to_json(),
             registration=registration,
             client_auth=client_auth,
@@ -235,6 +237,18 @@ def _check_update_structure(*, model: FederatedModel, weights: TensorSource, che
         raise ApplicationError(str(error), field="data") from None
 
 
+def _check_update_norm(*, model: FederatedModel, weights: TensorSource) -> None:
+    """Raise a 400 on ``data`` when the update's L2 norm is beyond the model's ``update_max_norm``."""
+    if model.update_max_norm is None:
+        return
+    norm = l2_norm(weights)
+    if norm > model.update_max_norm:
+        raise ApplicationError(
+            f"the update's L2 norm {norm:.6g} is greater than the model's update_max_norm {model.update_max_norm:g}",
+            field="data",
+        )
+
+
 def _model_adopt_structure(*, model: FederatedModel, structure: Structure) -> None:
     """Make ``structure`` the model's (which has none yet); a concurrent first update's is kept and checked."""
     if FederatedModel.objects.filter(pk=model.pk, structure__isnull=True).update(structure=structure.to_json()):
@@ -276,6 +290,7 @@ def update_create(
     """
     update_check_target(model=model, client=client, base_aggregate=base_aggregate)
     _check_update_structure(model=model, weights=weights, check_dtypes=check_dtypes)
+    _check_update_norm(model=model, weights=weights)
     weights = _with_model_names(model=model, weights=weights)
     with _files_undone_on_failure() as new_files:
         update = ModelUpdate(
@@ -305,10 +320,14 @@ def _update_stored(*, model: FederatedModel) -> None:
 def update_change(*, update: ModelUpdate, changes: dict[str, Any]) -> ModelUpdate:
     """Change an update's status (the only field a developer may set after creation).
 
+    A change of status clears ``status_reason``.
     An update marked invalid no longer sets the structure of a model that has no other weights yet: its
     oldest update still usable does (so one update of another shape cannot make every aggregation fail).
     """
     with transaction.atomic():
+        if "status" in changes and changes["status"] != update.status:
+            # The reason was the workflow's, for the status it set; a developer's change supersedes it.
+            update.status_reason = ""
         for field, value in changes.items():
             setattr(update, field, value)
         update.full_clean()
@@ -525,3 +544,23 @@ def upload_cleanup_expired(*, limit: int | None = None) -> int:
     for _, name in names:
         default_storage.delete(name)
     return len(names)
+
+
+def aggregate_orphans_delete(*, written_before: datetime) -> list[str]:
+    """Delete result files that no aggregate points at, written before ``written_before``; their names.
+
+    A run killed between writing its result and recording the aggregate leaves such a file (its updates are
+    reclaimed and aggregated again). A result younger than the lease may belong to a run still recording it.
+    """
+    field = ModelAggregate._meta.get_field("result")
+    storage, folder = field.storage, str(field.upload_to).rstrip("/")
+    try:
+        _, names = storage.listdir(folder)
+    except FileNotFoundError:
+        return []
+    old = [f"{folder}/{name}" for name in names if storage.get_modified_time(f"{folder}/{name}") < written_before]
+    recorded = set(ModelAggregate.objects.filter(result__in=old).values_list("result", flat=True))
+    orphans = [name for name in old if name not in recorded]
+    for name in orphans:
+        storage.delete(name)
+    return orphans

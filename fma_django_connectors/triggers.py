@@ -11,6 +11,10 @@
 
 A trigger never fails the request that stored the update: its errors are logged. The update is
 safe either way: it stays PENDING until some aggregation takes it.
+
+``start_local_sweeper`` (the local server starts it) asks the local runner for an aggregation of every
+model with work left at start-up and every ``FMA_LOCAL_SWEEP_SECONDS``: updates that arrived while no
+run was due, and claims of a run that died with the process, are taken up with no new update needed.
 """
 
 from __future__ import annotations
@@ -18,16 +22,18 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
 
 from fma_core.aws import aws_client, aws_errors
 from fma_core.registry import Registry
 from fma_core.workflows.aggregation import agg_service
+from fma_django_connectors import selectors
 
-__all__ = ["request_aggregation", "wait_for_local_aggregations"]
+__all__ = ["request_aggregation", "start_local_sweeper", "sweep_local", "wait_for_local_aggregations"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +107,32 @@ _triggers.register("local")(_local_runner.request)
 def wait_for_local_aggregations(timeout: float = 30.0) -> bool:
     """Wait until no in-process aggregation is running; whether that happened within ``timeout`` seconds."""
     return _local_runner.wait_idle(timeout)
+
+
+def sweep_local() -> list[int]:
+    """Ask the local runner for an aggregation of every model with work left; the ids of those models."""
+    model_ids = selectors.models_with_pending_work()
+    for model_id in model_ids:
+        _local_runner.request(model_id)
+    return model_ids
+
+
+def start_local_sweeper(interval: float) -> threading.Thread:
+    """A daemon thread that runs ``sweep_local`` now and then every ``interval`` seconds, for the process's life."""
+
+    def sweep_forever() -> None:
+        while True:
+            # A connection the database dropped since the last pass is replaced, not reused.
+            close_old_connections()
+            try:
+                sweep_local()
+            except Exception:
+                logger.exception("the local sweep for models with pending work failed; trying again")
+            time.sleep(interval)
+
+    thread = threading.Thread(target=sweep_forever, name="fma-local-sweeper", daemon=True)
+    thread.start()
+    return thread
 
 
 @_triggers.register("lambda")

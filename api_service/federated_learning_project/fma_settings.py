@@ -22,8 +22,9 @@ AGGREGATOR_SETTINGS = {
     "model_data_connector": {"type": "DjangoModelDataConnector"},
     "secrets_manager": "aws_secrets",
     "secrets_name": [],
-    # Seconds after which updates claimed by an aggregation that never finished are taken back.
-    "claim_lease_seconds": 900,
+    # Seconds after which updates claimed by an aggregation that stopped renewing its claim (it died) are taken
+    # back; a running aggregation renews its claim every third of this while it reads the updates.
+    "claim_lease_seconds": 60,
     # Bytes of working memory one aggregation may hold for the layers it aggregates at once (default fits a
     # 3 GB Lambda); layers are aggregated in groups that fit, so any model whose largest layer fits works.
     "memory_budget_bytes": 1536 * 1024 * 1024,

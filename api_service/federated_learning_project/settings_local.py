@@ -1,6 +1,7 @@
 """The embedded default: SQLite file, model data on local disk, aggregation in-process.
 
-Needs no environment variable. Everything it writes lives in ``FMA_LOCAL_DATA_DIR``
+Needs no environment variable; ``FMA_LOCAL_DATABASE_URL=postgres://...`` moves the database to PostgreSQL
+(docs/local-development.md says when that is worth it). Everything it writes lives in ``FMA_LOCAL_DATA_DIR``
 (default ``<repository>/.local``): the database, uploaded model data and the generated secret key.
 """
 
@@ -9,9 +10,12 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 from federated_learning_project.settings_base import *  # noqa: F403
-from federated_learning_project.settings_base import REPOSITORY_DIR
+from federated_learning_project.settings_base import AGGREGATOR_SETTINGS, REPOSITORY_DIR
 
 LOCAL_DATA_DIR = Path(os.environ.get("FMA_LOCAL_DATA_DIR", REPOSITORY_DIR / ".local"))
 LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -32,14 +36,41 @@ SECRET_KEY = _local_secret_key()
 DEBUG = os.environ.get("FMA_DEBUG", "false").lower() == "true"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": LOCAL_DATA_DIR / "db.sqlite3",
-        # Aggregations claim updates while requests write them: wait for the lock instead of failing.
-        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+
+def _local_database() -> dict[str, object]:
+    """SQLite in the data folder; PostgreSQL when ``FMA_LOCAL_DATABASE_URL`` names one (postgres://user:pw@host/db)."""
+    url = os.environ.get("FMA_LOCAL_DATABASE_URL")
+    if not url:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": LOCAL_DATA_DIR / "db.sqlite3",
+            "OPTIONS": {
+                # Aggregations claim updates while requests write them: wait for the lock instead of failing.
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                # WAL: readers never wait for the writer, and a commit is an append; NORMAL syncs at checkpoints,
+                # which WAL keeps consistent after a crash (a power cut may lose the last commits, not the file).
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            },
+        }
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql") or not parts.path.strip("/"):
+        raise ImproperlyConfigured(
+            f"FMA_LOCAL_DATABASE_URL must look like postgres://user:password@host:5432/name, not {parts.scheme}://..."
+        )
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.strip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        # Kept open between requests of a thread, as the deployed service does.
+        "CONN_MAX_AGE": 60,
     }
-}
+
+
+DATABASES = {"default": _local_database()}
 
 MEDIA_ROOT = LOCAL_DATA_DIR / "media"
 STORAGES = {
@@ -57,3 +88,10 @@ FMA_SCHEDULER = "none"
 # Aggregation runs in this process, in a background thread, when an update arrives
 # (see fma_django_connectors.triggers); "none" leaves it to `manage.py run_aggregator`.
 FMA_AGGREGATION_TRIGGER = os.environ.get("FMA_AGGREGATION_TRIGGER", "local")
+# With the local trigger, the local server also sweeps every this many seconds (and at start-up) for models with
+# work left: pending updates, or claims of a run that died (api_service/local_server.py).
+FMA_LOCAL_SWEEP_SECONDS = float(os.environ.get("FMA_LOCAL_SWEEP_SECONDS", "5"))
+if lease := os.environ.get("FMA_CLAIM_LEASE_SECONDS"):
+    AGGREGATOR_SETTINGS = {**AGGREGATOR_SETTINGS, "claim_lease_seconds": float(lease)}
+if budget := os.environ.get("FMA_MEMORY_BUDGET_BYTES"):
+    AGGREGATOR_SETTINGS = {**AGGREGATOR_SETTINGS, "memory_budget_bytes": int(budget)}

@@ -7,8 +7,10 @@ fits ``AggregationContext.memory_budget_bytes``; the stream is passed over once 
 does not grow with the number of updates N for the means, and is bounded by the budget for the robust
 aggregators (which need all N values of a coordinate at once), for any model whose largest layer fits.
 
-Sums accumulate in float64; each result layer has the model's dtype when that is a float dtype (float16,
-float32, float64) and float64 otherwise (a mean of integers is not an integer).
+Means accumulate in float64; a group whose sum overflows (finite values near ±1.8e308) is passed over again
+as a running mean, which cannot, so the mean of finite values is always finite. Each result layer has the
+model's dtype when that is a float dtype (float16, float32, float64) and float64 otherwise (a mean of integers
+is not an integer).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from fma_core.serialization import Structure, Weights, check_same_structure
 from fma_core.types import AggregationContext, ClientUpdate, UpdateStream
 
 _NO_UPDATES = "there are no updates to aggregate"
+_LARGEST = float(np.finfo(np.float64).max)
+# Magnitude whose square, summed over many parameters, stays far from float64's largest value.
+_SQUARABLE = 1e100
 
 # Working bytes per parameter of a group in a streaming mean: the float64 sum, a float64 copy of the update's
 # layer being added (scaled), and the layer as read (at most 8 bytes a value).
@@ -176,9 +181,30 @@ def weighted_mean(
     grouped = LayerGroups(updates, context, MEAN_BYTES_PER_PARAMETER)
     result: list[np.ndarray] = [np.empty(0)] * len(grouped.template.tensors)
     for group, stream in grouped.passes():
-        # The accumulators are the only arrays of the group kept across updates; no update outlives its turn.
-        sums = [np.zeros(grouped.template.tensors[index].shape, dtype=np.float64) for index in group]
-        total = 0.0
+        means = _summed_mean(grouped, group, stream, weight)
+        if not all(np.isfinite(mean).all() for mean in means):
+            # The sum overflowed (finite values near ±1.8e308, or large weights): the group once more, as a
+            # running mean, which cannot.
+            del means
+            means = _running_mean(grouped, group, iter(updates), weight)
+        for running, index in zip(means, group, strict=True):
+            result[index] = grouped.cast(index, running) if cast else running
+        # Released before the next group's accumulators are allocated, not after.
+        del means
+    return grouped.weights(result)
+
+
+def _summed_mean(
+    grouped: LayerGroups,
+    group: Sequence[int],
+    stream: Iterator[ClientUpdate],
+    weight: Callable[[ClientUpdate], float] | None,
+) -> list[np.ndarray]:
+    """The group's weighted sums divided by the total weight: one operation per update and value."""
+    # The accumulators are the only arrays of the group kept across updates; no update outlives its turn.
+    sums = [np.zeros(grouped.template.tensors[index].shape, dtype=np.float64) for index in group]
+    total = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
         for update in stream:
             # A float factor keeps integer layers from overflowing when scaled by a large example count.
             factor = 1.0 if weight is None else float(weight(update))
@@ -187,17 +213,54 @@ def weighted_mean(
                 # Scaling by 1.0 would allocate a layer-sized temporary for nothing.
                 running += layer if factor == 1.0 else factor * layer
             total += factor
-        for running, index in zip(sums, group, strict=True):
+        for running in sums:
             running /= total
-            result[index] = grouped.cast(index, running) if cast else running
-        # Released before the next group's sums are allocated, not after.
-        del sums
-    return grouped.weights(result)
+    return sums
+
+
+def _running_mean(
+    grouped: LayerGroups,
+    group: Sequence[int],
+    stream: Iterator[ClientUpdate],
+    weight: Callable[[ClientUpdate], float] | None,
+) -> list[np.ndarray]:
+    """The group's weighted mean as ``m = (1 - s) m + s x`` with ``s = w / (total so far)``: never overflows.
+
+    A convex combination of finite values is finite in exact arithmetic; rounding can still carry it one step
+    past the largest float64, which the clip takes back. NaN is not clipped: the workflow's result check finds it.
+    """
+    means = [np.zeros(grouped.template.tensors[index].shape, dtype=np.float64) for index in group]
+    total = 0.0
+    for update in stream:
+        factor = 1.0 if weight is None else float(weight(update))
+        total += factor
+        share = factor / total
+        for running, index in zip(means, group, strict=True):
+            layer = update.weights.tensor(index)
+            if share == 1.0:
+                running[...] = layer
+                continue
+            running *= 1.0 - share
+            running += share * layer
+            np.clip(running, -_LARGEST, _LARGEST, out=running)
+    return means
 
 
 def coordinate_median(rows: np.ndarray) -> np.ndarray:
     """Median of each column; reorders ``rows`` in place rather than copying N·P values."""
-    return np.median(rows, axis=0, overwrite_input=True)
+    count = rows.shape[0]
+    middle = count // 2
+    if count % 2:
+        rows.partition(middle, axis=0)
+        return rows[middle].copy()
+    # numpy's median of an even count adds the two middle values first, which overflows near ±1.8e308.
+    rows.partition([middle - 1, middle], axis=0)
+    lower, upper = rows[middle - 1], rows[middle]
+    with np.errstate(over="ignore"):
+        median = (lower + upper) / 2
+    overflowed = np.isinf(median)
+    median[overflowed] = lower[overflowed] / 2 + upper[overflowed] / 2
+    return median
 
 
 def coordinate_trimmed_mean(rows: np.ndarray, trim: int) -> np.ndarray:
@@ -206,7 +269,17 @@ def coordinate_trimmed_mean(rows: np.ndarray, trim: int) -> np.ndarray:
     if trim:
         # A partial sort around both cut points leaves exactly the kept values between them.
         rows.partition([trim, count - trim - 1], axis=0)
-    return rows[trim : count - trim].mean(axis=0)
+    kept = rows[trim : count - trim]
+    with np.errstate(over="ignore"):
+        mean = kept.mean(axis=0)
+    overflowed = np.isinf(mean)
+    if overflowed.any():
+        # The sum overflowed: the values divided by their count first add up to the mean, which rounding can
+        # carry one step past the largest float64 only; the clip takes that step back.
+        columns = kept[:, overflowed] / kept.shape[0]
+        with np.errstate(over="ignore"):
+            mean[overflowed] = np.clip(columns.sum(axis=0), -_LARGEST, _LARGEST)
+    return mean
 
 
 def coordinate_statistic(
@@ -232,10 +305,22 @@ def pairwise_squared_distances(rows: np.ndarray) -> np.ndarray:
 
 
 def update_distances(updates: UpdateStream, context: AggregationContext) -> np.ndarray:
-    """(N, N) squared Euclidean distances between whole updates: the sum of each layer group's distances."""
+    """(N, N) squared Euclidean distances between whole updates: the sum of each layer group's distances.
+
+    Values beyond ``_SQUARABLE`` would square to inf: the updates are then measured in units of their largest
+    magnitude, so the distances are exact up to one common positive factor, which keeps their order (all Krum
+    needs) and keeps them finite.
+    """
     grouped = LayerGroups(updates, context, robust_bytes_per_parameter(len(updates)))
     distances = np.zeros((len(updates), len(updates)))
+    unit = 1.0
     for _, rows in grouped.stacked():
+        largest = float(np.abs(rows).max(initial=0.0))
+        if largest > _SQUARABLE and largest > unit:
+            distances *= (unit / largest) ** 2
+            unit = largest
+        if unit != 1.0:
+            rows /= unit
         distances += pairwise_squared_distances(rows)
     return distances
 

@@ -80,11 +80,14 @@ def _fed_opt(
     check_same_structure(current, mean)
     first, second = _moments(current, context.state, tau)
     layers = []
-    for index, (x, average) in enumerate(zip(current.layers, mean.layers, strict=True)):
-        delta = average - x
-        first[index] = beta_1 * first[index] + (1 - beta_1) * delta
-        second[index] = second_moment(second[index], np.square(delta), beta_2)
-        layers.append(x + server_learning_rate * first[index] / (np.sqrt(second[index]) + tau))
+    # A delta beyond 1e154 squares to inf: the moments are then not finite, and the workflow refuses to store
+    # the result and names the updates at fault (fma_core.workflows.aggregation), rather than numpy warning here.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for index, (x, average) in enumerate(zip(current.layers, mean.layers, strict=True)):
+            delta = average - x
+            first[index] = beta_1 * first[index] + (1 - beta_1) * delta
+            second[index] = second_moment(second[index], np.square(delta), beta_2)
+            layers.append(x + server_learning_rate * first[index] / (np.sqrt(second[index]) + tau))
     return AggregationResult(
         weights=_in_dtypes(Weights.like(current, layers), context.structure or current.structure),
         state=Weights(layers=(*first, *second), layered=True),

@@ -99,12 +99,24 @@ class MetadataConnector(Connector, ABC):
 
     @abstractmethod
     def reclaim_expired(self, model_id: int, *, claimed_before: datetime) -> int:
-        """Return running updates claimed before ``claimed_before`` to pending; how many were."""
+        """Return running updates whose claim was last made or renewed before ``claimed_before`` to pending;
+        how many were."""
         raise NotImplementedError  # pragma: no cover
 
     @abstractmethod
-    def mark_invalid(self, update_ids: Sequence[int]) -> None:
-        """Mark those of the updates still pending or failed as invalid (never aggregated)."""
+    def mark_invalid(self, update_ids: Sequence[int], *, reason: str, claimed_at: datetime | None = None) -> None:
+        """Mark updates invalid (never aggregated), keeping ``reason`` with each.
+
+        Without ``claimed_at`` only those still pending or failed; with it, only those held by that claim.
+        """
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def renew_claim(self, update_ids: Sequence[int], *, claimed_at: datetime, renewed_at: datetime) -> None:
+        """Extend this claim's lease from ``renewed_at`` (a heartbeat of a run still at work).
+
+        Raises ``ClaimLostError`` when any of the updates is no longer held by this claim.
+        """
         raise NotImplementedError  # pragma: no cover
 
     @abstractmethod

@@ -101,13 +101,25 @@ class DjangoMetadataConnector(MetadataConnector):
     def reclaim_expired(self, model_id: int, *, claimed_before: datetime) -> int:
         # A RUNNING row without a claim time cannot be settled by anyone: take it back as well.
         return ModelUpdate.objects.filter(
-            Q(claimed_at__lt=claimed_before) | Q(claimed_at__isnull=True),
+            Q(renewed_at__lt=claimed_before)
+            | Q(renewed_at__isnull=True, claimed_at__lt=claimed_before)
+            | Q(claimed_at__isnull=True),
             federated_model_id=model_id,
             status=Status.RUNNING,
-        ).update(status=Status.PENDING, claimed_at=None)
+        ).update(status=Status.PENDING, claimed_at=None, renewed_at=None)
 
-    def mark_invalid(self, update_ids: Sequence[int]) -> None:
-        ModelUpdate.objects.filter(pk__in=update_ids, status__in=_CLAIMABLE).update(status=Status.INVALID)
+    def mark_invalid(self, update_ids: Sequence[int], *, reason: str, claimed_at: datetime | None = None) -> None:
+        rows = (
+            ModelUpdate.objects.filter(pk__in=update_ids, status__in=_CLAIMABLE)
+            if claimed_at is None
+            else _claim_held(update_ids, claimed_at)
+        )
+        rows.update(status=Status.INVALID, status_reason=reason)
+
+    def renew_claim(self, update_ids: Sequence[int], *, claimed_at: datetime, renewed_at: datetime) -> None:
+        renewed = _claim_held(update_ids, claimed_at).update(renewed_at=renewed_at)
+        if renewed != len(update_ids):
+            raise ClaimLostError(f"{len(update_ids) - renewed} of updates {list(update_ids)} are no longer held")
 
     def claim_updates(self, model_id: int, update_ids: Sequence[int], *, claimed_at: datetime) -> list[int]:
         with transaction.atomic():
@@ -127,7 +139,7 @@ class DjangoMetadataConnector(MetadataConnector):
         return ids
 
     def release_claims(self, update_ids: Sequence[int], *, claimed_at: datetime) -> None:
-        _claim_held(update_ids, claimed_at).update(status=Status.PENDING, claimed_at=None)
+        _claim_held(update_ids, claimed_at).update(status=Status.PENDING, claimed_at=None, renewed_at=None)
 
     def record_aggregate(
         self,

@@ -32,6 +32,7 @@ MODEL_FIELDS = {
     # Who may take part (docs/security.md): "open" and "uuid" by default, as before these fields existed.
     "registration",
     "client_auth",
+    "update_max_norm",
     "created_on",
     "last_modified",
 }

@@ -37,6 +37,7 @@ class TestClientCreates:
             "status": 0,
             "base_aggregate": None,
             "num_examples": 1,
+            "status_reason": "",
             "created_on": body["created_on"],
         }
         assert ModelUpdate.objects.get(pk=body["id"]).status == ModelUpdate.Status.PENDING

@@ -59,6 +59,8 @@ class StoredUpdate:
     num_examples: int = 1
     status: int = PENDING
     claimed_at: datetime | None = None
+    renewed_at: datetime | None = None
+    status_reason: str = ""
     applied_aggregate_id: int | None = None
     created_on: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -121,15 +123,23 @@ class MemoryMetadataConnector(MetadataConnector):
             for update in self.updates.values()
             if update.model_id == model_id
             and update.status == RUNNING
-            and (update.claimed_at is None or update.claimed_at < claimed_before)
+            and (update.claimed_at is None or (update.renewed_at or update.claimed_at) < claimed_before)
         ]
         for update in expired:
-            update.status, update.claimed_at = PENDING, None
+            update.status, update.claimed_at, update.renewed_at = PENDING, None, None
         return len(expired)
 
-    def mark_invalid(self, update_ids: Sequence[int]) -> None:
-        for update in self._with_status(update_ids, CLAIMABLE):
-            update.status = INVALID
+    def mark_invalid(self, update_ids: Sequence[int], *, reason: str, claimed_at: datetime | None = None) -> None:
+        chosen = self._with_status(update_ids, CLAIMABLE) if claimed_at is None else self._held(update_ids, claimed_at)
+        for update in chosen:
+            update.status, update.status_reason = INVALID, reason
+
+    def renew_claim(self, update_ids: Sequence[int], *, claimed_at: datetime, renewed_at: datetime) -> None:
+        held = self._held(update_ids, claimed_at)
+        if len(held) != len(update_ids):
+            raise ClaimLostError("updates are no longer held by this claim")
+        for update in held:
+            update.renewed_at = renewed_at
 
     def claim_updates(self, model_id: int, update_ids: Sequence[int], *, claimed_at: datetime) -> list[int]:
         claimed = [u for u in self._with_status(update_ids, CLAIMABLE) if u.model_id == model_id]
@@ -139,7 +149,7 @@ class MemoryMetadataConnector(MetadataConnector):
 
     def release_claims(self, update_ids: Sequence[int], *, claimed_at: datetime) -> None:
         for update in self._held(update_ids, claimed_at):
-            update.status, update.claimed_at = PENDING, None
+            update.status, update.claimed_at, update.renewed_at = PENDING, None, None
 
     def record_aggregate(
         self, model_id: int, *, result_ref: str, update_ids: Sequence[int], claimed_at: datetime, structure=None

@@ -28,8 +28,9 @@ def test_the_named_connectors_are_built_with_their_options_and_the_lease():
     assert connector.memory_budget_bytes == 1536 * 1024 * 1024
 
 
-def test_the_lease_defaults_to_fifteen_minutes():
-    assert connector_from_settings(MEMORY_SETTINGS).claim_lease == timedelta(minutes=15)
+def test_the_lease_defaults_to_a_minute():
+    # A running aggregation renews its claim (a heartbeat), so a short lease only shortens a dead run's hold.
+    assert connector_from_settings(MEMORY_SETTINGS).claim_lease == timedelta(minutes=1)
 
 
 @pytest.mark.parametrize(

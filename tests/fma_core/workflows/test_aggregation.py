@@ -309,3 +309,43 @@ class TestFailures:
         assert (update.status, update.applied_aggregate_id) == (COMPLETE, b_aggregate)
         # A's result was removed again: only the update and B's result remain stored.
         assert len(world.data.files) == 2
+
+
+class TestHeartbeat:
+    def test_a_running_aggregation_renews_its_claim_as_it_reads_the_updates(self):
+        world = World()
+        updates = [world.update(client, 1.0) for client in "abc"]
+        # A lease so short that every read is due for a renewal.
+        world.connector.claim_lease = timedelta(microseconds=3)
+        open_weights = world.data.open_weights
+        seen: list[list[datetime | None]] = []
+
+        def recording_open(ref):
+            seen.append([update.renewed_at for update in updates])
+            return open_weights(ref)
+
+        world.data.open_weights = recording_open
+
+        assert world.run() is not None
+        renewals = [moments[0] for moments in seen]
+        assert None not in renewals
+        assert renewals == sorted(renewals)
+        assert all(len(set(moments)) == 1 for moments in seen)
+
+    def test_a_run_whose_claim_was_taken_back_stops_at_its_next_heartbeat(self, caplog):
+        world = World()
+        updates = [world.update(client, 1.0) for client in "ab"]
+        world.connector.claim_lease = timedelta(microseconds=3)
+        open_weights = world.data.open_weights
+
+        def reclaimed_meanwhile(ref):
+            # Another run saw the claim as expired and took the updates back.
+            world.metadata.reclaim_expired(MODEL_ID, claimed_before=datetime.now(UTC) + timedelta(hours=1))
+            return open_weights(ref)
+
+        world.data.open_weights = reclaimed_meanwhile
+
+        assert world.run() is None
+        assert world.metadata.aggregates == []
+        assert [update.status for update in updates] == [PENDING, PENDING]
+        assert "expired before the aggregate was recorded" in caplog.text
