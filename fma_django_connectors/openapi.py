@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Model
+from drf_spectacular.authentication import BasicScheme
 from drf_spectacular.extensions import (
     OpenApiAuthenticationExtension,
     OpenApiSerializerFieldExtension,
@@ -54,6 +55,12 @@ class ClientUUIDScheme(OpenApiAuthenticationExtension):
             "description": "A federated client's uuid, as answered by `register_client`. Unknown: 401 "
             '`{"detail": "Invalid UUID"}`; malformed: 401 `{"detail": "\\"<value>\\" is not a valid UUID."}`.',
         }
+
+
+class GuardedBasicScheme(BasicScheme):
+    """HTTP Basic, whose failed passwords count towards the login brake (``throttling``)."""
+
+    target_class = "fma_django_connectors.authentication.GuardedBasicAuthentication"
 
 
 # --- Weights -----------------------------------------------------------------------------------------

@@ -94,6 +94,22 @@ REST_FRAMEWORK = {
     # ``?format=`` names the weights format of a download (docs/api.md), not a renderer.
     "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Brakes (fma_django_connectors/throttling.py); each class counts only the callers of its kind.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "fma_django_connectors.throttling.ClientRateThrottle",
+        "fma_django_connectors.throttling.DeveloperRateThrottle",
+        "fma_django_connectors.throttling.AnonymousRateThrottle",
+        "fma_django_connectors.throttling.RegistrationRateThrottle",
+    ],
+    # Defaults that stop password guessing and mass registration without slowing a fleet of clients;
+    # API Gateway's stage throttling stays the outer limit. A rate of None switches its brake off.
+    "DEFAULT_THROTTLE_RATES": {
+        "client": "600/min",  # each federated client (CLIENT-UUID)
+        "user": "1200/min",  # each developer (Basic, token, session)
+        "anon": "120/min",  # each IP without credentials
+        "registration": "30/min",  # each IP registering new clients without credentials
+        "login": "10/min",  # token route attempts and failed Basic passwords, per IP and per username
+    },
 }
 
 # The OpenAPI description at /api/schema/ and its interactive docs at /api/docs/ (docs/api.md); the docs'
@@ -112,22 +128,6 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "fma_django_connectors.openapi.add_error_responses",
     ],
-    # Brakes (fma_django_connectors/throttling.py); each class counts only the callers of its kind.
-    "DEFAULT_THROTTLE_CLASSES": [
-        "fma_django_connectors.throttling.ClientRateThrottle",
-        "fma_django_connectors.throttling.DeveloperRateThrottle",
-        "fma_django_connectors.throttling.AnonymousRateThrottle",
-        "fma_django_connectors.throttling.RegistrationRateThrottle",
-    ],
-    # Defaults that stop password guessing and mass registration without slowing a fleet of clients;
-    # API Gateway's stage throttling stays the outer limit. A rate of None switches its brake off.
-    "DEFAULT_THROTTLE_RATES": {
-        "client": "600/min",  # each federated client (CLIENT-UUID)
-        "user": "1200/min",  # each developer (Basic, token, session)
-        "anon": "120/min",  # each IP without credentials
-        "registration": "30/min",  # each IP registering new clients without credentials
-        "login": "10/min",  # token route attempts and failed Basic passwords, per IP and per username
-    },
 }
 
 # Throttle counts (and signed-request nonces) live where every Lambda container sees them: the metadata

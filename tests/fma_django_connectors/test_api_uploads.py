@@ -112,10 +112,11 @@ class TestCreateRefused:
         response = update_upload(anonymous_api, model, b"[1]")
         assert response.status_code == status.HTTP_401_UNAUTHORIZED
 
-    def test_client_not_registered(self, fed_client_api, fed_client, other_model):
+    def test_client_not_registered(self, fed_client_api, other_model):
+        # Answered as an unknown id, as POST /api/v1/model_updates/ does: no message confirms the model exists.
         response = update_upload(fed_client_api, other_model, b"[1]")
-        assert response.status_code == status.HTTP_403_FORBIDDEN
-        assert response.json() == {"detail": f"Client {fed_client.uuid} is not registered to model {other_model.pk}."}
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"federated_model": [f'Invalid pk "{other_model.pk}" - object does not exist.']}
 
     def test_another_developers_model(self, developer_api, fed_client, other_model):
         response = update_upload(developer_api, other_model, b"[1]", client=str(fed_client.uuid))
@@ -131,7 +132,7 @@ class TestCreateRefused:
         foreign = make_aggregate(other_model, [1])
         response = update_upload(fed_client_api, model, b"[1]", base_aggregate=foreign.pk)
         assert response.status_code == status.HTTP_400_BAD_REQUEST
-        assert response.json() == {"base_aggregate": f"Aggregate {foreign.pk} is not an aggregate of model {model.pk}."}
+        assert response.json() == {"base_aggregate": [f'Invalid pk "{foreign.pk}" - object does not exist.']}
 
     def test_size_over_the_limit(self, fed_client_api, model, settings):
         settings.FMA_UPLOAD_MAX_BYTES = 1000
@@ -214,6 +215,7 @@ class TestComplete:
             "federated_model": model.pk,
             "data": [1.5, 2.5],
             "status": ModelUpdate.Status.PENDING,
+            "status_reason": "",
             "base_aggregate": None,
             "num_examples": 7,
             "created_on": body["created_on"],
