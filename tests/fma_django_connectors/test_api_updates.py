@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework import status
 
 from fma_core.serialization import Weights, parse_weights
@@ -413,12 +415,19 @@ class TestIngestReadsNoWeights:
                 path.unlink()
         return model
 
-    def test_a_10k_update_takes_at_most_5_queries_and_no_file(
-        self, fed_client_api, model_without_files, media_root, django_assert_max_num_queries
-    ):
+    def test_a_10k_update_takes_at_most_5_queries_and_no_file(self, fed_client_api, model_without_files, media_root):
         body = {"federated_model": model_without_files.pk, "data": [[float(i) for i in range(9_990)], [0.5] * 10]}
-        with django_assert_max_num_queries(5):
+        with CaptureQueriesContext(connection) as queries:
             response = post(fed_client_api, body)
+        # The ingest's own statements: the client throttle's count in the shared database cache (docs/security.md)
+        # costs up to four more per request whatever the route (in a transaction of its own on SQLite), and is
+        # left out here.
+        ingest = [
+            query["sql"]
+            for query in queries.captured_queries
+            if "fma_cache" not in query["sql"] and query["sql"].split()[0] not in {"BEGIN", "COMMIT"}
+        ]
+        assert len(ingest) <= 5, "\n".join(ingest)
         assert response.status_code == status.HTTP_201_CREATED
         assert len(stored_files(media_root)) == 1
 
