@@ -33,6 +33,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -67,6 +68,9 @@ PAYLOAD_FORMATS = ("1.0", "2.0")
 DEFAULT_PAYLOAD_FORMAT = "2.0"
 # A connection that sends nothing for this long is closed, so idle clients cannot hold threads forever.
 IDLE_TIMEOUT_SECONDS = 30
+# Handler invocations that run at once, like a Lambda function's concurrency. Each worker thread keeps its
+# database connection; more workers than this mostly wait on the database (SQLite has one writer at a time).
+DEFAULT_WORKERS = 8
 SERVER_NAME = "fma-local"
 # The banner's line naming the events the handler gets.
 _EVENT_LINES = {
@@ -141,8 +145,13 @@ class _Answer:
 class GatewayApp:
     """The WSGI application: signed transfers are served here, every other request by the Lambda handler."""
 
-    def __init__(self, *, payload_format: str = DEFAULT_PAYLOAD_FORMAT) -> None:
+    def __init__(self, *, payload_format: str = DEFAULT_PAYLOAD_FORMAT, workers: int = DEFAULT_WORKERS) -> None:
         self.payload_format = payload_format
+        # Connection threads read and write sockets; only a request read whole reaches a handler worker, as API
+        # Gateway buffers a request before it invokes the function. A slow or stalled client therefore holds
+        # its own thread, never a worker or a database connection, and connections to the database stay
+        # bounded by ``workers`` (plus the aggregation threads) however many clients connect.
+        self.handler_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="handler")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -240,7 +249,9 @@ class GatewayApp:
                 f"{MAX_BODY_BYTES} bytes (6 MB); binary bodies travel base64-encoded, a third larger.",
             )
         try:
-            response = service_initialization.handler(event, LambdaContext(request_id))
+            response = self.handler_pool.submit(
+                service_initialization.handler, event, LambdaContext(request_id)
+            ).result()
             status, headers, content = response_parts(response)
         except Exception:
             # A function that raises reaches the client as API Gateway's own 502.
@@ -321,16 +332,24 @@ class GatewayRequestHandler(WSGIRequestHandler):
         logger.warning("%s %s", self.address_string(), format % args)
 
 
-def serve(host: str, port: int, *, payload_format: str) -> BaseWSGIServer:
+def serve(
+    host: str,
+    port: int,
+    *,
+    payload_format: str,
+    workers: int = DEFAULT_WORKERS,
+    idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+) -> BaseWSGIServer:
     """A threaded server for :class:`GatewayApp` on ``host:port`` (0 picks a free port); OSError if it cannot listen."""
     listening = socket.create_server((host, port), family=select_address_family(host, port))
+    request_handler = type("GatewayRequestHandler", (GatewayRequestHandler,), {"timeout": idle_timeout})
     try:
         return make_server(
             host,
             port,
-            GatewayApp(payload_format=payload_format),
+            GatewayApp(payload_format=payload_format, workers=workers),
             threaded=True,
-            request_handler=GatewayRequestHandler,
+            request_handler=request_handler,
             fd=listening.fileno(),
         )
     finally:
@@ -349,6 +368,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=PAYLOAD_FORMATS,
         default=os.environ.get("FMA_PAYLOAD_FORMAT", DEFAULT_PAYLOAD_FORMAT),
         help="events as from an HTTP API (2.0, as deployed) or a REST API (1.0); default: %(default)s",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=os.environ.get("FMA_LOCAL_WORKERS", DEFAULT_WORKERS),
+        help="handler invocations at once, each with its database connection (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_positive_int,
+        default=os.environ.get("FMA_LOCAL_IDLE_TIMEOUT", IDLE_TIMEOUT_SECONDS),
+        help="seconds a connection may stay silent before it is closed (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     # argparse checks the choices of a value given on the command line, not of a default from the environment.
@@ -400,7 +431,13 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = Path(settings.LOCAL_DATA_DIR)
         login = ensure_admin(data_dir=data_dir, env_password=os.environ.get("FMA_ADMIN_PASSWORD"))
         try:
-            server = serve(args.host, args.port, payload_format=args.payload_format)
+            server = serve(
+                args.host,
+                args.port,
+                payload_format=args.payload_format,
+                workers=args.workers,
+                idle_timeout=args.idle_timeout,
+            )
         except OSError as error:
             # socket.create_server adds the address to strerror; the message names it already.
             reason = os.strerror(error.errno) if error.errno else str(error)
@@ -421,6 +458,12 @@ def main(argv: list[str] | None = None) -> int:
         pass
     print("Stopped.", flush=True)
     return 0
+
+
+def _positive_int(text: str) -> int:
+    if not str(text).isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def _declared_length(headers: Mapping[str, str]) -> int:

@@ -37,6 +37,10 @@ DEBUG = os.environ.get("FMA_DEBUG", "false").lower() == "true"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 
 
+# Each of the local server's handler workers keeps its connection between requests, as a Lambda container does.
+CONNECTION_REUSE_SECONDS = 60
+
+
 def _local_database() -> dict[str, object]:
     """SQLite in the data folder; PostgreSQL when ``FMA_LOCAL_DATABASE_URL`` names one (postgres://user:pw@host/db)."""
     url = os.environ.get("FMA_LOCAL_DATABASE_URL")
@@ -52,6 +56,7 @@ def _local_database() -> dict[str, object]:
                 # which WAL keeps consistent after a crash (a power cut may lose the last commits, not the file).
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
             },
+            "CONN_MAX_AGE": CONNECTION_REUSE_SECONDS,
         }
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql") or not parts.path.strip("/"):
@@ -65,8 +70,7 @@ def _local_database() -> dict[str, object]:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or ""),
-        # Kept open between requests of a thread, as the deployed service does.
-        "CONN_MAX_AGE": 60,
+        "CONN_MAX_AGE": CONNECTION_REUSE_SECONDS,
     }
 
 

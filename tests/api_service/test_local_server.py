@@ -368,3 +368,63 @@ class TestPayloadFormatOption:
 
         assert raised.value.code == 2
         assert "FMA_PAYLOAD_FORMAT must be 1.0 or 2.0, not '3.0'" in capsys.readouterr().err
+
+
+class TestSlowClients:
+    """Stalled connections hold their own thread until the idle timeout, never a handler worker."""
+
+    def _stalled_connections(self, server, count):
+        connections = []
+        for _ in range(count):
+            connection = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            # A head promising a body that never comes.
+            connection.sendall(b"POST /api/v1/models/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            connections.append(connection)
+        return connections
+
+    def test_stalled_clients_do_not_keep_others_waiting(self, new_server):
+        server = new_server(admin_password="slow-clients", env={"FMA_LOCAL_WORKERS": "2"})
+        stalled = self._stalled_connections(server, 20)
+        try:
+            started = time.monotonic()
+            status, _, body = _token_request(server, "slow-clients")
+            waited = time.monotonic() - started
+        finally:
+            for connection in stalled:
+                connection.close()
+
+        assert status == 200, body
+        # Far below the idle timeout (30 s) that would free a worker held by a stalled client.
+        assert waited < 10
+
+    def test_a_silent_connection_is_closed_after_the_idle_timeout(self, new_server):
+        server = new_server(env={"FMA_LOCAL_IDLE_TIMEOUT": "1"})
+        (connection,) = self._stalled_connections(server, 1)
+        with connection:
+            connection.settimeout(15)
+            started = time.monotonic()
+            received = connection.recv(1024)
+            closed_after = time.monotonic() - started
+
+        assert received == b""
+        assert closed_after < 10
+
+
+class TestWorkersOption:
+    def test_eight_workers_by_default(self, monkeypatch):
+        monkeypatch.delenv("FMA_LOCAL_WORKERS", raising=False)
+
+        assert local_server.parse_args([]).workers == 8
+
+    def test_workers_from_the_environment(self, monkeypatch):
+        monkeypatch.setenv("FMA_LOCAL_WORKERS", "3")
+
+        assert local_server.parse_args([]).workers == 3
+
+    @pytest.mark.parametrize("value", ["0", "-1", "many"])
+    def test_a_worker_count_that_is_not_a_positive_number_is_refused(self, value, capsys):
+        with pytest.raises(SystemExit) as raised:
+            local_server.parse_args(["--workers", value])
+
+        assert raised.value.code == 2
+        assert f"must be a whole number of at least 1, not {value!r}" in capsys.readouterr().err
