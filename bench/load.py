@@ -7,8 +7,9 @@ requests: each client registers, then alternately pushes an update and fetches t
 the throughput and p50/p95/p99/max latency per call, waits for the aggregation to settle, and recounts
 through the API (as the admin): every accepted update is in exactly one aggregate or still pending, no
 aggregate counts an update twice, every aggregate equals the mean of its updates, no update stays RUNNING
-past the lease; every call of the load must succeed (a 429, 5xx or dropped connection is a violation). ``--database`` recounts the same in the database too (Django with the server's settings and
-environment: ``FMA_LOCAL_DATA_DIR`` or ``FMA_LOCAL_DATABASE_URL``). Exits 1 on any violation.
+past the lease. Every call of the load must succeed: a 429, a 5xx or a dropped connection is a violation too.
+``--database`` recounts the same in the database (Django with the server's settings and environment:
+``FMA_LOCAL_DATA_DIR`` or ``FMA_LOCAL_DATABASE_URL``). Exits 1 on any violation.
 """
 
 from __future__ import annotations
