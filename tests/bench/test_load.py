@@ -38,4 +38,3 @@ def test_a_small_load_reports_each_call_and_recounts_without_violation(server):
         assert any(line.startswith(call) for line in result.stdout.splitlines()), result.stdout
     assert "recount (API):" in result.stdout
     assert " 0 violations" in result.stdout
-
