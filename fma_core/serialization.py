@@ -271,10 +271,10 @@ def check_structure(expected: Structure, got: Structure, *, compare_dtypes: bool
     if compare_dtypes:
         dtypes = {tensor.name: tensor.dtype for tensor in expected.tensors}
         for tensor in got.tensors:
-            want = dtypes.get(tensor.name)
-            if want is not None and want != tensor.dtype:
+            wanted_dtype = dtypes.get(tensor.name)
+            if wanted_dtype is not None and wanted_dtype != tensor.dtype:
                 raise InvalidWeightsError(
-                    f"{tensor.describe()} has dtype {tensor.dtype} but the model's weights have dtype {want}"
+                    f"{tensor.describe()} has dtype {tensor.dtype} but the model's weights have dtype {wanted_dtype}"
                 )
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "SafetensorsTensors",
     "TensorSource",
     "check_finite",
+    "check_values",
     "encode_npz",
     "encode_safetensors",
     "l2_norm",
@@ -134,7 +135,8 @@ class S3RangeReader:
         response = self._client.get_object(
             Bucket=self._bucket, Key=self._key, Range=f"bytes={offset}-{offset + length - 1}"
         )
-        return response["Body"].read()
+        chunk: bytes = response["Body"].read()
+        return chunk
 
 
 class TensorSource(Protocol):
@@ -275,7 +277,7 @@ def write_safetensors(source: TensorSource, stream: IO[bytes]) -> int:
     written = len(header)
     for index, spec in enumerate(structure.tensors):
         array = np.ascontiguousarray(source.tensor(index), dtype=np.dtype(spec.dtype).newbyteorder("<"))
-        stream.write(memoryview(array).cast("B"))
+        stream.write(array.data.cast("B"))
         written += array.nbytes
     return written
 
@@ -344,6 +346,15 @@ def check_finite(source: TensorSource) -> None:
             raise InvalidWeightsError(f"{spec.describe()} contains NaN or infinite values")
 
 
+def check_values(source: TensorSource) -> None:
+    """Raise ``InvalidWeightsError`` naming the first tensor that is empty or holds NaN or infinity."""
+    for spec in source.structure.tensors:
+        # As a JSON layer may not be empty; an empty tensor would also fail every aggregation that writes it.
+        if math.prod(spec.shape) == 0:
+            raise InvalidWeightsError(f"{spec.describe()} is empty")
+    check_finite(source)
+
+
 def l2_norm(source: TensorSource) -> float:
     """The Euclidean norm of all the values of the tensors, read one at a time; inf only when it exceeds float64.
 
@@ -359,13 +370,13 @@ def l2_norm(source: TensorSource) -> float:
 
 
 def validate_tensors(source: TensorSource, expected: Structure | None) -> None:
-    """Check names, shapes and dtypes against the model's structure (when it has one), then finiteness."""
+    """Check names, shapes and dtypes against the model's structure (when it has one), then the values."""
     if expected is not None:
         check_structure(expected, source.structure)
-    check_finite(source)
+    check_values(source)
 
 
-def open_stored(reader: RangeReader) -> TensorSource:
+def open_stored(reader: RangeReader) -> Weights | SafetensorsTensors:
     """The tensors of a stored weights file, read lazily when it is safetensors.
 
     Files stored before safetensors (``.npz``, recognised by content) are loaded whole.

@@ -6,9 +6,9 @@ A requirement is ``(summary: PendingSummary, **requirement_args) -> bool``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from fma_core.serialization import Structure, Weights
 from fma_core.tensors import TensorSource
@@ -116,15 +116,9 @@ class PendingSummary:
     oldest_pending_age_seconds: float | None = None
 
 
-class Aggregator(Protocol):
-    """Signature of a registered aggregator."""
-
-    def __call__(
-        self, updates: UpdateStream, *, context: AggregationContext, **aggregator_args: Any
-    ) -> AggregationResult: ...
-
-
-class Requirement(Protocol):
-    """Signature of a registered requirement."""
-
-    def __call__(self, summary: PendingSummary, **requirement_args: Any) -> bool: ...
+# Registered signatures. Each aggregator and requirement takes keyword arguments of its own (a model's
+# ``aggregator_args`` / ``requirement_args``), which a Protocol with ``**kwargs`` would not admit, so the
+# aliases fix the return type only; the workflow calls ``aggregator(updates, context=..., **args)`` and
+# ``requirement(summary, **args)``.
+Aggregator = Callable[..., AggregationResult]
+Requirement = Callable[..., bool]

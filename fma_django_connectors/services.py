@@ -43,7 +43,7 @@ from fma_django_connectors.models import (
 )
 from fma_django_connectors.schedules import schedule_remove, schedule_sync, schedule_wake
 from fma_django_connectors.schemas import check_document
-from fma_django_connectors.upload_checks import upload_check_finite, upload_check_received, upload_tensors
+from fma_django_connectors.upload_checks import upload_check_received, upload_check_values, upload_tensors
 from fma_django_connectors.weights_storage import structure_columns, weights_delete, weights_open, weights_save
 
 INITIAL_ARTIFACT_VERSION = "1.0.0"
@@ -490,7 +490,7 @@ def _upload_result(upload: Upload) -> ModelUpdate | ModelArtifact:
 
 
 def _upload_store(*, new_files: _NewFiles, upload: Upload) -> ModelUpdate | ModelArtifact:
-    """Check the upload's bytes (size, digest, format, structure, finiteness) and store them as weights."""
+    """Check the upload's bytes (size, digest, format, structure, values) and store them as weights."""
     model = upload.federated_model
     upload_check_received(upload)
     binary = upload.format != Upload.Format.JSON
@@ -499,7 +499,7 @@ def _upload_store(*, new_files: _NewFiles, upload: Upload) -> ModelUpdate | Mode
     # The structure first: it is in the header, while finiteness reads every tensor.
     if upload.purpose != Upload.Purpose.INITIAL_MODEL:
         _check_update_structure(model=model, weights=tensors, check_dtypes=binary)
-    upload_check_finite(tensors)
+    upload_check_values(tensors)
     if upload.purpose == Upload.Purpose.UPDATE:
         assert upload.client is not None  # every update upload names its client
         upload.update = update_create(

@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 
 from fma_core.exceptions import InvalidWeightsError
 from fma_core.serialization import parse_weights
-from fma_core.tensors import TensorSource, check_finite, parse_npz, parse_safetensors
+from fma_core.tensors import TensorSource, check_values, parse_npz, parse_safetensors
 from fma_django_connectors.exceptions import ApplicationError, UploadNotReceivedError
 from fma_django_connectors.models import Upload
 from fma_django_connectors.weights_storage import stored_reader
@@ -71,10 +71,10 @@ def upload_tensors(upload: Upload, *, check_document: Callable[[Any], None]) -> 
         raise _invalid(upload, error) from None
 
 
-def upload_check_finite(tensors: TensorSource) -> None:
-    """Raise naming the first tensor holding NaN or infinity (read one tensor at a time)."""
+def upload_check_values(tensors: TensorSource) -> None:
+    """Raise naming the first tensor that is empty or holds NaN or infinity (read one tensor at a time)."""
     try:
-        check_finite(tensors)
+        check_values(tensors)
     except InvalidWeightsError as error:
         raise ApplicationError(str(error), field="data") from None
 

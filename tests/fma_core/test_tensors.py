@@ -254,6 +254,15 @@ class TestValidation:
 
         assert str(error.value) == message
 
+    def test_an_empty_tensor_is_refused_as_an_empty_json_layer_is(self):
+        # Written by the safetensors library: the service's own writer never makes such a file.
+        upload = parse_safetensors(safetensors.numpy.save({"a": np.zeros((0, 3), np.float32), "b": np.ones(2)}))
+
+        with pytest.raises(InvalidWeightsError) as error:
+            validate_tensors(upload, None)
+
+        assert str(error.value) == "tensor 'a' is empty"
+
     def test_json_numbers_have_no_dtype_to_compare(self):
         model = parse_weights([[1, 2], [3, 4, 5]]).structure
 

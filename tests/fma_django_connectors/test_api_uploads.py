@@ -497,6 +497,18 @@ class TestBinaryRefused:
             "data": "tensor 'fc.weight' contains NaN or infinite values"
         }
 
+    def test_an_empty_tensor_in_an_initial_model(self, developer_api, model):
+        # An empty tensor would fail every aggregation that writes the model's tensors.
+        data = safetensors.numpy.save({"fc.weight": np.zeros((0, 3), np.float32), "fc.bias": np.ones(2, np.float32)})
+        created = create(
+            developer_api, federated_model=model.pk, purpose="initial_model", format="safetensors", size=len(data)
+        )
+        send(created.json()["id"], data)
+        response = complete(developer_api, created.json()["id"])
+
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {"data": "tensor 'fc.weight' is empty"}
+
     def test_wrong_tensor_name(self, fed_client_api, binary_model):
         data = encode_safetensors(tensors(fc__weight=TRAINED.layers[0], fc__bais=TRAINED.layers[1]))
         assert self.refused(fed_client_api, binary_model, data, "safetensors") == {
