@@ -352,7 +352,8 @@ class UploadSerializer(UpdateTargetFields, serializers.ModelSerializer):
 
     ``purpose`` ``update`` (default) takes the fields of ``POST /api/v1/model_updates/`` except ``data``,
     with the same scoping (a developer names ``client``); ``initial_model`` and ``artifact`` (with
-    ``version``) are for developers only. ``size`` is at most ``FMA_UPLOAD_MAX_BYTES``.
+    ``version``) are for developers only. ``size`` is at most ``FMA_UPLOAD_MAX_BYTES``, and at most
+    ``FMA_UPLOAD_JSON_MAX_BYTES`` for ``json``.
     """
 
     client = serializers.PrimaryKeyRelatedField(queryset=selectors.client_all(), required=False)
@@ -389,6 +390,17 @@ class UploadSerializer(UpdateTargetFields, serializers.ModelSerializer):
         return value.lower()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        json_limit = settings.FMA_UPLOAD_JSON_MAX_BYTES
+        if attrs["format"] == Upload.Format.JSON and attrs["size"] > json_limit:
+            raise serializers.ValidationError(
+                {
+                    "size": [
+                        f"{attrs['size']} bytes is more than the {json_limit} bytes a json upload may have "
+                        "(FMA_UPLOAD_JSON_MAX_BYTES): JSON is parsed whole in memory; upload large weights as "
+                        "safetensors or npz."
+                    ]
+                }
+            )
         purpose = attrs["purpose"]
         caller_is_client = isinstance(request_actor(self.context["request"]), Client)
         if purpose != Upload.Purpose.UPDATE:

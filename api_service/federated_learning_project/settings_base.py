@@ -154,6 +154,9 @@ LOGGING = {
 # --- Uploads and downloads of weights (see docs/api.md) --------------------------------------------
 # Largest upload accepted by ``POST /api/v1/uploads/``, in bytes (a 100M-parameter float64 model is 800 MB).
 FMA_UPLOAD_MAX_BYTES = 2 * 1024**3
+# Largest ``json`` upload: JSON is parsed whole, its numbers held as Python objects (about three times the
+# document's size) within the API function's memory; binary formats are read a tensor at a time.
+FMA_UPLOAD_JSON_MAX_BYTES = 128 * 1024**2
 # How long an upload URL (and the upload) stays valid; an upload not completed by then is removed with its bytes.
 FMA_UPLOAD_LIFETIME_SECONDS = 3600
 # How long a download URL of a 303 answer stays valid.

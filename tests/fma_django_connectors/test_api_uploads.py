@@ -142,6 +142,17 @@ class TestCreateRefused:
             "size": ["1001 bytes is more than the 1000 bytes an upload may have (FMA_UPLOAD_MAX_BYTES)."]
         }
 
+    def test_json_over_its_own_limit(self, fed_client_api, model, settings):
+        settings.FMA_UPLOAD_JSON_MAX_BYTES = 1000
+        response = create(fed_client_api, federated_model=model.pk, format="json", size=1001)
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert response.json() == {
+            "size": [
+                "1001 bytes is more than the 1000 bytes a json upload may have (FMA_UPLOAD_JSON_MAX_BYTES): JSON is "
+                "parsed whole in memory; upload large weights as safetensors or npz."
+            ]
+        }
+
     @pytest.mark.parametrize(
         ("fields", "expected"),
         [
