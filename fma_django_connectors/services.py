@@ -389,6 +389,8 @@ def score_create(*, aggregate: ModelAggregate, client: Client, validation_result
 
 
 # Expired uploads removed by each new upload, so that abandoned ones do not pile up between runs of
+# Where an upload's bytes wait for their completion (the stacks expire leftovers under it).
+UPLOADS_FOLDER = "uploads"
 # ``manage.py cleanup_uploads``; bounded so that one request never does much of the sweeping.
 UPLOAD_CLEANUP_BATCH = 20
 
@@ -442,7 +444,7 @@ def upload_create(
         base_aggregate=base_aggregate if purpose == Upload.Purpose.UPDATE else None,
         num_examples=num_examples,
         version=version if purpose == Upload.Purpose.ARTIFACT else "",
-        bytes_name=f"uploads/{upload_id.hex}.{format}",
+        bytes_name=f"{UPLOADS_FOLDER}/{upload_id.hex}.{format}",
         expires_at=timezone.now() + timedelta(seconds=settings.FMA_UPLOAD_LIFETIME_SECONDS),
     )
     upload.full_clean()

@@ -5,6 +5,9 @@ module "model_data_bucket" {
   source      = "./modules/private_bucket"
   name        = "${var.name_prefix}-model-data-${local.account_id}"
   kms_key_arn = aws_kms_key.fma.arn
+  # The service removes uploads and large downloads once their URLs expire (hours); a day later S3 removes
+  # whatever a failed or interrupted cleanup left.
+  expiring_prefixes = { "uploads/" = 1, "downloads/" = 1 }
 }
 
 module "artifacts_bucket" {

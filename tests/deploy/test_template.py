@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode
 
+from fma_django_connectors.downloads import DOWNLOADS_FOLDER
+from fma_django_connectors.services import UPLOADS_FOLDER
 from tests.deploy.support import REPOSITORY, TEMPLATE, names_read_by_the_service, start_remote_settings
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
@@ -202,3 +204,12 @@ def test_the_admin_password_is_generated_by_cloudformation(template, functions):
     ]
     (admin,) = [statement for statement in statements if statement["Sid"] == "AdminSecret"]
     assert admin["Resource"] == {"Ref": "AdminSecret"}
+
+
+def test_transient_objects_expire_in_the_model_data_bucket(template):
+    rules = template["Resources"]["ModelDataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+
+    expiring = {rule["Prefix"]: rule["ExpirationInDays"] for rule in rules if "Prefix" in rule}
+    assert expiring == {f"{UPLOADS_FOLDER}/": 1, f"{DOWNLOADS_FOLDER}/": 1}
+    (versions,) = [rule for rule in rules if "NoncurrentVersionExpiration" in rule]
+    assert versions["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}

@@ -15,6 +15,8 @@ import pytest
 from cfnlint.decode import decode
 from moto.server import ThreadedMotoServer
 
+from fma_django_connectors.downloads import DOWNLOADS_FOLDER
+from fma_django_connectors.services import UPLOADS_FOLDER
 from tests.deploy.support import REPOSITORY, TEMPLATE, TERRAFORM_DIR, names_read_by_the_service, start_remote_settings
 
 HCL_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
@@ -442,6 +444,10 @@ def test_plan_lists_the_endpoints_the_destination_the_alarms_and_the_deploy_invo
     assert set(migrate["triggers"]) == {"source_code_hash"}
     bootstrap = resources["aws_lambda_invocation.bootstrap_admin"]
     assert (bootstrap["function_name"], json.loads(bootstrap["input"])) == ("fma-api", {"detail": "bootstrap_admin"})
+
+    lifecycle = resources["module.model_data_bucket.aws_s3_bucket_lifecycle_configuration.this"]
+    expiring = {rule["filter"][0]["prefix"]: rule["expiration"][0]["days"] for rule in lifecycle["rule"][1:]}
+    assert expiring == {f"{UPLOADS_FOLDER}/": 1, f"{DOWNLOADS_FOLDER}/": 1}
 
     aggregator = resources['aws_lambda_function.fma["aggregator"]']
     assert aggregator["reserved_concurrent_executions"] == 10

@@ -53,6 +53,19 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       days_after_initiation = 7
     }
   }
+  dynamic "rule" {
+    for_each = var.expiring_prefixes
+    content {
+      id     = "expire-${trimsuffix(rule.key, "/")}"
+      status = "Enabled"
+      filter {
+        prefix = rule.key
+      }
+      expiration {
+        days = rule.value
+      }
+    }
+  }
   depends_on = [aws_s3_bucket_versioning.this]
 }
 

@@ -13,3 +13,9 @@ variable "noncurrent_version_days" {
   type        = number
   default     = 90
 }
+
+variable "expiring_prefixes" {
+  description = "Key prefixes of transient objects, each with the days after which its objects expire."
+  type        = map(number)
+  default     = {}
+}
