@@ -37,6 +37,8 @@ from fma_core.exceptions import CallerError
 __all__ = [
     "HEADERS",
     "MAX_SKEW_SECONDS",
+    "NONCE_LIFETIME_SECONDS",
+    "SIGNATURE_VERSION",
     "InvalidPublicKeyError",
     "canonical_message",
     "canonical_target",
@@ -55,9 +57,12 @@ HEADERS = (TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
 
 # How far a request's timestamp may be from the service's clock, either way.
 MAX_SKEW_SECONDS = 300
+# How long a used nonce is remembered: as long as a request carrying it could still be on time (both ways).
+NONCE_LIFETIME_SECONDS = 2 * MAX_SKEW_SECONDS
 
 NONCE_PATTERN = re.compile(r"[A-Za-z0-9_\-]{16,128}")
-_VERSION = "FMA-SIG-V1"
+# First line of every signed message: the scheme and its version.
+SIGNATURE_VERSION = "FMA-SIG-V1"
 
 
 class InvalidPublicKeyError(CallerError):
@@ -104,7 +109,7 @@ def canonical_message(*, method: str, target: str, timestamp: str, nonce: str, b
     bytes
     """
     digest = hashlib.sha256(body).hexdigest()
-    return "\n".join([_VERSION, method.upper(), target, timestamp, nonce, digest]).encode()
+    return "\n".join([SIGNATURE_VERSION, method.upper(), target, timestamp, nonce, digest]).encode()
 
 
 def public_key_text(private_key: Ed25519PrivateKey) -> str:

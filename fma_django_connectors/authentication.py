@@ -25,6 +25,9 @@ from fma_django_connectors import selectors
 from fma_django_connectors.models import Client
 from fma_django_connectors.throttling import LoginGuard
 
+# The 401 ``detail`` of a well-formed ``CLIENT-UUID`` that no client has (the contract's words).
+UNKNOWN_UUID = "Invalid UUID"
+
 
 @dataclass(frozen=True)
 class ClientPrincipal:
@@ -74,7 +77,7 @@ class ClientUUIDAuthentication(BaseAuthentication):
             raise AuthenticationFailed(f'"{raw}" is not a valid UUID.') from None
         client = selectors.client_get(uuid=value)
         if client is None:
-            raise AuthenticationFailed("Invalid UUID")
+            raise AuthenticationFailed(UNKNOWN_UUID)
         client.request_signed = _signature_checked(request, client)  # type: ignore[attr-defined]
         return ClientPrincipal(client), client
 
@@ -83,6 +86,16 @@ class ClientUUIDAuthentication(BaseAuthentication):
 
 
 _SIGNATURE_META = tuple("HTTP_" + name.upper().replace("-", "_") for name in signatures.HEADERS)
+
+# The 401 ``detail`` of each refused signature (the OpenAPI description quotes them).
+INCOMPLETE_SIGNATURE = f"A signed request needs all of {', '.join(signatures.HEADERS)}."
+STALE_TIMESTAMP = (
+    f"{signatures.TIMESTAMP_HEADER} must be the time of the request in seconds since the epoch, within "
+    f"{signatures.MAX_SKEW_SECONDS} seconds of the server's clock."
+)
+MALFORMED_NONCE = f"{signatures.NONCE_HEADER} must be 16 to 128 characters among A-Z a-z 0-9 _ -."
+INVALID_SIGNATURE = "Invalid signature."
+REPLAYED_NONCE = f"Replayed request: this {signatures.NONCE_HEADER} was already used."
 
 
 def _signature_checked(request: Request, client: Client) -> bool:
@@ -94,14 +107,11 @@ def _signature_checked(request: Request, client: Client) -> bool:
     if timestamp is None and nonce is None and signature is None:
         return False
     if timestamp is None or nonce is None or signature is None:
-        raise AuthenticationFailed(f"A signed request needs all of {', '.join(signatures.HEADERS)}.")
+        raise AuthenticationFailed(INCOMPLETE_SIGNATURE)
     if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > signatures.MAX_SKEW_SECONDS:
-        raise AuthenticationFailed(
-            f"FMA-Timestamp must be the time of the request in seconds since the epoch, within "
-            f"{signatures.MAX_SKEW_SECONDS} seconds of the server's clock."
-        )
+        raise AuthenticationFailed(STALE_TIMESTAMP)
     if not signatures.NONCE_PATTERN.fullmatch(nonce):
-        raise AuthenticationFailed("FMA-Nonce must be 16 to 128 characters among A-Z a-z 0-9 _ -.")
+        raise AuthenticationFailed(MALFORMED_NONCE)
     message = signatures.canonical_message(
         method=request.method or "",
         target=signatures.canonical_target(request._request.path_info, request.META.get("QUERY_STRING", "")),
@@ -110,11 +120,11 @@ def _signature_checked(request: Request, client: Client) -> bool:
         body=request._request.body,
     )
     if client.public_key is None or not signatures.signature_valid(bytes(client.public_key), signature, message):
-        raise AuthenticationFailed("Invalid signature.")
+        raise AuthenticationFailed(INVALID_SIGNATURE)
     # Remembered for as long as its timestamp is acceptable (both ways), in the cache all containers share;
     # ``add`` is a conditional insert, so two containers receiving the same request cannot both accept it.
-    if not cache.add(f"nonce:{client.pk}:{nonce}", 1, timeout=2 * signatures.MAX_SKEW_SECONDS):
-        raise AuthenticationFailed("Replayed request: this FMA-Nonce was already used.")
+    if not cache.add(f"nonce:{client.pk}:{nonce}", 1, timeout=signatures.NONCE_LIFETIME_SECONDS):
+        raise AuthenticationFailed(REPLAYED_NONCE)
     return True
 
 

@@ -84,6 +84,8 @@ def client_enroll(
     if client is not None and public_key is not None:
         raise ApplicationError("A registered client keeps the key it registered with.", field="public_key")
     if client is not None and selectors.client_is_registered(model=model, client=client):
+        if model.client_auth == FederatedModel.ClientAuth.SIGNED and not signed:
+            raise AuthenticationFailed(SIGNATURE_REQUIRED)
         return client
     rule = model.registration
     with transaction.atomic():
@@ -122,7 +124,13 @@ def _public_key(text: str) -> bytes:
 class NewClientSerializer(serializers.Serializer):
     """Body of ``add_client``: the new client's Ed25519 public key (base64 of its 32 raw bytes), if any."""
 
-    public_key = serializers.CharField(required=False, max_length=100)
+    public_key = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="The client's Ed25519 public key: base64 (standard alphabet) of its 32 raw bytes. Required for a "
+        'new client of a `client_auth: "signed"` model, which then signs its requests with the private key; '
+        "the service stores only this. A registered client keeps the key it registered with.",
+    )
 
     def validate_public_key(self, value: str) -> bytes:
         return _public_key(value)
@@ -131,7 +139,9 @@ class NewClientSerializer(serializers.Serializer):
 class RegisterClientSerializer(NewClientSerializer):
     """Optional body of ``register_client``: the enrollment token of an ``invite`` model, a new client's key."""
 
-    enrollment_token = serializers.CharField(required=False, max_length=200)
+    enrollment_token = serializers.CharField(
+        required=False, max_length=200, help_text='An enrollment token of the model (`registration: "invite"`).'
+    )
 
 
 class EnrollmentTokenSerializer(serializers.ModelSerializer):

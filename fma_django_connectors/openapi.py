@@ -1,8 +1,8 @@
 """The OpenAPI description of the API, generated from the views by drf-spectacular (``/api/schema/``).
 
 The views stay declarative: what drf-spectacular cannot infer from them (the answers of the custom actions,
-the weights formats of ``?format=``, the ``CLIENT-UUID`` scheme, the error bodies) is said here, by
-extensions that drf-spectacular finds by the import path of the class they describe, and by one
+the weights formats of ``?format=``, the ``CLIENT-UUID`` and signed-request schemes, the error bodies) is
+said here, by extensions that drf-spectacular finds by the import path of the class they describe, and by one
 postprocessing hook that documents the error responses every operation may give. ``apps.ready()`` imports
 this module so that the extensions are registered before the first schema is generated.
 """
@@ -27,8 +27,10 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers as drf_serializers
+from rest_framework.exceptions import NotAuthenticated
 
-from fma_django_connectors import downloads, serializers
+from fma_core import signatures
+from fma_django_connectors import authentication, downloads, enrollment, serializers
 from fma_django_connectors.models import (
     ClientAggregateScore,
     FederatedModel,
@@ -37,24 +39,84 @@ from fma_django_connectors.models import (
     ModelUpdate,
     Upload,
 )
+from fma_django_connectors.permissions import SIGNATURE_REQUIRED
 
 # --- Security schemes --------------------------------------------------------------------------------
 
 
+# Security scheme names of the signature headers (``fma_core.signatures``), in the order of its ``HEADERS``.
+SIGNATURE_SCHEMES = dict(zip(("fmaTimestamp", "fmaNonce", "fmaSignature"), signatures.HEADERS, strict=True))
+
+_QUERY_EXAMPLE = "page=2&b=x+y&a=%2F&c&a=1"
+_SIGNING = f"""Models with `client_auth: "signed"` take only signed requests from their clients. A client makes an \
+Ed25519 key pair, registers with `{{"public_key": "<base64 of the 32 raw bytes of its public key>"}}` \
+(`register_client`), and sends with every request `CLIENT-UUID` and these three headers: \
+`{signatures.TIMESTAMP_HEADER}`, `{signatures.NONCE_HEADER}`, `{signatures.SIGNATURE_HEADER}`.
+
+`{signatures.SIGNATURE_HEADER}` is the Ed25519 signature (64 bytes, base64 with the standard alphabet and \
+padding) of the UTF-8 bytes of these six lines joined by `\\n` (no newline at the end):
+
+```
+{signatures.SIGNATURE_VERSION}
+<HTTP method, upper case>
+<path>[?<query>]
+<{signatures.TIMESTAMP_HEADER}>
+<{signatures.NONCE_HEADER}>
+<SHA-256 of the body>
+```
+
+- `<path>`: the request's path relative to the service root (without an API Gateway stage prefix), \
+percent-decoded, e.g. `/api/v1/models/3/get_latest_model/`.
+- `<query>`: only when the query is not empty: its `name=value` pairs (percent-decoded, `+` as a space, \
+a pair without `=` as `name=`), sorted by name then value (by code point), each name and value \
+percent-encoded (UTF-8) leaving only `A-Z a-z 0-9 - . _ ~` as they are, joined by `&`: the query \
+`{_QUERY_EXAMPLE}` is signed as `{signatures.canonical_target("", _QUERY_EXAMPLE).lstrip("?")}`.
+- `<SHA-256 of the body>`: lowercase hex of the body's bytes exactly as sent; of no bytes when there is no \
+body (`e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855`).
+
+`{signatures.TIMESTAMP_HEADER}` must be within ±{signatures.MAX_SKEW_SECONDS} seconds of the service's \
+clock. `{signatures.NONCE_HEADER}` is single-use: a client's nonce seen in the last \
+{signatures.NONCE_LIFETIME_SECONDS} seconds is a replay, refused; send a fresh random one with each request \
+(each retry included). Any request that carries a signature is checked, on any model; on a `signed` model \
+a registered client's request without one is refused, and its lists leave the model out. Every refusal is \
+a 401 `{{"detail": "..."}}` (see the examples of the 401 answers)."""
+
+_SIGNATURE_HEADER_DESCRIPTIONS = {
+    signatures.TIMESTAMP_HEADER: "Time of the request: whole seconds since the Unix epoch, digits only, within "
+    f"±{signatures.MAX_SKEW_SECONDS} s of the service's clock.",
+    signatures.NONCE_HEADER: f"A fresh random string matching `{signatures.NONCE_PATTERN.pattern}`, never "
+    "reused by the client.",
+    signatures.SIGNATURE_HEADER: "Ed25519 signature of the canonical message, base64.\n\n" + _SIGNING,
+}
+
+
 class ClientUUIDScheme(OpenApiAuthenticationExtension):
-    """``CLIENT-UUID: <uuid>``: the header a federated client authenticates with."""
+    """``CLIENT-UUID: <uuid>``, alone or (``signed`` models) with the three signature headers.
+
+    Two alternatives of the operations' ``security``: ``clientUuid`` alone, or with ``fmaTimestamp``,
+    ``fmaNonce`` and ``fmaSignature`` together (one ``apiKey`` scheme per header, as OpenAPI 3.0 has them).
+    """
 
     target_class = "fma_django_connectors.authentication.ClientUUIDAuthentication"
-    name = "clientUuid"
+    name = ["clientUuid", *SIGNATURE_SCHEMES]
 
-    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
-        return {
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        return [{"clientUuid": []}, {name: [] for name in self.name}]
+
+    def get_security_definition(self, auto_schema: Any) -> list[dict[str, Any]]:
+        client_uuid = {
             "type": "apiKey",
             "in": "header",
             "name": "CLIENT-UUID",
             "description": "A federated client's uuid, as answered by `register_client`. Unknown: 401 "
-            '`{"detail": "Invalid UUID"}`; malformed: 401 `{"detail": "\\"<value>\\" is not a valid UUID."}`.',
+            '`{"detail": "Invalid UUID"}`; malformed: 401 `{"detail": "\\"<value>\\" is not a valid UUID."}`. '
+            f'On models with `client_auth: "signed"`, with the signature headers (`{signatures.SIGNATURE_HEADER}`).',
         }
+        headers = [
+            {"type": "apiKey", "in": "header", "name": header, "description": _SIGNATURE_HEADER_DESCRIPTIONS[header]}
+            for header in SIGNATURE_SCHEMES.values()
+        ]
+        return [client_uuid, *headers]
 
 
 class GuardedBasicScheme(BasicScheme):
@@ -168,10 +230,19 @@ class FederatedModelViews(OpenApiViewExtension):
             self.target_class,
             FederatedModel,
             register_client=extend_schema(
-                request=None,
+                request=enrollment.RegisterClientSerializer,
                 responses={200: _REGISTERED},
                 description="Anyone: without `CLIENT-UUID` makes a new client and registers it; with one, "
-                "registers that client (idempotent).",
+                "registers that client (idempotent). The body is optional: `enrollment_token` on `invite` "
+                'models; `public_key` for a new client of a `client_auth: "signed"` model (required there), '
+                "whose later requests it signs (see the `fmaSignature` security scheme). A registration the "
+                "model's rules refuse answers as an unknown model id (404).",
+            ),
+            add_client=extend_schema(
+                request=enrollment.NewClientSerializer,
+                responses={201: _REGISTERED},
+                description="The model's developer adds a new client (the way into a `closed` model) and hands "
+                'it the uuid; `public_key` is required on a `client_auth: "signed"` model.',
             ),
             get_latest_aggregate=_weights_route(
                 serializers.ModelAggregateSerializer,
@@ -280,11 +351,43 @@ ERROR_COMPONENTS: dict[str, dict[str, Any]] = {
         "example": {"aggregator": ["Unknown aggregator 'x'; registered: avg_values_if_data, ..."]},
     },
 }
+# The 401 answers a client may get, as named examples of every 401 response.
+_UNAUTHORIZED_EXAMPLES: dict[str, tuple[str, str]] = {
+    "NotAuthenticated": ("No credentials on a protected route.", NotAuthenticated.default_detail),
+    "UnknownClientUuid": ("A well-formed CLIENT-UUID that no client has.", authentication.UNKNOWN_UUID),
+    "MalformedClientUuid": ("A CLIENT-UUID that is not a uuid.", '"not-a-uuid" is not a valid UUID.'),
+    "IncompleteSignature": ("Some but not all of the signature headers.", authentication.INCOMPLETE_SIGNATURE),
+    "StaleTimestamp": (
+        f"{signatures.TIMESTAMP_HEADER} not digits, or more than {signatures.MAX_SKEW_SECONDS} s away.",
+        authentication.STALE_TIMESTAMP,
+    ),
+    "MalformedNonce": (f"{signatures.NONCE_HEADER} of the wrong form.", authentication.MALFORMED_NONCE),
+    "InvalidSignature": (
+        "A signature that is not the client's key's of the canonical message, or a client without a key.",
+        authentication.INVALID_SIGNATURE,
+    ),
+    "ReplayedNonce": (
+        f"A {signatures.NONCE_HEADER} the client used within {signatures.NONCE_LIFETIME_SECONDS} s.",
+        authentication.REPLAYED_NONCE,
+    ),
+    "SignatureRequired": (
+        'A registered client\'s unsigned request on a `client_auth: "signed"` model.',
+        SIGNATURE_REQUIRED,
+    ),
+}
+EXAMPLE_COMPONENTS: dict[str, dict[str, Any]] = {
+    name: {"summary": summary, "value": {"detail": str(detail)}}
+    for name, (summary, detail) in _UNAUTHORIZED_EXAMPLES.items()
+}
 _WRITES = {"post", "put", "patch"}
 # Status → (description, component); ``_error_applies`` says which operations may answer it.
 _ERRORS: dict[str, tuple[str, str]] = {
     "400": ("A field or the body is refused; each field is named with its message.", "FieldErrors"),
-    "401": ("No credentials, or a `CLIENT-UUID` that is unknown or malformed.", "ErrorDetail"),
+    "401": (
+        "No credentials; a `CLIENT-UUID` that is unknown or malformed; or a client's signature incomplete, stale, "
+        'wrong, replayed, or missing on a `client_auth: "signed"` model (see the examples).',
+        "ErrorDetail",
+    ),
     "403": ("Authenticated, but not allowed (e.g. a client not registered to the model).", "ErrorDetail"),
     "404": ("Not found, or outside the caller's scope.", "ErrorDetail"),
     "409": ("The upload's bytes have not arrived: send them, then complete again.", "ErrorDetail"),
@@ -300,10 +403,13 @@ _ERRORS: dict[str, tuple[str, str]] = {
 def _error_applies(status_code: str, method: str, path: str, operation: dict[str, Any]) -> bool:
     takes_body = method in _WRITES and "requestBody" in operation
     has_params = any(parameter.get("in") == "query" for parameter in operation.get("parameters", []))
-    anonymous = {} in operation.get("security", [{}])
+    security = operation.get("security", [{}])
+    anonymous = {} in security
+    # A client's credentials are checked on every route that takes them, register_client included.
+    client_credentials = any("clientUuid" in alternative for alternative in security)
     rules = {
         "400": takes_body or has_params or method in _WRITES,
-        "401": not anonymous,
+        "401": not anonymous or client_credentials,
         "403": not anonymous or "{id}" in path,
         "404": "{id}" in path,
         "409": path.endswith("/complete/"),
@@ -319,7 +425,9 @@ def _error_applies(status_code: str, method: str, path: str, operation: dict[str
 
 def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: the error responses of every operation, with their JSON shape."""
-    result.setdefault("components", {}).setdefault("schemas", {}).update(ERROR_COMPONENTS)
+    components = result.setdefault("components", {})
+    components.setdefault("schemas", {}).update(ERROR_COMPONENTS)
+    components.setdefault("examples", {}).update(EXAMPLE_COMPONENTS)
     for path, methods in result.get("paths", {}).items():
         for method, operation in methods.items():
             responses = operation.setdefault("responses", {})
@@ -330,6 +438,10 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                     "description": description,
                     "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}},
                 }
+                if status_code == "401":
+                    response["content"]["application/json"]["examples"] = {
+                        name: {"$ref": f"#/components/examples/{name}"} for name in EXAMPLE_COMPONENTS
+                    }
                 if status_code == "429":
                     response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}}
                 responses[status_code] = response

@@ -117,7 +117,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "FMA API",
     "DESCRIPTION": "Federated Model Aggregation: federated models, clients' updates, aggregates, scores and "
-    "artifacts. Clients authenticate with `CLIENT-UUID`, developers with a token, Basic or the admin session.",
+    'artifacts. Clients authenticate with `CLIENT-UUID` (and, on models with `client_auth: "signed"`, sign each '
+    "request with their Ed25519 key: see the `fmaSignature` security scheme), developers with a token, Basic or the "
+    "admin session.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

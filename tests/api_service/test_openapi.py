@@ -1,5 +1,6 @@
 """The OpenAPI description (``/api/schema/``) and its interactive docs (``/api/docs/``), through the Lambda handler."""
 
+import hashlib
 import json
 import re
 
@@ -8,12 +9,17 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from openapi_spec_validator import validate
 
 import service_initialization
+from fma_core import signatures
+from fma_django_connectors import authentication
+from fma_django_connectors.openapi import SIGNATURE_SCHEMES
+from fma_django_connectors.permissions import SIGNATURE_REQUIRED
 from tests.events import make_context, make_v1_event, make_v2_event, response_body
 from tests.servers import RunningServer
 
 pytestmark = pytest.mark.usefixtures("keep_test_connection")
 
 OPENAPI_JSON = "application/vnd.oai.openapi+json"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 def handle(event):
@@ -132,3 +138,96 @@ def test_docs_and_schema_through_the_local_server(tmp_path):
         validate(json.loads(body))
     finally:
         server.stop()
+
+
+# The routes a federated client calls, as (path, method).
+CLIENT_ROUTES = [
+    ("/api/v1/models/{id}/register_client/", "post"),
+    ("/api/v1/models/{id}/get_latest_model/", "get"),
+    ("/api/v1/models/{id}/get_latest_aggregate/", "get"),
+    ("/api/v1/models/{id}/get_current_artifact/", "get"),
+    ("/api/v1/model_aggregates/", "get"),
+    ("/api/v1/model_aggregates/{id}/result/", "get"),
+    ("/api/v1/model_artifacts/", "get"),
+    ("/api/v1/model_updates/", "post"),
+    ("/api/v1/client_aggregate_scores/", "post"),
+    ("/api/v1/uploads/", "post"),
+    ("/api/v1/uploads/{id}/complete/", "post"),
+]
+
+
+class TestSignedClients:
+    """The schema alone tells a client author how to sign, in the service's own terms."""
+
+    def test_the_signature_headers_are_the_ones_the_service_reads(self, schema):
+        schemes = schema["components"]["securitySchemes"]
+        named = [schemes[name] for name in SIGNATURE_SCHEMES]
+
+        assert [scheme["name"] for scheme in named] == list(signatures.HEADERS)
+        assert {(scheme["type"], scheme["in"]) for scheme in named} == {("apiKey", "header")}
+
+    @pytest.mark.parametrize(("path", "method"), CLIENT_ROUTES)
+    def test_client_routes_take_the_uuid_alone_or_with_all_three_signature_headers(self, schema, path, method):
+        security = schema["paths"][path][method]["security"]
+
+        assert {"clientUuid": []} in security
+        assert {"clientUuid": [], **{name: [] for name in SIGNATURE_SCHEMES}} in security
+        assert "401" in schema["paths"][path][method]["responses"]
+
+    def test_the_signed_message_described_is_the_one_the_service_checks(self, schema):
+        description = schema["components"]["securitySchemes"]["fmaSignature"]["description"]
+        template = re.search(r"```\n(.*?)\n```", description, re.DOTALL)[1].splitlines()
+        message = signatures.canonical_message(
+            method="post", target="/api/v1/model_updates/", timestamp="1700000000", nonce="n" * 16, body=b""
+        ).decode()
+
+        assert len(template) == len(message.split("\n"))
+        assert template[0] == message.split("\n")[0] == signatures.SIGNATURE_VERSION
+        assert template[1:] == [
+            "<HTTP method, upper case>",
+            "<path>[?<query>]",
+            f"<{signatures.TIMESTAMP_HEADER}>",
+            f"<{signatures.NONCE_HEADER}>",
+            "<SHA-256 of the body>",
+        ]
+        assert message.split("\n")[1:] == ["POST", "/api/v1/model_updates/", "1700000000", "n" * 16, EMPTY_SHA256]
+        assert f"`{EMPTY_SHA256}`" in description
+        assert f"±{signatures.MAX_SKEW_SECONDS} seconds" in description
+        assert f"last {signatures.NONCE_LIFETIME_SECONDS} seconds is a replay" in description
+        nonce = schema["components"]["securitySchemes"]["fmaNonce"]["description"]
+        assert f"`{signatures.NONCE_PATTERN.pattern}`" in nonce
+
+    def test_the_query_rule_described_is_the_one_the_service_applies(self, schema):
+        description = schema["components"]["securitySchemes"]["fmaSignature"]["description"]
+        query, signed = re.search(r"the query `([^`]+)` is signed as `([^`]+)`", description).groups()
+
+        assert signatures.canonical_target("/api/v1/model_updates/", query) == f"/api/v1/model_updates/?{signed}"
+        assert signed == "a=%2F&a=1&b=x%20y&c=&page=2"
+
+    def test_the_401_answers_are_the_services_own_messages(self, schema):
+        examples = schema["components"]["examples"]
+        details = {name: example["value"]["detail"] for name, example in examples.items()}
+
+        assert {
+            authentication.INCOMPLETE_SIGNATURE,
+            authentication.STALE_TIMESTAMP,
+            authentication.MALFORMED_NONCE,
+            authentication.INVALID_SIGNATURE,
+            authentication.REPLAYED_NONCE,
+            authentication.UNKNOWN_UUID,
+            SIGNATURE_REQUIRED,
+        } <= set(details.values())
+        answer = schema["paths"]["/api/v1/model_updates/"]["post"]["responses"]["401"]["content"]["application/json"]
+        assert {example["$ref"].rsplit("/", 1)[1] for example in answer["examples"].values()} == set(examples)
+
+    def test_registration_takes_the_public_key(self, schema):
+        register = schema["paths"]["/api/v1/models/{id}/register_client/"]["post"]
+        body = register["requestBody"]
+        fields = schema["components"]["schemas"][body["content"]["application/json"]["schema"]["$ref"].rsplit("/")[-1]]
+
+        assert body.get("required", False) is False, "old clients register without a body"
+        assert {"public_key", "enrollment_token"} == set(fields["properties"])
+        assert "32 raw bytes" in fields["properties"]["public_key"]["description"]
+        add = schema["paths"]["/api/v1/models/{id}/add_client/"]["post"]
+        assert add["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/NewClientRequest")
+        assert add["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/RegisteredClient")

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from fma_core import signatures
 from fma_django_connectors.models import Client, ModelUpdate
+from fma_django_connectors.permissions import SIGNATURE_REQUIRED
 
 from .conftest import make_aggregate, make_model, uuid_client
 
@@ -92,6 +93,15 @@ class TestRegistration:
         response = uuid_client(fed_client).post(f"/api/v1/models/{signed_model.pk}/register_client/")
         assert response.status_code == status.HTTP_401_UNAUTHORIZED
         assert not signed_model.clients.filter(uuid=fed_client.uuid).exists()
+
+    def test_a_registered_client_registers_again_only_by_signing(self, signer, signed_model):
+        thief = APIClient()
+        thief.credentials(HTTP_CLIENT_UUID=signer.uuid)
+        response = thief.post(f"/api/v1/models/{signed_model.pk}/register_client/")
+        assert response.status_code == status.HTTP_401_UNAUTHORIZED
+        assert response.json() == {"detail": SIGNATURE_REQUIRED}
+        again = signer.call("POST", f"/api/v1/models/{signed_model.pk}/register_client/")
+        assert (again.status_code, again.json()) == (status.HTTP_200_OK, {"uuid": signer.uuid})
 
 
 class TestSignedRequests:

@@ -16,6 +16,7 @@ from fma_client.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from fma_client.signing import KeyFileError
 from fma_client.transport import RetryPolicy
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "FMAClientError",
     "Forbidden",
     "Gone",
+    "KeyFileError",
     "NotFound",
     "PayloadTooLarge",
     "RetryPolicy",

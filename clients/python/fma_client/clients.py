@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from fma_client import signing
 from fma_client import weights as wire
 from fma_client.errors import NotFound
 from fma_client.transport import RetryPolicy, Transport
@@ -83,6 +87,10 @@ class WebClient(_Client):
     timeout, retry, progress, upload_threshold
         Seconds per request; a ``RetryPolicy``; progress bars above a few MB; bytes past which weights
         are uploaded as safetensors instead of posted as JSON.
+    key_file, private_key
+        For a model with ``client_auth: "signed"``: the client's Ed25519 key, as a PEM file (made, with a new
+        key, when it does not exist yet; see ``fma_client.signing``) or as a key object (not both). With a
+        key, the client registers its public key and signs every request to the API.
     """
 
     def __init__(
@@ -95,8 +103,15 @@ class WebClient(_Client):
         retry: RetryPolicy | None = None,
         progress: bool = True,
         upload_threshold: int = UPLOAD_THRESHOLD,
+        key_file: str | os.PathLike[str] | None = None,
+        private_key: Ed25519PrivateKey | None = None,
     ) -> None:
         super().__init__(url, timeout=timeout, retry=retry, progress=progress, upload_threshold=upload_threshold)
+        if key_file is not None and private_key is not None:
+            raise ValueError("give key_file or private_key, not both")
+        self._private_key = signing.load_or_create_key(key_file) if key_file is not None else private_key
+        if self._private_key is not None:
+            self._transport.signer = signing.RequestSigner(self._private_key, self._transport.url)
         self._federated_model_id = federated_model_id
         self._uuid: str | None = None
         self._set_uuid(uuid)
@@ -119,14 +134,24 @@ class WebClient(_Client):
     def federated_model_id(self) -> int:
         return self._federated_model_id
 
+    @property
+    def public_key(self) -> str | None:
+        """The public key this client signs for (base64 of its 32 raw bytes), or None when it does not sign."""
+        return None if self._private_key is None else signing.public_key_text(self._private_key)
+
     def register(self) -> str:
-        """Register to the model (a new client without a uuid; idempotent with one); the uuid."""
+        """Register to the model (a new client without a uuid; idempotent with one); the uuid.
+
+        A new client with a key registers its public key; a known one proves it holds its key by signing.
+        """
+        body = {"public_key": self.public_key} if self._uuid is None and self._private_key is not None else None
         answer = self._transport.json(
             "POST",
             f"api/v1/models/{self._federated_model_id}/register_client/",
             # With a uuid registering again changes nothing; without one a retry would make a second client.
             idempotent=self._uuid is not None,
             expect=(200, 201),
+            json=body,
         )
         self._set_uuid(answer["uuid"])
         self._is_registered = True
@@ -259,6 +284,9 @@ class DeveloperClient(_Client):
         self, name: str, aggregator: str = "fed_avg", *, initial_model: Any = None, **fields: Any
     ) -> dict[str, Any]:
         """Create a model (``fields``: ``requirement``, ``requirement_args``, ``allow_aggregation``, ...).
+
+        ``client_auth="signed"`` makes a model whose clients sign their requests (``WebClient(key_file=...)``);
+        ``registration`` (``"open"``, ``"invite"``, ``"closed"``) says who may register.
 
         ``initial_model`` (weights as for ``WebClient.send_update``) goes in the body when small, else through
         the upload flow right after the model is made.

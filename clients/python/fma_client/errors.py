@@ -33,7 +33,7 @@ class BadRequest(APIError):
 
 
 class Unauthorized(APIError):
-    """401: no credentials, or an unknown or malformed ``CLIENT-UUID``."""
+    """401: no credentials, an unknown or malformed ``CLIENT-UUID``, or a signature missing or refused."""
 
 
 class Forbidden(APIError):

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
+from requests.auth import AuthBase
 from tqdm import tqdm
 
 from fma_client.errors import ServiceUnreachable, error_for
@@ -62,6 +63,8 @@ class Transport:
     ``idempotent`` says whether a call may be sent again when its outcome is unknown (a connection lost
     after sending, a 5xx): GETs, PUTs of upload bytes, completing an upload, registering a known uuid.
     Others are retried only when the service certainly did not act: a 429, or no connection made.
+    ``authenticated`` calls carry ``headers`` and are signed by ``signer``; transfer URLs (which carry their
+    own signature) get neither.
     """
 
     def __init__(
@@ -79,6 +82,8 @@ class Transport:
         self.session = session or requests.Session()
         self.progress = progress
         self.headers: dict[str, str] = {}
+        # Signs each request sent with the caller's credentials (a client of a ``signed`` model), or None.
+        self.signer: AuthBase | None = None
 
     def absolute(self, path: str) -> str:
         return urljoin(self.url, path.lstrip("/"))
@@ -104,6 +109,8 @@ class Transport:
         """
         url = path if path.startswith(("http://", "https://")) else self.absolute(path)
         headers = {**(self.headers if authenticated else {}), **kwargs.pop("headers", {})}
+        if authenticated and self.signer is not None:
+            kwargs["auth"] = self.signer
         kwargs.setdefault("allow_redirects", False)
         body = kwargs.get("data")
         for attempt in range(self.retry.attempts):

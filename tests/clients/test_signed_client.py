@@ -1,0 +1,260 @@
+"""``fma_client`` signing its requests (``client_auth: "signed"``), proven against the real local server.
+
+The SDK writes the signing scheme itself (it is installed without the service); the service's acceptance,
+and ``fma_core.signatures`` checking what the SDK signs, are the proof that both say the same.
+"""
+
+import base64
+import hashlib
+import json
+import stat
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from fma_client import BadRequest, DeveloperClient, RetryPolicy, Unauthorized, WebClient, signing
+from fma_core import signatures
+from tests.clients.test_fma_client import PASSWORD, wait_for
+from tests.servers import RunningServer
+
+pytestmark = pytest.mark.integration
+
+INITIAL = [np.zeros(3), np.zeros(2)]
+UPDATE = [np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0])]
+# The service's answer to a registered client's unsigned request on a signed model (``permissions.py``).
+SIGNATURE_REQUIRED = "This model takes signed requests only: sign it with the client's key (FMA-Signature)."
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    running = RunningServer(
+        tmp_path_factory.mktemp("fma-signed-client"),
+        admin_password=PASSWORD,
+        env={"FMA_AGGREGATION_TRIGGER": "local"},
+    ).wait_ready()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def developer(server):
+    # One login for the module: the service brakes logins at 10 a minute.
+    return DeveloperClient(server.url, username="admin", password=PASSWORD, progress=False)
+
+
+@pytest.fixture
+def signed_model(developer):
+    return developer.create_model(
+        "signed",
+        "avg_values_if_data",
+        initial_model=INITIAL,
+        requirement="all_clients",
+        allow_aggregation=True,
+        client_auth="signed",
+    )
+
+
+def fingerprint(public_key_text):
+    return "ed25519:" + hashlib.sha256(base64.b64decode(public_key_text)).hexdigest()[:32]
+
+
+class TestSignedModel:
+    def test_a_keyed_client_registers_pulls_pushes_and_scores(self, server, developer, signed_model, tmp_path):
+        assert signed_model["client_auth"] == "signed"
+        key_file = tmp_path / "client.pem"
+        client = WebClient(signed_model["id"], url=server.url, key_file=key_file, progress=False)
+
+        client.register()
+
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert developer.get_model(signed_model["id"])["clients"] == [fingerprint(client.public_key)]
+        latest = client.check_for_latest_model()
+        assert latest["aggregate"] is None
+        np.testing.assert_array_equal(latest["values"][1], np.zeros(2))
+        assert client.send_update(UPDATE, num_examples=4)["num_examples"] == 4
+        aggregate = wait_for(client.check_for_new_model_aggregate)
+        np.testing.assert_allclose(aggregate["result"][0], [1.0, 2.0, 3.0])
+        score = client.send_val_results({"accuracy": 0.5}, aggregate["id"])
+        assert score["validation_results"] == {"accuracy": 0.5}
+        assert [row["validation_results"] for row in developer.list_scores(aggregate["id"])] == [{"accuracy": 0.5}]
+        developer.publish(aggregate["id"], "2.0.0")
+        assert client.get_current_artifact()["version"] == "2.0.0"
+
+    def test_uploads_are_signed_and_the_transfer_url_keeps_its_own_signature(self, server, signed_model, tmp_path):
+        # Every update goes through the three upload steps: two signed API calls around an unsigned PUT.
+        client = WebClient(
+            signed_model["id"], url=server.url, key_file=tmp_path / "k.pem", progress=False, upload_threshold=0
+        )
+        client.register()
+
+        sent = client.send_update(UPDATE)
+
+        assert (sent["federated_model"], sent["client"]) == (signed_model["id"], client.uuid)
+
+    def test_the_key_file_keeps_the_client_across_runs(self, server, signed_model, tmp_path):
+        key_file = tmp_path / "client.pem"
+        first = WebClient(signed_model["id"], url=server.url, key_file=key_file, progress=False)
+        uuid = first.register()
+
+        later = WebClient(signed_model["id"], uuid=uuid, url=server.url, key_file=key_file, progress=False)
+
+        assert later.public_key == first.public_key
+        assert later.register() == uuid, "a known client re-registers by signing, without sending its key"
+        assert later.check_for_latest_model()["aggregate"] is None
+
+    def test_the_same_client_without_its_signature_is_refused_401(self, server, signed_model, tmp_path):
+        keyed = WebClient(signed_model["id"], url=server.url, key_file=tmp_path / "k.pem", progress=False)
+        uuid = keyed.register()
+        unsigned = WebClient(signed_model["id"], uuid=uuid, url=server.url, progress=False)
+
+        with pytest.raises(Unauthorized) as pulled:
+            unsigned.check_for_latest_model()
+        with pytest.raises(Unauthorized) as registered:
+            unsigned.register()
+
+        assert (pulled.value.status_code, pulled.value.message) == (401, SIGNATURE_REQUIRED)
+        assert registered.value.message == SIGNATURE_REQUIRED
+
+    def test_a_client_signing_with_another_key_is_refused_401(self, server, signed_model, tmp_path):
+        uuid = WebClient(signed_model["id"], url=server.url, key_file=tmp_path / "k.pem", progress=False).register()
+        impostor = WebClient(
+            signed_model["id"], uuid=uuid, url=server.url, private_key=signing.generate_key(), progress=False
+        )
+
+        with pytest.raises(Unauthorized) as refused:
+            impostor.check_for_latest_model()
+
+        assert refused.value.message == "Invalid signature."
+
+    def test_a_new_client_without_a_key_is_told_to_bring_one(self, server, signed_model):
+        with pytest.raises(BadRequest) as refused:
+            WebClient(signed_model["id"], url=server.url).register()
+
+        assert "public_key" in refused.value.body
+
+
+class TestUuidModel:
+    def test_an_old_style_client_needs_no_key(self, server, developer):
+        model = developer.create_model("uuid", "avg_values_if_data", initial_model=INITIAL)
+        assert model["client_auth"] == "uuid"
+        client = WebClient(model["id"], url=server.url, progress=False)
+
+        uuid = client.register()
+
+        assert client.public_key is None
+        assert developer.get_model(model["id"])["clients"] == [uuid]
+        assert client.check_for_latest_model()["aggregate"] is None
+        assert client.send_update(UPDATE)["client"] == uuid
+
+    def test_a_keyed_client_may_sign_there_too(self, server, developer):
+        model = developer.create_model("uuid-keyed", "avg_values_if_data", initial_model=INITIAL)
+        client = WebClient(model["id"], url=server.url, private_key=signing.generate_key(), progress=False)
+
+        client.register()
+
+        assert client.check_for_latest_model()["aggregate"] is None
+        assert client.send_update(UPDATE)["federated_model"] == model["id"]
+
+
+class TestKeys:
+    def test_a_key_file_is_never_overwritten(self, tmp_path):
+        key_file = tmp_path / "client.pem"
+        key = signing.load_or_create_key(key_file)
+
+        with pytest.raises(FileExistsError):
+            signing.save_key(signing.generate_key(), key_file)
+        assert signing.public_key_text(signing.load_or_create_key(key_file)) == signing.public_key_text(key)
+
+    def test_a_key_of_another_kind_is_refused(self, tmp_path):
+        key_file = tmp_path / "ec.pem"
+        key_file.write_bytes(
+            generate_private_key(SECP256R1()).private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        )
+
+        with pytest.raises(signing.KeyFileError, match="not an Ed25519 private key"):
+            WebClient(1, key_file=key_file)
+
+    def test_key_file_or_private_key_not_both(self, tmp_path):
+        with pytest.raises(ValueError, match="not both"):
+            WebClient(1, key_file=tmp_path / "k.pem", private_key=signing.generate_key())
+
+
+def _service_checks(headers, public_key_text, method, path, query, body):
+    """Whether ``fma_core.signatures`` (the service's code) accepts the signature headers of a request."""
+    message = signatures.canonical_message(
+        method=method,
+        target=signatures.canonical_target(path, query),
+        timestamp=headers[signatures.TIMESTAMP_HEADER],
+        nonce=headers[signatures.NONCE_HEADER],
+        body=body,
+    )
+    return signatures.signature_valid(base64.b64decode(public_key_text), headers[signatures.SIGNATURE_HEADER], message)
+
+
+class TestSigner:
+    def test_the_path_below_a_stage_prefix_is_what_is_signed(self):
+        key = signing.generate_key()
+        request = requests.Request(
+            "POST",
+            "https://api.example/Prod/api/v1/model_updates/",
+            params={"b": "x y", "a": "/"},
+            json={"data": [1.0]},
+        ).prepare()
+
+        signing.RequestSigner(key, "https://api.example/Prod/")(request)
+
+        public = signing.public_key_text(key)
+        query = request.url.split("?", 1)[1]
+        assert _service_checks(request.headers, public, "POST", "/api/v1/model_updates/", query, request.body)
+        assert not _service_checks(request.headers, public, "POST", "/Prod/api/v1/model_updates/", query, request.body)
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers 503 to the first request, then 200 ``[]``; keeps each request's path and headers."""
+
+    seen: list = []
+
+    def do_GET(self):
+        self.seen.append((self.path, dict(self.headers)))
+        status = 503 if len(self.seen) == 1 else 200
+        body = b"[]" if status == 200 else json.dumps({"detail": "busy"}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_retry_is_signed_afresh_so_the_service_does_not_take_it_for_a_replay():
+    service = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    _Recorder.seen = []
+    key = signing.generate_key()
+    try:
+        client = WebClient(
+            1,
+            uuid="00000000-0000-4000-8000-000000000001",
+            url=f"http://127.0.0.1:{service.server_port}/",
+            private_key=key,
+            retry=RetryPolicy(attempts=2, sleep=lambda seconds: None),
+        )
+        assert client.check_for_new_model_aggregate() is None
+    finally:
+        service.shutdown()
+        service.server_close()
+
+    (first_path, first), (retry_path, retry) = _Recorder.seen[:2]
+    assert first_path == retry_path
+    assert first[signatures.NONCE_HEADER] != retry[signatures.NONCE_HEADER]
+    path, query = retry_path.split("?", 1)
+    for headers in (first, retry):
+        assert headers["CLIENT-UUID"] == client.uuid
+        assert _service_checks(headers, signing.public_key_text(key), "GET", path, query, b"")
