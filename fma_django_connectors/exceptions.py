@@ -6,7 +6,8 @@ handler maps them once, by whose fault they are:
 - the caller's (``ApplicationError``, ``CallerError``, Django's ``ValidationError``): 4xx;
 - the deployment's (``OperatorError``): ``ServiceUnavailableError`` (an AWS service unreachable or
   refusing, a secret that cannot be read, a schedule that cannot be changed) is a 503, anything else
-  (``ConfigurationError``) a 500; a botocore error that escaped its call site is a 503 as well.
+  (``ConfigurationError``) a 500; a botocore error that escaped its call site, a database error and a
+  filesystem error (the local model data folder) are 503s as well.
   The message names the setting or the service for the operator; it never holds a secret value.
 
 The ``bad_request``/``permission_denied``/``not_found``/``server_error`` views make the errors Django
@@ -23,7 +24,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse, UnreadablePostError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -104,14 +105,24 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 def _as_operator_error(exc: Exception) -> Exception:
-    """A botocore error that no call site turned into an FMA error, or a database that failed, as one (a 503);
-    anything else unchanged."""
+    """A botocore error that no call site turned into an FMA error, or a database or storage that failed, as one
+    (a 503); anything else unchanged."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
         # A dropped connection (failover, a proxy's cut), a server down, SQLite's lock timeout: Django closes the
         # broken connection when the request ends, so the caller's retry gets a new one.
         unavailable = ServiceUnavailableError("The database is unavailable; try again.")
+        unavailable.__cause__ = exc
+        return unavailable
+
+    if isinstance(exc, OSError) and not isinstance(exc, UnreadablePostError):
+        # The local model data folder failed (a full disk, a read-only mount, a folder that is not one): a
+        # request cannot reach the filesystem otherwise. The reason, not the path: the path is the operator's.
+        unavailable = ServiceUnavailableError(
+            f"Could not read or write model data: the storage failed ({exc.strerror or type(exc).__name__}); "
+            "check the model data folder (MEDIA_ROOT) and try again."
+        )
         unavailable.__cause__ = exc
         return unavailable
 

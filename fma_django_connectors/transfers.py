@@ -130,7 +130,8 @@ def receive(grant: LocalGrant, body: IO[bytes], length: int) -> None:
     """Store the ``length`` bytes of ``body`` under the grant's name as they arrive, never whole in memory.
 
     A length other than the signed size is refused before anything is read. A body that ends early (the
-    client went away) leaves nothing behind. An upload replaces what the name held, as an S3 PUT does.
+    client went away) leaves nothing behind (a 400), nor does a storage that fails to keep the bytes (a 503,
+    as S3 answers when it cannot take them). An upload replaces what the name held, as an S3 PUT does.
     """
     check_length(grant, length)
     storage = storages["default"]
@@ -139,11 +140,17 @@ def receive(grant: LocalGrant, body: IO[bytes], length: int) -> None:
     reader = _ExactReader(body, length)
     try:
         saved = storage.save(grant.name, File(reader, name=grant.name))
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             storage.delete(grant.name)
-        if reader.remaining:
+        if reader.ended_early:
             raise TransferRefused(400, f"The body ended after {length - reader.remaining} of {length} bytes.") from None
+        if isinstance(error, OSError):
+            # The bytes were arriving; the storage could not keep them (a full disk): not the sender's fault.
+            reason = error.strerror or type(error).__name__
+            raise TransferRefused(
+                503, f"The storage could not keep the bytes ({reason}); send them again later."
+            ) from None
         raise
     if saved != grant.name:
         # Another upload to the same URL created the name meanwhile; ours went elsewhere and is dropped.
@@ -174,6 +181,9 @@ class _ExactReader(io.RawIOBase):
     def __init__(self, stream: IO[bytes], length: int) -> None:
         self._stream = stream
         self.remaining = length
+        # Whether the body stopped before ``length`` bytes (the client went away), as opposed to a failure of
+        # whatever the bytes were written to.
+        self.ended_early = False
 
     def readable(self) -> bool:
         return True
@@ -182,8 +192,13 @@ class _ExactReader(io.RawIOBase):
         if self.remaining == 0:
             return b""
         wanted = self.remaining if size is None or size < 0 else min(size, self.remaining)
-        data = self._stream.read(wanted)
+        try:
+            data = self._stream.read(wanted)
+        except BaseException:
+            self.ended_early = True
+            raise
         if not data:
+            self.ended_early = True
             raise EOFError(f"the body ended {self.remaining} bytes early")
         self.remaining -= len(data)
         return data

@@ -8,6 +8,7 @@ twice. Reading opens a file lazily: a local file by offsets (``storage.path``), 
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import uuid
 from typing import Any
@@ -36,12 +37,20 @@ EXTENSION = ".safetensors"
 def weights_save(*, field: FieldFile, weights: TensorSource) -> Structure:
     """Write ``weights`` as safetensors to a new file under the field's ``upload_to`` (the row is not saved).
 
-    Returns the structure written, for the row's structure columns.
+    Returns the structure written, for the row's structure columns. A write that fails leaves no file.
     """
+    filename = f"{uuid.uuid4().hex}{EXTENSION}"
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as buffer:
         write_safetensors(weights, buffer)
         buffer.seek(0)
-        field.save(f"{uuid.uuid4().hex}{EXTENSION}", File(buffer), save=False)
+        try:
+            field.save(filename, File(buffer), save=False)
+        except BaseException:
+            # A write that stopped partway (a full disk) leaves what it wrote under the name; no row will own it.
+            # The name is a fresh uuid, so it can be nobody else's file.
+            with contextlib.suppress(Exception):
+                field.storage.delete(field.field.generate_filename(field.instance, filename))
+            raise
     return weights.structure
 
 

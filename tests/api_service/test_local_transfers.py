@@ -18,6 +18,7 @@ from django.test import override_settings
 import local_server
 from fma_django_connectors import transfers
 from tests.servers import RunningServer
+from tests.storage_faults import block_folder
 
 pytestmark = pytest.mark.integration
 
@@ -138,6 +139,25 @@ class TestUpload:
         assert answer.startswith(b"HTTP/1.1 400 ")
         assert answer.endswith(b'{"detail": "The body ended after 400000 of 1000000 bytes."}')
         assert not _stored(server, "uploads/cut.bin").exists()
+
+    def test_a_storage_that_cannot_keep_the_bytes_is_a_503_and_the_same_url_works_once_it_is_back(self, server):
+        # Prepare: a plain file where the upload's folder should be, so the server cannot write under it.
+        blocker = block_folder(server.data_dir / "media", "blocked-uploads")
+        body = os.urandom(200_000)
+        target = _upload_target(server, "blocked-uploads/update.bin", size=len(body))
+
+        # Execute
+        status, headers, answer = _put(target, body)
+        blocker.unlink()
+        retried, _, _ = _put(target, body)
+
+        # Assert: the storage's fault, not the sender's ("the body ended" would send them looking for a bug).
+        assert (status, headers["Content-Type"]) == (503, "application/json")
+        assert json.loads(answer) == {
+            "detail": "The storage could not keep the bytes (FileExistsError); send them again later."
+        }
+        assert retried == 200
+        assert _stored(server, "blocked-uploads/update.bin").read_bytes() == body
 
     def test_refused_before_the_body_is_sent(self, server):
         target = _upload_target(server, "uploads/expect.bin", size=10)

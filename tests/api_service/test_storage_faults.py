@@ -1,0 +1,300 @@
+"""Storage failing while an update is saved, under the real Lambda handler: the local folder (blocked, or a
+full disk) and S3 (moto's server stopped, the bucket removed).
+
+For ``POST /api/v1/model_updates/`` and ``POST /api/v1/uploads/{id}/complete/`` alike: the caller gets a JSON
+503 naming the failure (never a traceback), no update row exists without its file, no file is left without
+its row (the folder or bucket is listed), an upload whose completion failed is kept with its bytes, and the
+same request succeeds once the storage is back.
+"""
+
+import io
+import json
+import urllib.request
+from urllib.parse import urlsplit
+
+import boto3
+import numpy as np
+import pytest
+import safetensors.numpy
+from moto.server import ThreadedMotoServer
+
+import service_initialization
+from fma_core.aws import aws_client
+from fma_django_connectors import services, transfers
+from fma_django_connectors.models import ModelUpdate, Upload
+from tests.events import make_context, make_v2_event, response_body
+from tests.storage_faults import block_folder, full_disk_storages, stored_files
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+UPDATES = "/api/v1/model_updates/"
+UPLOADS = "/api/v1/uploads/"
+BUCKET = "fma-storage-faults"
+DISK_FULL = (
+    "Could not read or write model data: the storage failed (No space left on device); "
+    "check the model data folder (MEDIA_ROOT) and try again."
+)
+NOT_A_FOLDER = (
+    "Could not read or write model data: the storage failed (FileExistsError); "
+    "check the model data folder (MEDIA_ROOT) and try again."
+)
+NO_BUCKET = (
+    "Could not read or write model data: AWS S3 refused the call: NoSuchBucket The specified bucket does not "
+    "exist (check FMA_MODEL_DATA_BUCKET and the IAM role)"
+)
+UNREACHABLE = "Could not read or write model data: AWS S3 is unreachable ("
+
+
+def _call(method, path, *, client, body=None):
+    headers = {"CLIENT-UUID": str(client.uuid), "Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    event = make_v2_event(method=method, path=path, headers=headers, body=None if body is None else json.dumps(body))
+    response = service_initialization.handler(event, make_context())
+    return response["statusCode"], json.loads(response_body(response))
+
+
+def _push(model, client, values):
+    return _call("POST", UPDATES, client=client, body={"federated_model": model.pk, "data": values})
+
+
+def _tensors(seed):
+    return {"fc.weight": np.random.default_rng(seed).standard_normal((4, 3)).astype(np.float32)}
+
+
+def _make_upload(model, client, data):
+    status, target = _call(
+        "POST", UPLOADS, client=client, body={"federated_model": model.pk, "format": "safetensors", "size": len(data)}
+    )
+    assert status == 201, target
+    return target
+
+
+def _complete(client, target):
+    return _call("POST", f"{UPLOADS}{target['id']}/complete/", client=client)
+
+
+def _update_files():
+    return sorted(ModelUpdate.objects.values_list("data", flat=True))
+
+
+@pytest.fixture
+def model(django_user_model):
+    developer = django_user_model.objects.create_user(username="ada", password="unused")
+    return services.model_create(developer=developer, name="faults", aggregator="avg_values_if_data")
+
+
+@pytest.fixture
+def fed_client(model):
+    return services.client_register(model=model)
+
+
+class LocalFault:
+    """A break of the folder updates are written to, made with ``start()`` and mended with ``stop()``."""
+
+    def __init__(self, kind, settings, root):
+        self.kind, self._settings, self._root = kind, settings, root
+        self._working = settings.STORAGES
+        self.body = {"detail": NOT_A_FOLDER if kind == "blocked folder" else DISK_FULL}
+
+    def start(self):
+        if self.kind == "blocked folder":
+            block_folder(self._root, "updates")
+        else:
+            self._settings.STORAGES = full_disk_storages(self._working)
+
+    def stop(self):
+        if self.kind == "blocked folder":
+            (self._root / "updates").unlink()
+        else:
+            self._settings.STORAGES = self._working
+
+
+class TestLocalFolder:
+    @pytest.fixture
+    def media_root(self, settings, tmp_path):
+        root = tmp_path / "media"
+        root.mkdir()
+        settings.MEDIA_ROOT = root
+        return root
+
+    @pytest.fixture(params=["blocked folder", "full disk"])
+    def fault(self, request, settings, media_root):
+        return LocalFault(request.param, settings, media_root)
+
+    def _put(self, target, data):
+        # The local server's transfer code itself (api_service/local_server.py serves it over HTTP).
+        token = urlsplit(target["upload_url"]).path.removeprefix(transfers.LOCAL_TRANSFER_PATH)
+        transfers.receive(transfers.read_grant(token, method="PUT"), io.BytesIO(data), len(data))
+
+    def test_a_json_update_is_a_503_leaving_nothing_and_succeeds_once_the_storage_is_back(
+        self, model, fed_client, media_root, fault
+    ):
+        # Execute
+        fault.start()
+        failed = _push(model, fed_client, [1.0, 2.0])
+        rows, left = ModelUpdate.objects.count(), stored_files(media_root)
+        fault.stop()
+        accepted = _push(model, fed_client, [1.0, 2.0])
+
+        # Assert: no row, and no file (a full disk leaves part of one), until the storage is back.
+        assert failed == (503, fault.body)
+        assert rows == 0
+        assert [name for name in left if name.startswith("updates/")] == []
+        assert accepted[0] == 201, accepted
+        assert ModelUpdate.objects.get().pk == accepted[1]["id"]
+        assert stored_files(media_root) == _update_files()
+
+    def test_completing_an_upload_is_a_503_that_keeps_the_upload_and_succeeds_once_the_storage_is_back(
+        self, model, fed_client, media_root, fault
+    ):
+        # Prepare: the bytes arrived before the storage broke.
+        data = safetensors.numpy.save(_tensors(1))
+        target = _make_upload(model, fed_client, data)
+        self._put(target, data)
+        uploaded = stored_files(media_root)
+
+        # Execute
+        fault.start()
+        failed = _complete(fed_client, target)
+        rows, left = ModelUpdate.objects.count(), stored_files(media_root)
+        fault.stop()
+        completed = _complete(fed_client, target)
+
+        # Assert: the upload and its bytes wait for the retry, which makes the update; its file is all that is left.
+        assert failed == (503, fault.body)
+        assert rows == 0
+        assert [name for name in left if name.startswith("updates/")] == []
+        assert [name for name in left if name.startswith("uploads/")] == uploaded
+        assert completed[0] == 201, completed
+        update = ModelUpdate.objects.get()
+        assert completed[1]["id"] == update.pk
+        assert Upload.objects.get().update == update
+        assert stored_files(media_root) == _update_files()
+
+
+class MotoS3:
+    """A moto S3 server of one test alone, stopped and started again at the same address (its buckets are kept
+    in this process, as S3 keeps them while it is unreachable)."""
+
+    def __init__(self):
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        self.host, self.port = self._server.get_host_and_port()
+        self.running = True
+
+    def stop(self):
+        self._server.stop()
+        self.running = False
+
+    def start(self):
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        self.running = True
+
+
+@pytest.fixture
+def moto_server():
+    server = MotoS3()
+    yield server
+    if server.running:
+        server.stop()
+
+
+@pytest.fixture
+def s3(moto_server, monkeypatch, settings):
+    url = f"http://{moto_server.host}:{moto_server.port}"
+    for name, value in {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    aws_client.cache_clear()
+    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": BUCKET, "location": "models", "default_acl": None},
+        },
+    }
+    yield client
+    # moto keeps its buckets in this process: the next test starts from none.
+    if not moto_server.running:
+        moto_server.start()
+    _remove_bucket(client)
+
+
+def _bucket_keys(s3):
+    return sorted(item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+
+
+def _remove_bucket(s3):
+    if BUCKET not in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]:
+        return
+    for key in _bucket_keys(s3):
+        s3.delete_object(Bucket=BUCKET, Key=key)
+    s3.delete_bucket(Bucket=BUCKET)
+
+
+class TestS3:
+    def test_a_json_update_with_s3_unreachable_is_a_503_leaving_nothing_and_succeeds_once_it_is_back(
+        self, model, fed_client, s3, moto_server
+    ):
+        moto_server.stop()
+        failed = _push(model, fed_client, [1.0, 2.0])
+        rows = ModelUpdate.objects.count()
+        moto_server.start()
+        left = _bucket_keys(s3)
+        accepted = _push(model, fed_client, [1.0, 2.0])
+
+        assert failed[0] == 503
+        assert failed[1]["detail"].startswith(UNREACHABLE)
+        assert (rows, left) == (0, [])
+        assert accepted[0] == 201, accepted
+        assert _bucket_keys(s3) == [f"models/{name}" for name in _update_files()]
+
+    def test_a_json_update_into_a_removed_bucket_is_a_503_and_succeeds_once_it_is_made_again(
+        self, model, fed_client, s3
+    ):
+        _remove_bucket(s3)
+
+        failed = _push(model, fed_client, [1.0, 2.0])
+        rows = ModelUpdate.objects.count()
+        s3.create_bucket(Bucket=BUCKET)
+        accepted = _push(model, fed_client, [1.0, 2.0])
+
+        assert failed == (503, {"detail": NO_BUCKET})
+        assert rows == 0
+        assert accepted[0] == 201, accepted
+        assert _bucket_keys(s3) == [f"models/{name}" for name in _update_files()]
+
+    def test_completing_an_upload_with_s3_unreachable_is_a_503_that_keeps_the_upload(
+        self, model, fed_client, s3, moto_server
+    ):
+        # Prepare: the bytes are in the bucket, sent to the presigned URL.
+        data = safetensors.numpy.save(_tensors(2))
+        target = _make_upload(model, fed_client, data)
+        request = urllib.request.Request(target["upload_url"], data=data, headers=target["headers"], method="PUT")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+        uploaded = _bucket_keys(s3)
+
+        # Execute
+        moto_server.stop()
+        failed = _complete(fed_client, target)
+        rows = ModelUpdate.objects.count()
+        moto_server.start()
+        left = _bucket_keys(s3)
+        completed = _complete(fed_client, target)
+
+        # Assert
+        assert failed[0] == 503
+        assert failed[1]["detail"].startswith(UNREACHABLE)
+        assert (rows, left) == (0, uploaded)
+        assert Upload.objects.filter(pk=target["id"]).exists()
+        assert completed[0] == 201, completed
+        assert _bucket_keys(s3) == [f"models/{name}" for name in _update_files()]
