@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fma_client import signing
 from fma_client import weights as wire
@@ -91,6 +92,10 @@ class WebClient(_Client):
         For a model with ``client_auth: "signed"``: the client's Ed25519 key, as a PEM file (made, with a new
         key, when it does not exist yet; see ``fma_client.signing``) or as a key object (not both). With a
         key, the client registers its public key and signs every request to the API.
+    enrollment_token
+        For a model with ``registration: "invite"``: the enrollment token its developer handed out
+        (``DeveloperClient.create_enrollment_token``), presented by ``register()``. A client the developer
+        added to a ``closed`` model needs none: give it the ``uuid`` (and key) the developer got for it.
     """
 
     def __init__(
@@ -105,8 +110,10 @@ class WebClient(_Client):
         upload_threshold: int = UPLOAD_THRESHOLD,
         key_file: str | os.PathLike[str] | None = None,
         private_key: Ed25519PrivateKey | None = None,
+        enrollment_token: str | None = None,
     ) -> None:
         super().__init__(url, timeout=timeout, retry=retry, progress=progress, upload_threshold=upload_threshold)
+        self._enrollment_token = enrollment_token
         if key_file is not None and private_key is not None:
             raise ValueError("give key_file or private_key, not both")
         self._private_key = signing.load_or_create_key(key_file) if key_file is not None else private_key
@@ -143,15 +150,27 @@ class WebClient(_Client):
         """Register to the model (a new client without a uuid; idempotent with one); the uuid.
 
         A new client with a key registers its public key; a known one proves it holds its key by signing.
+        The ``enrollment_token``, when given, goes along: an ``invite`` model counts one of its uses when it
+        registers the client, none when the client was registered already.
+
+        Raises
+        ------
+        NotFound
+            The model refused the registration (``invite`` without a valid token: unknown, spent, expired or
+            revoked; ``closed``), which the service answers exactly as an unknown model id.
         """
-        body = {"public_key": self.public_key} if self._uuid is None and self._private_key is not None else None
+        body: dict[str, str] = {}
+        if self._uuid is None and self._private_key is not None:
+            body["public_key"] = signing.public_key_text(self._private_key)
+        if self._enrollment_token is not None:
+            body["enrollment_token"] = self._enrollment_token
         answer = self._transport.json(
             "POST",
             f"api/v1/models/{self._federated_model_id}/register_client/",
             # With a uuid registering again changes nothing; without one a retry would make a second client.
             idempotent=self._uuid is not None,
             expect=(200, 201),
-            json=body,
+            json=body or None,
         )
         self._set_uuid(answer["uuid"])
         self._is_registered = True
@@ -245,7 +264,8 @@ class WebClient(_Client):
 
 
 class DeveloperClient(_Client):
-    """A model developer: token login, models (create, pause, resume, delete), aggregates, scores, publishing.
+    """A model developer: token login, models (create, pause, resume, delete), who may register (clients it adds,
+    enrollment tokens), aggregates, scores, publishing.
 
     Give ``token``, or ``username`` and ``password`` (exchanged for a token at ``/api-token-auth/``).
     """
@@ -286,7 +306,8 @@ class DeveloperClient(_Client):
         """Create a model (``fields``: ``requirement``, ``requirement_args``, ``allow_aggregation``, ...).
 
         ``client_auth="signed"`` makes a model whose clients sign their requests (``WebClient(key_file=...)``);
-        ``registration`` (``"open"``, ``"invite"``, ``"closed"``) says who may register.
+        ``registration`` (``"open"``, ``"invite"``, ``"closed"``) says who may register (``create_enrollment_token``,
+        ``add_client``).
 
         ``initial_model`` (weights as for ``WebClient.send_update``) goes in the body when small, else through
         the upload flow right after the model is made.
@@ -325,6 +346,55 @@ class DeveloperClient(_Client):
 
     def delete_model(self, model_id: int) -> None:
         self._transport.request("DELETE", f"api/v1/models/{model_id}/", idempotent=False, expect=(204,))
+
+    def add_client(self, model_id: int, *, public_key: str | Ed25519PublicKey | None = None) -> str:
+        """Add a new client to the model (the way into a ``closed`` one); the client's uuid, to hand to it.
+
+        On a ``client_auth: "signed"`` model give the client's ``public_key`` (its ``WebClient.public_key``, or
+        the key object): the client keeps its private key, and then runs as
+        ``WebClient(model_id, uuid=uuid, key_file=...)``.
+        """
+        if isinstance(public_key, Ed25519PublicKey):
+            public_key = signing.public_key_text(public_key)
+        body = {} if public_key is None else {"public_key": public_key}
+        answer = self._transport.json(
+            "POST",
+            f"api/v1/models/{model_id}/add_client/",
+            # A retry could add a second client.
+            idempotent=False,
+            expect=(201,),
+            json=body or None,
+        )
+        return answer["uuid"]
+
+    def create_enrollment_token(
+        self, model_id: int, *, uses: int = 1, expires_at: datetime | None = None
+    ) -> dict[str, Any]:
+        """A new enrollment token of an ``invite`` model: ``uses`` registrations until ``expires_at``.
+
+        ``expires_at`` defaults to the service's (in 7 days); a naive datetime is taken as local time. The
+        answer (``id``, ``federated_model``, ``token``, ``uses``, ``used``, ``expires_at``, ``created_on``) is the
+        only place ``token`` is ever shown: the service keeps only its hash. Hand it to the clients
+        (``WebClient(model_id, enrollment_token=...)``).
+        """
+        body: dict[str, Any] = {"federated_model": model_id, "uses": uses}
+        if expires_at is not None:
+            body["expires_at"] = (expires_at if expires_at.tzinfo else expires_at.astimezone()).isoformat()
+        # Made twice, a token is left whose key nobody ever saw, unusable: safe to repeat.
+        return self._transport.json("POST", "api/v1/enrollment_tokens/", idempotent=True, json=body)
+
+    def list_enrollment_tokens(self, model_id: int | None = None) -> list[dict[str, Any]]:
+        """Enrollment tokens (of one model, or of all the developer's models), newest first; ``token`` None."""
+        params = {} if model_id is None else {"federated_model": model_id}
+        return self._transport.json("GET", "api/v1/enrollment_tokens/", idempotent=True, params=params)
+
+    def get_enrollment_token(self, token_id: int) -> dict[str, Any]:
+        """One enrollment token (``used`` counts its registrations so far; ``token`` None)."""
+        return self._transport.json("GET", f"api/v1/enrollment_tokens/{token_id}/", idempotent=True)
+
+    def revoke_enrollment_token(self, token_id: int) -> None:
+        """Delete an enrollment token: no client registers with it any more (those it registered stay)."""
+        self._transport.request("DELETE", f"api/v1/enrollment_tokens/{token_id}/", idempotent=False, expect=(204,))
 
     def list_aggregates(self, model_id: int) -> list[dict[str, Any]]:
         """The model's aggregates, oldest first (``result`` is the URL of the weights)."""

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -96,9 +96,10 @@ def load_or_create_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     return key
 
 
-def public_key_text(key: Ed25519PrivateKey) -> str:
-    """The public half of ``key`` as the service takes it (``public_key``): base64 of its 32 raw bytes."""
-    return base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+def public_key_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    """The public key (of a private ``key``: its public half) as the service takes it: base64 of its 32 raw bytes."""
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return base64.b64encode(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
 
 
 def canonical_target(path: str, query: str = "") -> str:
