@@ -26,7 +26,7 @@ import hashlib
 import re
 import secrets
 import time
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -70,12 +70,15 @@ class InvalidPublicKeyError(CallerError):
 
 
 def canonical_target(path: str, query: str = "") -> str:
-    """The path and query as signed: query pairs sorted, each part percent-encoded the same way.
+    """The path and query as signed: the path and each query part percent-encoded the same way, pairs sorted.
+
+    The path is decoded then encoded again (all but ``A-Z a-z 0-9 _ . - ~ /``), so a path signed as sent
+    (``/a%2Cb/``) and the same path as the service reads it (``/a,b/``) sign alike.
 
     Parameters
     ----------
     path : str
-        The path relative to the service root, starting with ``/``.
+        The path relative to the service root, starting with ``/``, percent-encoded or not.
     query : str
         The query string without ``?`` (empty when none).
 
@@ -84,6 +87,7 @@ def canonical_target(path: str, query: str = "") -> str:
     str
         ``path`` alone, or ``path?query`` in canonical form.
     """
+    path = quote(unquote(path), safe="/")
     pairs = sorted(parse_qsl(query, keep_blank_values=True))
     if not pairs:
         return path

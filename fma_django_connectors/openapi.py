@@ -15,6 +15,7 @@ from django.db.models import Model
 from drf_spectacular.authentication import BasicScheme
 from drf_spectacular.extensions import (
     OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
     OpenApiSerializerFieldExtension,
     OpenApiViewExtension,
 )
@@ -133,6 +134,8 @@ _WEIGHTS_DESCRIPTION = (
     "fit a response, the absolute URL of the route that serves them (`?format=safetensors|npz|json`)."
 )
 _WEIGHTS_DOCUMENT = {"type": "array", "items": {}, "description": "nested lists of numbers"}
+_WEIGHTS_URL = {"type": "string", "format": "uri", "description": "URL serving the weights"}
+_WEIGHTS_OR_URL = {"oneOf": [_WEIGHTS_DOCUMENT, _WEIGHTS_URL], "description": _WEIGHTS_DESCRIPTION}
 
 
 class WeightsFieldSchema(OpenApiSerializerFieldExtension):
@@ -143,8 +146,7 @@ class WeightsFieldSchema(OpenApiSerializerFieldExtension):
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         if direction == "request":
             return {**_WEIGHTS_DOCUMENT, "description": _WEIGHTS_DESCRIPTION}
-        url = {"type": "string", "format": "uri", "description": "URL serving the weights"}
-        return {"oneOf": [_WEIGHTS_DOCUMENT, url], "description": _WEIGHTS_DESCRIPTION}
+        return _WEIGHTS_OR_URL
 
 
 FORMAT_PARAMETER = OpenApiParameter(
@@ -187,13 +189,27 @@ def _weights_route(json_document: Any, description: str, *headers: OpenApiParame
 
 _WEIGHTS_JSON = {**_WEIGHTS_DOCUMENT, "description": _WEIGHTS_DESCRIPTION}
 _REGISTERED = inline_serializer("RegisteredClient", fields={"uuid": drf_serializers.UUIDField()})
-_LATEST_MODEL = inline_serializer(
-    "LatestModel",
-    fields={
-        "values": drf_serializers.JSONField(help_text=_WEIGHTS_DESCRIPTION),
-        "aggregate": drf_serializers.IntegerField(allow_null=True, help_text="Newest aggregate's id, or null."),
+_LATEST_MODEL = {
+    "type": "object",
+    "properties": {
+        "values": _WEIGHTS_OR_URL,
+        "aggregate": {"type": "integer", "nullable": True, "description": "Newest aggregate's id, or null."},
     },
-)
+    "required": ["values", "aggregate"],
+}
+_NO_WEIGHTS = {"type": "object", "maxProperties": 0, "description": "`{}`: no weights yet."}
+
+
+def _document_or_weights(document: dict[str, Any]) -> dict[str, Any]:
+    """The JSON answer of a route that answers a document by default: the document, ``{}`` when there are no
+    weights yet, or (``?format=json``) the weights themselves."""
+    return {"oneOf": [document, _NO_WEIGHTS, _WEIGHTS_JSON]}
+
+
+def _component(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 _UPLOAD_TARGET = inline_serializer(
     "UploadTarget",
     fields={
@@ -204,6 +220,47 @@ _UPLOAD_TARGET = inline_serializer(
         "expires_at": drf_serializers.DateTimeField(),
     },
 )
+
+
+# --- Serializers whose answers drf-spectacular cannot infer -------------------------------------------
+
+
+class FederatedModelSchema(OpenApiSerializerExtension):
+    """A model's ``clients`` in answers: uuids, but key fingerprints on ``signed`` models (not credentials)."""
+
+    target_class = "fma_django_connectors.serializers.FederatedModelSerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema: dict[str, Any] = super().map_serializer(auto_schema, direction)
+        if direction == "response":
+            schema["properties"]["clients"] = {
+                "type": "array",
+                "items": {
+                    "type": "string",
+                    "nullable": True,
+                    "pattern": f"^({_UUID_PATTERN}|ed25519:[0-9a-f]{{32}})$",
+                    "description": "A client's uuid; on `signed` models its key's fingerprint "
+                    "(`ed25519:<32 hex digits>`), or null for a client registered without a key.",
+                },
+            }
+        return schema
+
+
+_UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+class ModelUpdateSchema(OpenApiSerializerExtension):
+    """An update as answered: a client's own updates come without ``applied_aggregate`` (developers' only)."""
+
+    target_class = "fma_django_connectors.serializers.ModelUpdateSerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema: dict[str, Any] = super().map_serializer(auto_schema, direction)
+        if direction == "response":
+            schema["required"] = [name for name in schema.get("required", []) if name != "applied_aggregate"]
+            applied = schema["properties"]["applied_aggregate"]
+            applied["description"] = "The aggregate that used the update; absent when a client reads its own."
+        return schema
 
 
 # --- Operations drf-spectacular cannot infer ---------------------------------------------------------
@@ -245,18 +302,19 @@ class FederatedModelViews(OpenApiViewExtension):
                 'it the uuid; `public_key` is required on a `client_auth: "signed"` model.',
             ),
             get_latest_aggregate=_weights_route(
-                serializers.ModelAggregateSerializer,
-                "The newest aggregate, or `{}` when there is none.",
+                _document_or_weights(_component("ModelAggregate")),
+                "The newest aggregate, or `{}` when there is none; with `?format=json` its weights.",
                 _AGGREGATE_HEADER,
             ),
             get_current_artifact=_weights_route(
-                serializers.ModelArtifactSerializer,
-                "The current artifact, or `{}` when there is none.",
+                _document_or_weights(_component("ModelArtifact")),
+                "The current artifact, or `{}` when there is none; with `?format=json` its weights.",
                 _ARTIFACT_HEADER,
             ),
             get_latest_model=_weights_route(
-                _LATEST_MODEL,
-                "The newest aggregate's weights, else the current artifact's (`aggregate` null), else `{}`.",
+                _document_or_weights(_LATEST_MODEL),
+                "The newest aggregate's weights, else the current artifact's (`aggregate` null), else `{}`; "
+                "with `?format=json` the weights alone.",
                 _AGGREGATE_HEADER,
             ),
         )
@@ -389,7 +447,7 @@ _ERRORS: dict[str, tuple[str, str]] = {
         "ErrorDetail",
     ),
     "403": ("Authenticated, but not allowed (e.g. a client not registered to the model).", "ErrorDetail"),
-    "404": ("Not found, or outside the caller's scope.", "ErrorDetail"),
+    "404": ("Not found, or outside the caller's scope; in a list, a `page` past the last one.", "ErrorDetail"),
     "409": ("The upload's bytes have not arrived: send them, then complete again.", "ErrorDetail"),
     "410": ("The upload has expired, its bytes removed: start a new one.", "ErrorDetail"),
     "413": ("The body is larger than a request may carry, or the answer than a response may.", "ErrorDetail"),
@@ -402,16 +460,16 @@ _ERRORS: dict[str, tuple[str, str]] = {
 
 def _error_applies(status_code: str, method: str, path: str, operation: dict[str, Any]) -> bool:
     takes_body = method in _WRITES and "requestBody" in operation
-    has_params = any(parameter.get("in") == "query" for parameter in operation.get("parameters", []))
-    security = operation.get("security", [{}])
-    anonymous = {} in security
-    # A client's credentials are checked on every route that takes them, register_client included.
-    client_credentials = any("clientUuid" in alternative for alternative in security)
+    query = {parameter["name"] for parameter in operation.get("parameters", []) if parameter.get("in") == "query"}
+    anonymous = {} in operation.get("security", [{}])
     rules = {
-        "400": takes_body or has_params or method in _WRITES,
-        "401": not anonymous or client_credentials,
+        "400": takes_body or bool(query) or method in _WRITES,
+        # Open operations as well: credentials that are sent are checked (a malformed or unknown CLIENT-UUID,
+        # an unsigned request of a client on a `signed` model).
+        "401": True,
         "403": not anonymous or "{id}" in path,
-        "404": "{id}" in path,
+        # DRF's paginator answers a page past the last one (or `page=0`) with 404 {"detail": "Invalid page."}.
+        "404": "{id}" in path or "page" in query,
         "409": path.endswith("/complete/"),
         "410": path.endswith("/complete/"),
         "413": True,

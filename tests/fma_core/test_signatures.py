@@ -42,6 +42,10 @@ def test_the_canonical_message():
         ("/a/", "", "/a/"),
         ("/a/", "b=2&a=1", "/a/?a=1&b=2"),
         ("/a/", "q=x+y&q=%20z", "/a/?q=%20z&q=x%20y"),
+        # A path signed as sent and the same path as the service reads it (decoded) sign alike.
+        ("/api/v1/models/a%2Cb/", "", "/api/v1/models/a%2Cb/"),
+        ("/api/v1/models/a,b/", "", "/api/v1/models/a%2Cb/"),
+        ("/api/v1/models/é/", "", "/api/v1/models/%C3%A9/"),
     ],
 )
 def test_the_canonical_target_sorts_and_encodes_one_way(path, query, expected):
