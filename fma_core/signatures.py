@@ -42,7 +42,6 @@ __all__ = [
     "InvalidPublicKeyError",
     "canonical_message",
     "canonical_target",
-    "key_fingerprint",
     "parse_public_key",
     "public_key_text",
     "sign_request",
@@ -141,11 +140,6 @@ def parse_public_key(text: str) -> bytes:
     except ValueError:
         raise InvalidPublicKeyError("public_key is not an Ed25519 public key") from None
     return raw
-
-
-def key_fingerprint(public_key: bytes) -> str:
-    """A name for a client that is not a credential: ``ed25519:`` and the first 32 hex digits of its key's SHA-256."""
-    return "ed25519:" + hashlib.sha256(public_key).hexdigest()[:32]
 
 
 def sign_request(

@@ -49,11 +49,17 @@ def _digest(key: str) -> str:
 
 def enrollment_token_create(*, model: FederatedModel, uses: int, expires_at: datetime) -> tuple[EnrollmentToken, str]:
     """A new token for ``model``: the row (holding only the key's digest) and the key, which is not kept."""
+    token = EnrollmentToken(federated_model=model, uses=uses, expires_at=expires_at)
+    return token, enrollment_token_issue(token=token)
+
+
+def enrollment_token_issue(*, token: EnrollmentToken) -> str:
+    """Give the unsaved ``token`` (model, uses, expiry set) a fresh key, save it, and return the key (not kept)."""
     key = secrets.token_urlsafe(32)
-    token = EnrollmentToken(federated_model=model, token_hash=_digest(key), uses=uses, expires_at=expires_at)
+    token.token_hash = _digest(key)
     token.full_clean()
     token.save()
-    return token, key
+    return key
 
 
 def enrollment_token_redeem(*, model: FederatedModel, key: str) -> bool:
@@ -107,11 +113,16 @@ def client_enroll(
 
 def client_add(*, model: FederatedModel, public_key: bytes | None) -> Client:
     """A developer's new client for ``model`` (the way into a ``closed`` model); keyed on a ``signed`` one."""
+    client_add_check(model=model, public_key=public_key)
+    return services.client_register(model=model, public_key=public_key)
+
+
+def client_add_check(*, model: FederatedModel, public_key: bytes | None) -> None:
+    """Raise ``ApplicationError`` (on ``public_key``) unless ``client_add`` may add such a client to ``model``."""
     if model.client_auth == FederatedModel.ClientAuth.SIGNED and public_key is None:
         raise ApplicationError(
             "This model takes signed requests only: give the client's public_key.", field="public_key"
         )
-    return services.client_register(model=model, public_key=public_key)
 
 
 def _public_key(text: str) -> bytes:

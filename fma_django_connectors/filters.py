@@ -6,9 +6,13 @@ empty list instead of revealing whether the object exists.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 
+from fma_django_connectors import client_ids
 from fma_django_connectors.models import (
     ClientAggregateScore,
     FederatedModel,
@@ -26,6 +30,34 @@ class IdFilter(filters.NumberFilter):
     """
 
     field_class = forms.IntegerField
+
+
+class ClientNameField(forms.UUIDField):
+    """A client's uuid, or the public id of a client of a ``signed`` model (kept as the string)."""
+
+    def to_python(self, value: Any) -> Any:
+        if client_ids.is_public_id(value):
+            return value
+        return super().to_python(value)
+
+
+class ClientFilter(filters.Filter):
+    """``?client=``: by uuid, or by public id among the rows of ``signed`` models (``client_ids``).
+
+    ``model_field`` is the path from a row to its model.
+    """
+
+    field_class = ClientNameField
+
+    def __init__(self, *, model_field: str, **kwargs: Any) -> None:
+        self.model_field = model_field
+        super().__init__(**kwargs)
+
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        if client_ids.is_public_id(value):
+            signed = qs.filter(**{f"{self.model_field}__client_auth": FederatedModel.ClientAuth.SIGNED})
+            return client_ids.filter_by_public_id(signed, value, uuid_field=self.field_name)
+        return super().filter(qs, value)
 
 
 class FederatedModelFilter(filters.FilterSet):
@@ -63,7 +95,7 @@ class ModelArtifactFilter(filters.FilterSet):
 
 class ClientAggregateScoreFilter(filters.FilterSet):
     aggregate = IdFilter(field_name="aggregate__id")
-    client = filters.UUIDFilter(field_name="client_id")
+    client = ClientFilter(field_name="client_id", model_field="aggregate__federated_model")
 
     class Meta:
         model = ClientAggregateScore

@@ -149,6 +149,20 @@ class WeightsFieldSchema(OpenApiSerializerFieldExtension):
         return _WEIGHTS_OR_URL
 
 
+class ClientFieldSchema(OpenApiSerializerFieldExtension):
+    """``ClientField``: a client as developers see and name it (``client_ids``)."""
+
+    target_class = "fma_django_connectors.serializers.ClientField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "description": "The client's uuid; on `signed` models its public id (`client:` and 32 hex digits), "
+            "which is not a credential. A developer names a `signed` model's client by either.",
+        }
+
+
 FORMAT_PARAMETER = OpenApiParameter(
     "format",
     str,

@@ -15,8 +15,7 @@ from rest_framework.exceptions import PermissionDenied
 from fma_core.algorithms import aggregators, requirements, validate_aggregator_args, validate_requirement_args
 from fma_core.exceptions import FMAError, InvalidWeightsError
 from fma_core.serialization import Weights, parse_weights
-from fma_core.signatures import key_fingerprint
-from fma_django_connectors import selectors
+from fma_django_connectors import client_ids, selectors
 from fma_django_connectors.authentication import request_actor
 from fma_django_connectors.downloads import weights_json, weights_url
 from fma_django_connectors.exceptions import ResponseTooLargeError
@@ -98,6 +97,67 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         return self.selector(actor=request_actor(self.context["request"]))
 
 
+class ClientField(serializers.PrimaryKeyRelatedField):
+    """A client a developer names: by uuid, or by the public id a ``signed`` model shows (``client_ids``).
+
+    Whether a public id suits the model it is named for is the serializer's check (``client_named_for``),
+    once the model is known.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        if client_ids.is_public_id(data):
+            client = client_ids.client_with_public_id(self.get_queryset(), data)
+            if client is None:
+                self.fail("does_not_exist", pk_value=data)
+            return client
+        return super().to_internal_value(data)
+
+
+class ScopedClientField(ClientField, ScopedPrimaryKeyRelatedField):
+    """A ``ClientField`` among the clients the caller may name (``selectors.client_list``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(selector=selectors.client_list, **kwargs)
+
+
+def _refuse_public_ids(names: list[Any], *, signed: bool, field: str) -> None:
+    """Refuse clients named by public id for a ``uuid`` model, as unknown clients: an answer about a ``uuid``
+    model's client shows its uuid, which the public id must not lead to (``client_ids``)."""
+    public_ids = [name for name in names if client_ids.is_public_id(name)]
+    if public_ids and not signed:
+        message = ClientField.default_error_messages["does_not_exist"].format(pk_value=public_ids[0])
+        raise serializers.ValidationError({field: [message]})
+
+
+def client_named_for(serializer: serializers.Serializer, model: FederatedModel) -> None:
+    """Refuse a ``client`` the caller named by public id for ``model`` unless it is ``signed``."""
+    if serializer.fields["client"].read_only:  # a client's own, from CLIENT-UUID
+        return
+    _refuse_public_ids(
+        [serializer.initial_data.get("client")], signed=client_ids.model_is_signed(model), field="client"
+    )
+
+
+class DeveloperClientLabel(serializers.Serializer):
+    """A row naming its ``client`` as developers and staff see it: by public id on ``signed`` models.
+
+    A client reading its own rows sees its own uuid. Subclasses say which model the row belongs to; their
+    views select it along (no query per row).
+    """
+
+    def client_model(self, instance: Any) -> FederatedModel:  # pragma: no cover
+        raise NotImplementedError
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is not None and isinstance(request_actor(request), Client):
+            return data
+        if data.get("client") is not None:
+            data["client"] = client_ids.client_label(data["client"], model=self.client_model(instance))
+        return data
+
+
 class FederatedModelSerializer(serializers.ModelSerializer):
     """A federated model.
 
@@ -107,7 +167,8 @@ class FederatedModelSerializer(serializers.ModelSerializer):
     """
 
     developer = serializers.PrimaryKeyRelatedField(queryset=selectors.developer_all(), required=False)
-    clients = serializers.PrimaryKeyRelatedField(many=True, queryset=selectors.client_all(), required=False)
+    # Any client (the registration rules are the developer's); a public id names a client of a signed model.
+    clients = ClientField(many=True, queryset=selectors.client_all(), required=False)
     initial_model = WeightsField(write_only=True, required=False)
 
     class Meta:
@@ -137,14 +198,22 @@ class FederatedModelSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: FederatedModel) -> dict[str, Any]:
         data = super().to_representation(instance)
-        if instance.client_auth == FederatedModel.ClientAuth.SIGNED:
-            # The uuids of a signed model's clients are no secret (they open nothing without the key), but
-            # a client may share its uuid with ``uuid`` models elsewhere: show the key's fingerprint instead.
-            data["clients"] = [
-                key_fingerprint(bytes(client.public_key)) if client.public_key is not None else None
-                for client in instance.clients.all()
-            ]
+        data["clients"] = [client_ids.client_label(client, model=instance) for client in data["clients"]]
         return data
+
+    def validate_client_auth(self, value: str) -> str:
+        instance = self.instance
+        if (
+            instance is not None
+            and client_ids.model_is_signed(instance)
+            and value != FederatedModel.ClientAuth.SIGNED
+            and instance.clients.exists()
+        ):
+            raise serializers.ValidationError(
+                "A signed model with clients stays signed: its clients joined with their keys, and on a uuid model "
+                "their uuids would be credentials shown to its developer. Make a new model instead."
+            )
+        return value
 
     def validate_developer(self, value: Any) -> Any:
         user = self.context["request"].user
@@ -202,6 +271,9 @@ class FederatedModelSerializer(serializers.ModelSerializer):
         def current(field: str) -> Any:
             return attrs.get(field, getattr(self.instance, field, None))
 
+        if "clients" in attrs:
+            signed = current("client_auth") == FederatedModel.ClientAuth.SIGNED
+            _refuse_public_ids(list(self.initial_data["clients"]), signed=signed, field="clients")
         checks = (
             ("aggregator_args", validate_aggregator_args, current("aggregator")),
             ("requirement_args", validate_requirement_args, current("requirement")),
@@ -227,12 +299,12 @@ class UpdateTargetFields(serializers.Serializer):
     """
 
     # An id outside the caller's scope is refused as an unknown one, so that no message confirms it exists.
-    client = ScopedPrimaryKeyRelatedField(selector=selectors.client_list)
+    client = ScopedClientField()
     federated_model = ScopedPrimaryKeyRelatedField(selector=selectors.model_named)
     base_aggregate = ScopedPrimaryKeyRelatedField(selector=selectors.aggregate_list, allow_null=True, required=False)
 
 
-class ModelUpdateSerializer(UpdateTargetFields, serializers.ModelSerializer):
+class ModelUpdateSerializer(DeveloperClientLabel, UpdateTargetFields, serializers.ModelSerializer):
     """A model update as developers and staff see it; creating one, a developer names its ``client``.
 
     ``data`` must match the model's ``update_schema`` when one is set, then be valid weights.
@@ -257,7 +329,11 @@ class ModelUpdateSerializer(UpdateTargetFields, serializers.ModelSerializer):
         read_only_fields = ["status", "applied_aggregate", "status_reason", "created_on"]
         extra_kwargs = {"num_examples": _NUM_EXAMPLES_KWARGS}
 
+    def client_model(self, instance: ModelUpdate) -> FederatedModel:
+        return instance.federated_model
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        client_named_for(self, attrs["federated_model"])
         check_document(attrs["data"], attrs["federated_model"].update_schema, field="data")
         try:
             attrs["data"] = parse_weights(attrs["data"])
@@ -276,16 +352,19 @@ class ClientModelUpdateSerializer(ModelUpdateSerializer):
         read_only_fields = ["status", "status_reason", "created_on"]
 
 
-class ModelUpdateChangeSerializer(serializers.ModelSerializer):
+class ModelUpdateChangeSerializer(DeveloperClientLabel, serializers.ModelSerializer):
     """Changing an update after creation: only its ``status``."""
 
-    client = serializers.PrimaryKeyRelatedField(read_only=True)
+    client = ClientField(read_only=True)
     data = WeightsField(route="model-update-data", read_only=True)
 
     class Meta:
         model = ModelUpdate
         fields = ModelUpdateSerializer.Meta.fields
         read_only_fields = [field for field in ModelUpdateSerializer.Meta.fields if field != "status"]
+
+    def client_model(self, instance: ModelUpdate) -> FederatedModel:
+        return instance.federated_model
 
 
 class ModelAggregateSerializer(serializers.ModelSerializer):
@@ -316,14 +395,14 @@ class PublishAggregateSerializer(serializers.Serializer):
     version = serializers.CharField(max_length=100)
 
 
-class ClientAggregateScoreSerializer(serializers.ModelSerializer):
-    """A client's score of an aggregate; a developer names the ``client``.
+class ClientAggregateScoreSerializer(DeveloperClientLabel, serializers.ModelSerializer):
+    """A client's score of an aggregate; a developer names the ``client`` (by public id on ``signed`` models).
 
     ``validation_results`` must match the model's ``client_agg_results_schema`` when one is set.
     """
 
     aggregate = ScopedPrimaryKeyRelatedField(selector=selectors.aggregate_list)
-    client = ScopedPrimaryKeyRelatedField(selector=selectors.client_list)
+    client = ScopedClientField()
 
     class Meta:
         model = ClientAggregateScore
@@ -332,7 +411,11 @@ class ClientAggregateScoreSerializer(serializers.ModelSerializer):
         # One score per (aggregate, client) is the service's rule (a 400 naming both), not a generic validator.
         validators: list[Any] = []
 
+    def client_model(self, instance: ClientAggregateScore) -> FederatedModel:
+        return instance.aggregate.federated_model
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        client_named_for(self, attrs["aggregate"].federated_model)
         schema = attrs["aggregate"].federated_model.client_agg_results_schema
         check_document(attrs["validation_results"], schema, field="validation_results")
         return attrs
@@ -356,7 +439,7 @@ class UploadSerializer(UpdateTargetFields, serializers.ModelSerializer):
     ``FMA_UPLOAD_JSON_MAX_BYTES`` for ``json``.
     """
 
-    client = serializers.PrimaryKeyRelatedField(queryset=selectors.client_all(), required=False)
+    client = ClientField(queryset=selectors.client_all(), required=False)
     sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False, error_messages={"invalid": _SHA256_HELP})
 
     class Meta:
@@ -409,8 +492,10 @@ class UploadSerializer(UpdateTargetFields, serializers.ModelSerializer):
             if purpose == Upload.Purpose.ARTIFACT and not attrs.get("version"):
                 raise serializers.ValidationError({"version": ["An artifact upload needs a version."]})
             return attrs
-        if not caller_is_client and "client" not in attrs:
-            raise serializers.ValidationError({"client": [serializers.Field.default_error_messages["required"]]})
+        if not caller_is_client:
+            if "client" not in attrs:
+                raise serializers.ValidationError({"client": [serializers.Field.default_error_messages["required"]]})
+            client_named_for(self, attrs["federated_model"])
         schema = attrs["federated_model"].update_schema
         if schema is not None and attrs["format"] != Upload.Format.JSON:
             raise serializers.ValidationError(

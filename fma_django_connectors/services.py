@@ -24,6 +24,7 @@ from fma_core.exceptions import FMAError, InvalidWeightsError
 from fma_core.serialization import Structure, Weights, check_structure, conform_json_names
 from fma_core.tensors import TensorSource, l2_norm
 from fma_django_connectors import selectors, triggers
+from fma_django_connectors.client_ids import client_label
 from fma_django_connectors.exceptions import (
     ApplicationError,
     DuplicateError,
@@ -265,7 +266,9 @@ def _model_adopt_structure(*, model: FederatedModel, structure: Structure) -> No
 def update_check_target(*, model: FederatedModel, client: Client, base_aggregate: ModelAggregate | None) -> None:
     """Raise unless ``client`` may send an update of ``model`` based on ``base_aggregate`` (no weights needed)."""
     if not selectors.client_is_registered(model=model, client=client):
-        raise NotRegisteredError(f"Client {client.uuid} is not registered to model {model.pk}.")
+        raise NotRegisteredError(
+            f"Client {client_label(client.uuid, model=model)} is not registered to model {model.pk}."
+        )
     if base_aggregate is not None and base_aggregate.federated_model_id != model.pk:
         raise ApplicationError(
             f"Aggregate {base_aggregate.pk} is not an aggregate of model {model.pk}.", field="base_aggregate"
@@ -375,8 +378,12 @@ def score_create(*, aggregate: ModelAggregate, client: Client, validation_result
     """Record ``client``'s validation of ``aggregate``; one score per (aggregate, client)."""
     model = aggregate.federated_model
     if not selectors.client_is_registered(model=model, client=client):
-        raise NotRegisteredError(f"Client {client.uuid} is not registered to model {model.pk}.")
-    duplicate = DuplicateError(f"Client {client.uuid} has already scored aggregate {aggregate.pk}.")
+        raise NotRegisteredError(
+            f"Client {client_label(client.uuid, model=model)} is not registered to model {model.pk}."
+        )
+    duplicate = DuplicateError(
+        f"Client {client_label(client.uuid, model=model)} has already scored aggregate {aggregate.pk}."
+    )
     if ClientAggregateScore.objects.filter(aggregate=aggregate, client=client).exists():
         raise duplicate
     try:

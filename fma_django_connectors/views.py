@@ -194,7 +194,8 @@ class ModelUpdateViewSet(WeightsListMixin, viewsets.ModelViewSet):
         return [IsDeveloper()] if self.action in DEVELOPER_ACTIONS else [IsAuthenticated()]
 
     def get_queryset(self) -> Any:
-        return selectors.update_list(actor=request_actor(self.request))
+        # Its model along, for the client as the developer sees it (``serializers.DeveloperClientLabel``).
+        return selectors.update_list(actor=request_actor(self.request)).select_related("federated_model")
 
     def get_serializer_class(self) -> type[BaseSerializer]:
         if self.action in DEVELOPER_ACTIONS:
@@ -288,7 +289,7 @@ class ClientAggregateScoreViewSet(
     ordering = NEWEST_FIRST
 
     def get_queryset(self) -> Any:
-        return selectors.score_list(actor=request_actor(self.request))
+        return selectors.score_list(actor=request_actor(self.request)).select_related("aggregate__federated_model")
 
     def get_serializer_class(self) -> type[BaseSerializer]:
         if _calling_client(self.request) is not None:

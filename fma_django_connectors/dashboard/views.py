@@ -19,7 +19,7 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from fma_core.exceptions import FMAError
-from fma_django_connectors import services
+from fma_django_connectors import client_ids, services
 from fma_django_connectors.dashboard import selectors
 from fma_django_connectors.dashboard.charts import build_chart
 from fma_django_connectors.exceptions import ApplicationError
@@ -94,9 +94,18 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "chart": build_chart(summaries) if summaries else None,
         "chart_window": selectors.CHART_AGGREGATES,
         "aggregates": _page(request, selectors.aggregate_lineage(model=model), AGGREGATES_PER_PAGE, "aggregates"),
-        "clients": _page(request, selectors.updates_by_client(model=model), CLIENTS_PER_PAGE, "clients"),
+        "clients": _clients_page(request, model),
     }
     return render(request, "dashboard/model_detail.html", context)
+
+
+def _clients_page(request: HttpRequest, model: FederatedModel) -> Page:
+    """One page of the updates by client, each row's ``client`` as the developer sees it (``client_ids``)."""
+    page = _page(request, selectors.updates_by_client(model=model), CLIENTS_PER_PAGE, "clients")
+    page.object_list = [
+        {**row, "client": client_ids.client_label(row["client_id"], model=model)} for row in page.object_list
+    ]
+    return page
 
 
 def _set_aggregation(request: HttpRequest, pk: int, *, allow: bool) -> HttpResponse:

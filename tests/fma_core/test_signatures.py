@@ -72,7 +72,6 @@ def test_nonces_are_fresh_and_well_formed(key):
 def test_a_public_key_round_trips(key):
     text = signatures.public_key_text(key)
     assert signatures.parse_public_key(text) == base64.b64decode(text)
-    assert signatures.key_fingerprint(base64.b64decode(text)).startswith("ed25519:")
 
 
 @pytest.mark.parametrize(

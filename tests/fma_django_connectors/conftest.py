@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from fma_core import signatures
 from fma_core.serialization import Weights, parse_weights
 from fma_django_connectors import services
 from fma_django_connectors.models import Client, FederatedModel, ModelAggregate
@@ -141,3 +145,49 @@ def fed_client(model) -> Client:
 @pytest.fixture
 def fed_client_api(fed_client) -> APIClient:
     return uuid_client(fed_client)
+
+
+SIGNED_MODEL_WEIGHTS = [[1.0, 2.0], [3.0]]
+
+
+class SignedClient:
+    """A federated client that signs its requests with ``fma_core.signatures`` (as an SDK would)."""
+
+    def __init__(self, key: Ed25519PrivateKey, uuid: str | None = None):
+        self.key = key
+        self.uuid = uuid
+        self.api = APIClient()
+
+    def call(self, method, url, body=None, *, timestamp=None, nonce=None, headers=None):
+        raw = b"" if body is None else json.dumps(body).encode()
+        parts = urlsplit(url)
+        signed = signatures.sign_request(
+            self.key, method=method, path=parts.path, query=parts.query, body=raw, timestamp=timestamp, nonce=nonce
+        )
+        extra = {
+            "HTTP_" + name.upper().replace("-", "_"): value for name, value in {**signed, **(headers or {})}.items()
+        }
+        if self.uuid is not None:
+            extra["HTTP_CLIENT_UUID"] = self.uuid
+        return self.api.generic(method, url, raw, content_type="application/json", **extra)
+
+
+@pytest.fixture
+def signed_model(developer) -> FederatedModel:
+    """A model whose clients sign their requests (``client_auth: "signed"``), with initial weights."""
+    return make_model(developer, name="signed", client_auth="signed", initial_model=SIGNED_MODEL_WEIGHTS)
+
+
+@pytest.fixture
+def signer(signed_model) -> SignedClient:
+    """A client registered to ``signed_model`` with its Ed25519 key, through the API."""
+    key = Ed25519PrivateKey.generate()
+    client = SignedClient(key)
+    response = client.call(
+        "POST",
+        f"/api/v1/models/{signed_model.pk}/register_client/",
+        {"public_key": signatures.public_key_text(key)},
+    )
+    assert response.status_code == 200, response.json()
+    client.uuid = response.json()["uuid"]
+    return client

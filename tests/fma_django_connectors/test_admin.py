@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+from datetime import timedelta
+
 import boto3
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.test import Client as BrowserClient
+from django.utils import timezone
 from rest_framework import status
 
+from fma_core import signatures
 from fma_core.serialization import parse_weights
 from fma_django_connectors import services
-from fma_django_connectors.models import FederatedModel, ModelArtifact
+from fma_django_connectors.enrollment import enrollment_token_create
+from fma_django_connectors.models import Client, EnrollmentToken, FederatedModel, ModelArtifact
 from fma_django_connectors.weights_storage import weights_save
 
-from .conftest import PASSWORD, make_aggregate, make_model, stored_files
+from .conftest import PASSWORD, SignedClient, make_aggregate, make_model, stored_files, uuid_client
 from .test_schedules import events, rule_of  # noqa: F401 (events: the moto EventBridge fixture)
 
 pytestmark = pytest.mark.usefixtures("media_root")
@@ -46,7 +54,9 @@ def rows(developer) -> dict:
         model=model, client=client, weights=parse_weights([1.0, 2.0]), base_aggregate=aggregate
     )
     score = services.score_create(aggregate=aggregate, client=client, validation_results={"accuracy": 0.5})
+    token, _ = enrollment_token_create(model=model, uses=1, expires_at=timezone.now() + timedelta(days=1))
     return {
+        "enrollmenttoken": token,
         "client": client,
         "federatedmodel": model,
         "modelartifact": model.current_artifact,
@@ -67,13 +77,24 @@ def model_form(**fields) -> dict:
         "update_schema": "null",
         "client_agg_results_schema": "null",
         "furthest_base_agg": "",
+        "registration": "open",
+        "client_auth": "uuid",
     }
     form.update(fields)
     return form
 
 
 @pytest.mark.parametrize(
-    "name", ["client", "federatedmodel", "modelartifact", "modelaggregate", "modelupdate", "clientaggregatescore"]
+    "name",
+    [
+        "client",
+        "federatedmodel",
+        "modelartifact",
+        "modelaggregate",
+        "modelupdate",
+        "clientaggregatescore",
+        "enrollmenttoken",
+    ],
 )
 def test_list_add_and_change_pages_load(browser, rows, name):
     assert browser.get(f"{ADMIN}/{name}/").status_code == status.HTTP_200_OK
@@ -112,6 +133,30 @@ class TestFederatedModel:
         assert response.status_code == status.HTTP_200_OK
         assert message in response.content.decode()
         assert not FederatedModel.objects.exists()
+
+    def test_registration_and_client_auth_are_set(self, browser, developer):
+        form = model_form(developer=developer.pk, registration="invite", client_auth="signed")
+        response = browser.post(f"{ADMIN}/federatedmodel/add/", form)
+        assert response.status_code == status.HTTP_302_FOUND
+        model = FederatedModel.objects.get()
+        assert (model.registration, model.client_auth) == ("invite", "signed")
+
+    @pytest.mark.parametrize("field", ["registration", "client_auth"])
+    def test_an_unknown_rule_is_refused(self, browser, developer, field):
+        response = browser.post(f"{ADMIN}/federatedmodel/add/", model_form(developer=developer.pk, **{field: "nope"}))
+        assert response.status_code == status.HTTP_200_OK
+        assert "Select a valid choice. nope is not one of the available choices." in response.content.decode()
+        assert not FederatedModel.objects.exists()
+
+    def test_a_signed_model_with_clients_stays_signed(self, browser, developer):
+        model = make_model(developer, client_auth="signed")
+        services.client_register(model=model, public_key=_public_key(Ed25519PrivateKey.generate()))
+        form = model_form(developer=developer.pk, client_auth="uuid")
+        response = browser.post(f"{ADMIN}/federatedmodel/{model.pk}/change/", form)
+        assert response.status_code == status.HTTP_200_OK
+        assert "A signed model with clients stays signed" in response.content.decode()
+        model.refresh_from_db()
+        assert model.client_auth == "signed"
 
     @pytest.fixture
     def two_models(self, developer) -> tuple[FederatedModel, FederatedModel, ModelArtifact]:
@@ -182,3 +227,101 @@ def test_deleting_a_row_removes_the_weights_files_it_owns(
     assert response.status_code == status.HTTP_302_FOUND
     assert not type(row).objects.filter(pk=row.pk).exists()
     assert stored_files(media_root) == [path for path in before if path != file_name]
+
+
+def _public_key(key: Ed25519PrivateKey) -> bytes:
+    return signatures.parse_public_key(signatures.public_key_text(key))
+
+
+def _register(model, **body):
+    return SignedClient(Ed25519PrivateKey.generate()).api.post(
+        f"/api/v1/models/{model.pk}/register_client/", body, format="json"
+    )
+
+
+class TestEnrollmentTokens:
+    @pytest.fixture
+    def invite_model(self, developer):
+        return make_model(developer, registration="invite")
+
+    def token_form(self, model, *, uses="2", expires=None) -> dict:
+        expires = expires or timezone.localtime() + timedelta(days=1)
+        return {
+            "federated_model": model.pk,
+            "uses": uses,
+            "expires_at_0": expires.strftime("%Y-%m-%d"),
+            "expires_at_1": expires.strftime("%H:%M:%S"),
+        }
+
+    def test_a_token_made_in_the_admin_admits_as_many_clients_as_it_says(self, browser, invite_model):
+        response = browser.post(f"{ADMIN}/enrollmenttoken/add/", self.token_form(invite_model))
+        assert response.status_code == status.HTTP_200_OK
+        key = re.search(r'<code id="enrollment-token">([^<]+)</code>', response.content.decode()).group(1)
+        token = EnrollmentToken.objects.get()
+        assert token.token_hash == hashlib.sha256(key.encode()).hexdigest()
+        assert (token.uses, token.used) == (2, 0)
+        assert _register(invite_model, enrollment_token=key).status_code == status.HTTP_200_OK
+        assert _register(invite_model, enrollment_token=key).status_code == status.HTTP_200_OK
+        assert _register(invite_model, enrollment_token=key).status_code == status.HTTP_404_NOT_FOUND
+        assert invite_model.clients.count() == 2
+
+    def test_the_add_page_proposes_the_apis_default_expiry(self, browser):
+        form = browser.get(f"{ADMIN}/enrollmenttoken/add/").context["adminform"].form
+        assert timedelta(days=6) < form.initial["expires_at"] - timezone.now() <= timedelta(days=7)
+
+    @pytest.mark.parametrize(
+        ("fields", "message"),
+        [
+            ({"expires": timezone.localtime() - timedelta(days=1)}, "must be in the future"),
+            ({"uses": "0"}, "Ensure this value is greater than or equal to 1."),
+            ({"uses": str(2**31)}, "Ensure this value is less than or equal to 2147483647."),
+        ],
+    )
+    def test_what_the_api_refuses_the_admin_refuses(self, browser, invite_model, fields, message):
+        response = browser.post(f"{ADMIN}/enrollmenttoken/add/", self.token_form(invite_model, **fields))
+        assert response.status_code == status.HTTP_200_OK
+        assert message in response.content.decode()
+        assert not EnrollmentToken.objects.exists()
+
+    def test_a_token_is_read_and_revoked_but_not_edited(self, browser, invite_model):
+        token, key = enrollment_token_create(model=invite_model, uses=1, expires_at=timezone.now() + timedelta(days=1))
+        change = f"{ADMIN}/enrollmenttoken/{token.pk}/change/"
+        assert browser.get(change).status_code == status.HTTP_200_OK
+        assert browser.post(change, self.token_form(invite_model, uses="9")).status_code == status.HTTP_403_FORBIDDEN
+        response = browser.post(f"{ADMIN}/enrollmenttoken/{token.pk}/delete/", {"post": "yes"})
+        assert response.status_code == status.HTTP_302_FOUND
+        assert _register(invite_model, enrollment_token=key).status_code == status.HTTP_404_NOT_FOUND
+
+
+class TestAddingClients:
+    def test_a_client_added_to_a_closed_model_gets_in(self, browser, developer):
+        model = make_model(developer, registration="closed", initial_model=[1.0])
+        response = browser.post(f"{ADMIN}/client/add/", {"federated_model": model.pk, "public_key": ""})
+        assert response.status_code == status.HTTP_302_FOUND
+        client = model.clients.get()
+        assert client.public_key is None
+        assert uuid_client(client).get(f"/api/v1/models/{model.pk}/get_latest_model/").json()["values"] == [1.0]
+
+    def test_a_client_added_to_a_signed_model_signs_with_its_key(self, browser, developer):
+        model = make_model(developer, registration="closed", client_auth="signed", initial_model=[1.0])
+        key = Ed25519PrivateKey.generate()
+        form = {"federated_model": model.pk, "public_key": signatures.public_key_text(key)}
+        assert browser.post(f"{ADMIN}/client/add/", form).status_code == status.HTTP_302_FOUND
+        client = model.clients.get()
+        assert bytes(client.public_key) == _public_key(key)
+        signed = SignedClient(key, str(client.uuid)).call("GET", f"/api/v1/models/{model.pk}/get_latest_model/")
+        assert signed.status_code == status.HTTP_200_OK
+
+    @pytest.mark.parametrize(
+        ("public_key", "message"),
+        [
+            ("", "This model takes signed requests only: give the client&#x27;s public_key."),
+            ("not base64!", "public_key must be base64 of the 32-byte raw Ed25519 public key"),
+        ],
+    )
+    def test_what_add_client_refuses_the_admin_refuses(self, browser, developer, public_key, message):
+        model = make_model(developer, registration="closed", client_auth="signed")
+        response = browser.post(f"{ADMIN}/client/add/", {"federated_model": model.pk, "public_key": public_key})
+        assert response.status_code == status.HTTP_200_OK
+        assert message in response.content.decode()
+        assert not Client.objects.exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from urllib.parse import urlsplit
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -13,55 +12,15 @@ from rest_framework import status
 from rest_framework.test import APIClient
 
 from fma_core import signatures
+from fma_django_connectors.client_ids import client_public_id
 from fma_django_connectors.models import Client, ModelUpdate
 from fma_django_connectors.permissions import SIGNATURE_REQUIRED
 
-from .conftest import make_aggregate, make_model, uuid_client
+from .conftest import SIGNED_MODEL_WEIGHTS, SignedClient, make_aggregate, uuid_client
 
 pytestmark = pytest.mark.usefixtures("media_root")
 
-WEIGHTS = [[1.0, 2.0], [3.0]]
-
-
-class SignedClient:
-    """A federated client that signs its requests with ``fma_core.signatures`` (as an SDK would)."""
-
-    def __init__(self, key: Ed25519PrivateKey, uuid: str | None = None):
-        self.key = key
-        self.uuid = uuid
-        self.api = APIClient()
-
-    def call(self, method, url, body=None, *, timestamp=None, nonce=None, headers=None):
-        raw = b"" if body is None else json.dumps(body).encode()
-        parts = urlsplit(url)
-        signed = signatures.sign_request(
-            self.key, method=method, path=parts.path, query=parts.query, body=raw, timestamp=timestamp, nonce=nonce
-        )
-        extra = {
-            "HTTP_" + name.upper().replace("-", "_"): value for name, value in {**signed, **(headers or {})}.items()
-        }
-        if self.uuid is not None:
-            extra["HTTP_CLIENT_UUID"] = self.uuid
-        return self.api.generic(method, url, raw, content_type="application/json", **extra)
-
-
-@pytest.fixture
-def signed_model(developer):
-    return make_model(developer, name="signed", client_auth="signed", initial_model=WEIGHTS)
-
-
-@pytest.fixture
-def signer(signed_model):
-    key = Ed25519PrivateKey.generate()
-    client = SignedClient(key)
-    response = client.call(
-        "POST",
-        f"/api/v1/models/{signed_model.pk}/register_client/",
-        {"public_key": signatures.public_key_text(key)},
-    )
-    assert response.status_code == status.HTTP_200_OK, response.json()
-    client.uuid = response.json()["uuid"]
-    return client
+WEIGHTS = SIGNED_MODEL_WEIGHTS
 
 
 def latest(model):
@@ -187,10 +146,9 @@ class TestSignedRequests:
 
 
 class TestDevelopers:
-    def test_a_signed_models_clients_are_listed_by_fingerprint(self, developer_api, signer, signed_model):
+    def test_a_signed_models_clients_are_listed_by_public_id(self, developer_api, signer, signed_model):
         body = developer_api.get(f"/api/v1/models/{signed_model.pk}/").json()
-        public = base64.b64decode(signatures.public_key_text(signer.key))
-        assert body["clients"] == [signatures.key_fingerprint(public)]
+        assert body["clients"] == [client_public_id(signer.uuid)]
         assert signer.uuid not in json.dumps(body)
 
     def test_a_uuid_models_clients_stay_uuids(self, developer_api, model, fed_client):
