@@ -31,7 +31,7 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.exceptions import NotAuthenticated
 
 from fma_core import signatures
-from fma_django_connectors import authentication, downloads, enrollment, serializers
+from fma_django_connectors import authentication, client_ids, downloads, enrollment, serializers
 from fma_django_connectors.models import (
     ClientAggregateScore,
     FederatedModel,
@@ -240,7 +240,7 @@ _UPLOAD_TARGET = inline_serializer(
 
 
 class FederatedModelSchema(OpenApiSerializerExtension):
-    """A model's ``clients`` in answers: uuids, but key fingerprints on ``signed`` models (not credentials)."""
+    """A model's ``clients`` in answers: uuids, but public ids on ``signed`` models (not credentials)."""
 
     target_class = "fma_django_connectors.serializers.FederatedModelSerializer"
 
@@ -251,10 +251,9 @@ class FederatedModelSchema(OpenApiSerializerExtension):
                 "type": "array",
                 "items": {
                     "type": "string",
-                    "nullable": True,
-                    "pattern": f"^({_UUID_PATTERN}|ed25519:[0-9a-f]{{32}})$",
-                    "description": "A client's uuid; on `signed` models its key's fingerprint "
-                    "(`ed25519:<32 hex digits>`), or null for a client registered without a key.",
+                    "pattern": f"^({_UUID_PATTERN}|{client_ids.PUBLIC_ID_PATTERN.pattern})$",
+                    "description": "A client's uuid; on `signed` models its public id (`client:` and 32 hex "
+                    "digits), which is not a credential.",
                 },
             }
         return schema

@@ -249,10 +249,10 @@ def test_a_page_past_the_last_is_a_described_404(server, world, described):
     assert_described(described, "GET", "/api/v1/models/", response)
 
 
-def test_a_signed_models_clients_are_described_as_key_fingerprints(server, world, described):
+def test_a_signed_models_clients_are_described_as_public_ids(server, world, described):
     response = _get(server, f"/api/v1/models/{world['signed_model']}/", world["credentials"]["developer"])
 
-    assert response.json()["clients"][0].startswith("ed25519:")
+    assert response.json()["clients"][0].startswith("client:")
     assert_described(described, "GET", "/api/v1/models/{id}/", response)
 
 

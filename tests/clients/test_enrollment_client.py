@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from fma_client import BadRequest, DeveloperClient, NotFound, WebClient, signing
+from fma_django_connectors.client_ids import client_public_id
 from tests.clients.test_fma_client import PASSWORD
-from tests.clients.test_signed_client import fingerprint
 from tests.servers import RunningServer
 
 pytestmark = pytest.mark.integration
@@ -159,7 +159,7 @@ class TestClosedModel:
         uuid = developer.add_client(model["id"], public_key=public_key)
 
         assert "public_key" in keyless.value.body
-        assert developer.get_model(model["id"])["clients"] == [fingerprint(public_key)]
+        assert developer.get_model(model["id"])["clients"] == [client_public_id(uuid)]
         client = WebClient(model["id"], uuid=uuid, url=server.url, key_file=key_file, progress=False)
         pulls_and_pushes(client, model["id"])
 
@@ -167,9 +167,9 @@ class TestClosedModel:
         model = make_model(developer, "closed", client_auth="signed")
         key = signing.generate_key()
 
-        developer.add_client(model["id"], public_key=key.public_key())
+        uuid = developer.add_client(model["id"], public_key=key.public_key())
 
-        assert developer.get_model(model["id"])["clients"] == [fingerprint(signing.public_key_text(key))]
+        assert developer.get_model(model["id"])["clients"] == [client_public_id(uuid)]
 
 
 class TestSignedInviteModel:
@@ -186,7 +186,7 @@ class TestSignedInviteModel:
         client.register()
 
         assert "public_key" in keyless.value.body
-        assert developer.get_model(model["id"])["clients"] == [fingerprint(client.public_key)]
+        assert developer.get_model(model["id"])["clients"] == [client_public_id(client.uuid)]
         pulls_and_pushes(client, model["id"])
         assert client.register() == client.uuid, "a known client re-registers by signing"
         with pytest.raises(NotFound):

@@ -5,7 +5,6 @@ and ``fma_core.signatures`` checking what the SDK signs, are the proof that both
 """
 
 import base64
-import hashlib
 import json
 import stat
 import threading
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from fma_client import BadRequest, DeveloperClient, RetryPolicy, Unauthorized, WebClient, signing
 from fma_core import signatures
+from fma_django_connectors.client_ids import client_public_id
 from tests.clients.test_fma_client import PASSWORD, wait_for
 from tests.servers import RunningServer
 
@@ -59,10 +59,6 @@ def signed_model(developer):
     )
 
 
-def fingerprint(public_key_text):
-    return "ed25519:" + hashlib.sha256(base64.b64decode(public_key_text)).hexdigest()[:32]
-
-
 class TestSignedModel:
     def test_a_keyed_client_registers_pulls_pushes_and_scores(self, server, developer, signed_model, tmp_path):
         assert signed_model["client_auth"] == "signed"
@@ -72,7 +68,7 @@ class TestSignedModel:
         client.register()
 
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-        assert developer.get_model(signed_model["id"])["clients"] == [fingerprint(client.public_key)]
+        assert developer.get_model(signed_model["id"])["clients"] == [client_public_id(client.uuid)]
         latest = client.check_for_latest_model()
         assert latest["aggregate"] is None
         np.testing.assert_array_equal(latest["values"][1], np.zeros(2))
