@@ -136,17 +136,16 @@ def request_signed(request: Request) -> bool:
 class GuardedBasicAuthentication(BasicAuthentication):
     """HTTP Basic whose wrong passwords count as guesses (``login`` rate, per IP and per username).
 
-    DRF checks a Basic password before any throttle runs, so the count happens here: once the rate is
-    used up, every Basic attempt from that IP or for that username is a 429 until the window moves on,
-    a right password included (otherwise the answer itself would tell a guesser when it found one).
+    DRF checks a Basic password before any throttle runs, so the count happens here, before the check (a right
+    password takes its count back): once the rate is used up, every Basic attempt from that IP or for that
+    username is a 429 until the window moves on, a right password included (otherwise the answer itself would
+    tell a guesser when it found one).
     """
 
     def authenticate_credentials(self, userid: str, password: str, request: Any = None) -> tuple[Any, None]:
         guard = LoginGuard()
         keys = guard.keys(request, userid)
-        guard.refuse_if_exhausted(keys)
-        try:
-            return super().authenticate_credentials(userid, password, request)
-        except AuthenticationFailed:
-            guard.record(keys)
-            raise
+        guard.count_guess(keys)
+        answer = super().authenticate_credentials(userid, password, request)
+        guard.forgive(keys)
+        return answer

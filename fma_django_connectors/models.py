@@ -245,3 +245,24 @@ class EnrollmentToken(models.Model):
 
     def __str__(self) -> str:
         return f"enrollment token {self.pk} of {self.federated_model_id}"
+
+
+class ThrottleCount(models.Model):
+    """Requests counted against one throttle key in one fixed window (``throttling``).
+
+    Written only by the throttles' single-statement upserts, shared by every process of the service. Times are
+    whole seconds since the epoch: the window's bounds are arithmetic on the rate's duration.
+    """
+
+    key = models.CharField(max_length=255)
+    window_start = models.BigIntegerField()
+    count = models.PositiveIntegerField(default=0)
+    # When the row stops mattering: the end of the window after its own, where it stops weighing as the previous
+    # window. Rows past it are deleted in bulk, by this index.
+    expires_at = models.BigIntegerField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "window_start"], name="throttle_count_key_window")]
+
+    def __str__(self) -> str:
+        return f"{self.key} from {self.window_start}: {self.count}"

@@ -46,13 +46,14 @@ class RunningServer:
     such as ``FMA_AGGREGATION_TRIGGER``.
     """
 
-    def __init__(self, data_dir, *, admin_password=None, port=0, payload_format=None, env=None):
+    def __init__(self, data_dir, *, admin_password=None, port=0, payload_format=None, env=None, name="server"):
         self.data_dir = data_dir
         self.payload_format = payload_format
         extra = dict(env or {})
         if admin_password is not None:
             extra["FMA_ADMIN_PASSWORD"] = admin_password
-        self.stderr_path = data_dir / "server.stderr"
+        # ``name`` tells apart the logs of servers sharing a data folder (and so its SQLite database).
+        self.stderr_path = data_dir / f"{name}.stderr"
         data_dir.mkdir(parents=True, exist_ok=True)
         self._stderr = self.stderr_path.open("w")
         format_option = () if payload_format is None else ("--payload-format", payload_format)

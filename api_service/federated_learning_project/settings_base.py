@@ -132,13 +132,14 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# Throttle counts (and signed-request nonces) live where every Lambda container sees them: the metadata
-# database (a migration creates the table). A per-process cache would give each container its own count.
+# Signed requests' nonces live where every Lambda container sees them: the metadata database (a migration
+# creates the table). A per-process cache would let a replay through another container. (Throttle counts have
+# a table of their own, counted with one atomic statement each: fma_django_connectors/throttling.py.)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "fma_cache",
-        # Expired rows are culled as the table grows past this; a throttle entry lives one window.
+        # Expired rows are culled as the table grows past this; a nonce is kept 600 s.
         "OPTIONS": {"MAX_ENTRIES": 100_000},
     }
 }

@@ -8,6 +8,8 @@ import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
 from rest_framework import status
 from rest_framework.test import APIClient
 
@@ -102,6 +104,10 @@ class TestSignedRequests:
         again = signer.call("GET", latest(signed_model), nonce=nonce)
         assert again.status_code == status.HTTP_401_UNAUTHORIZED
         assert again.json() == {"detail": "Replayed request: this FMA-Nonce was already used."}
+
+    def test_nonces_are_kept_where_every_container_sees_them(self):
+        # A per-process cache would let a replay through another Lambda container.
+        assert isinstance(caches["default"], DatabaseCache)
 
     @pytest.mark.parametrize("skew", [-signatures.MAX_SKEW_SECONDS - 5, signatures.MAX_SKEW_SECONDS + 5])
     def test_clock_skew_is_refused(self, signer, signed_model, skew):
