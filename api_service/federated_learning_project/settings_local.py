@@ -8,6 +8,7 @@ Needs no environment variable; ``FMA_LOCAL_DATABASE_URL=postgres://...`` moves t
 from __future__ import annotations
 
 import os
+import sqlite3
 import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -37,6 +38,7 @@ DEBUG = os.environ.get("FMA_DEBUG", "false").lower() == "true"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 
 
+MINIMUM_SQLITE = (3, 35)
 # Each of the local server's handler workers keeps its connection between requests, as a Lambda container does.
 CONNECTION_REUSE_SECONDS = 60
 
@@ -45,6 +47,12 @@ def _local_database() -> dict[str, object]:
     """SQLite in the data folder; PostgreSQL when ``FMA_LOCAL_DATABASE_URL`` names one (postgres://user:pw@host/db)."""
     url = os.environ.get("FMA_LOCAL_DATABASE_URL")
     if not url:
+        if sqlite3.sqlite_version_info < MINIMUM_SQLITE:
+            raise ImproperlyConfigured(
+                f"SQLite {sqlite3.sqlite_version} is too old for the embedded default, which needs "
+                f"{'.'.join(map(str, MINIMUM_SQLITE))} or later (the throttles count with INSERT ... RETURNING); "
+                "use a Python built with a newer SQLite, or set FMA_LOCAL_DATABASE_URL to a PostgreSQL database."
+            )
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": LOCAL_DATA_DIR / "db.sqlite3",
