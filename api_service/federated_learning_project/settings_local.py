@@ -8,8 +8,8 @@ Needs no environment variable; ``FMA_LOCAL_DATABASE_URL=postgres://...`` moves t
 from __future__ import annotations
 
 import os
-import sqlite3
 import secrets
+import sqlite3
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
