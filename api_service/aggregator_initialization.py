@@ -8,7 +8,9 @@ Two events start an aggregation of one model:
 After the run, the model's schedule is settled: disabled when nothing is left pending.
 
 A deploy sends ``{"detail": "update_metadata_db"}`` here to migrate the database (``operations``):
-this function's long timeout lets a long migration finish, where the API's 30 s would cut it off.
+this function's long timeout lets a long migration finish, where the API's 30 s would cut it off. An operator
+sends ``{"detail": "delete_orphan_results"}`` once after an upgrade, to delete the result files no aggregate
+records (listing the results folder: too costly for every run, which deletes a dead run's file by its name).
 
 Anything else is rejected by value.
 """
@@ -26,7 +28,12 @@ from fma_core.connectors.base import ModelNotFoundError  # noqa: E402  (needs Dj
 from fma_core.connectors.factory import connector_from_settings  # noqa: E402
 from fma_core.workflows.aggregation import agg_service  # noqa: E402
 from fma_django_connectors.schedules import schedule_settle  # noqa: E402
-from operations import MIGRATION_REQUEST, migrate_metadata_db  # noqa: E402
+from operations import (  # noqa: E402
+    MIGRATION_REQUEST,
+    ORPHAN_RESULTS_REQUEST,
+    delete_orphan_results,
+    migrate_metadata_db,
+)
 
 __all__ = ["handler"]
 
@@ -61,6 +68,8 @@ def handler(event: dict[str, Any], context: Any) -> int | dict[str, Any] | None:
         model_id = _model_id(event["model_id"], event)
     elif event.get("detail") == MIGRATION_REQUEST:
         return migrate_metadata_db()
+    elif event.get("detail") == ORPHAN_RESULTS_REQUEST:
+        return delete_orphan_results()
     else:
         raise ValueError(f"Unsupported event for the aggregator: {event!r}")
     try:

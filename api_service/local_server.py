@@ -444,8 +444,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Cannot listen on {args.host}:{args.port}: {reason}. Try another PORT.", file=sys.stderr)
             return 1
         if getattr(settings, "FMA_AGGREGATION_TRIGGER", "local") == "local":
-            # Picks up what a previous run of this server left: pending updates, claims of a killed aggregation,
-            # and the result files of aggregations killed before they were recorded.
+            # Picks up what a previous run of this server left: pending updates, claims of a killed aggregation (the
+            # sweeper's runs take them back with their result files), and result files the claims cannot name
+            # (written under older names; listing a local folder is cheap).
             lease = connector_from_settings().claim_lease
             services.aggregate_orphans_delete(written_before=datetime.now(UTC) - lease)
             triggers.start_local_sweeper(getattr(settings, "FMA_LOCAL_SWEEP_SECONDS", 5.0))

@@ -5,6 +5,8 @@
 - ``{"detail": "bootstrap_admin"}`` (API function): create the first admin user from the Secrets
   Manager secret named by ``FMA_ADMIN_SECRET_ID`` (JSON ``{"username": ..., "password": ...}``), or
   leave things alone when an admin exists. The password never appears in an answer, log or error.
+- ``{"detail": "delete_orphan_results"}`` (aggregator, by hand once after an upgrade): delete the result files
+  no aggregate records that are older than the claim lease, listing the results folder (docs/aggregation.md).
 
 Import after Django is set up (``cold_start.setup_django``).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -21,12 +24,16 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
+from fma_core.connectors.factory import connector_from_settings
 from fma_core.exceptions import ConfigurationError
+from fma_django_connectors.services import aggregate_orphans_delete
 from secrets_managers import get_secrets_manager
 
 __all__ = [
     "MIGRATION_REQUEST",
+    "ORPHAN_RESULTS_REQUEST",
     "bootstrap_admin",
+    "delete_orphan_results",
     "is_bootstrap_admin_event",
     "is_migration_event",
     "migrate_metadata_db",
@@ -35,6 +42,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MIGRATION_REQUEST = "update_metadata_db"
+ORPHAN_RESULTS_REQUEST = "delete_orphan_results"
 _BOOTSTRAP_ADMIN_REQUEST = "bootstrap_admin"
 ADMIN_SECRET_VARIABLE = "FMA_ADMIN_SECRET_ID"
 
@@ -57,6 +65,15 @@ def migrate_metadata_db() -> dict[str, Any]:
     """Apply every unapplied migration."""
     call_command("migrate", interactive=False, verbosity=0)
     return _answer(200, "database updated successfully")
+
+
+def delete_orphan_results() -> dict[str, Any]:
+    """Delete the result files no aggregate records, older than the claim lease (names stored before results were
+    named after their claims, mostly)."""
+    lease = connector_from_settings().claim_lease
+    deleted = aggregate_orphans_delete(written_before=datetime.now(UTC) - lease)
+    logger.info("delete_orphan_results: deleted %s", deleted)
+    return _answer(200, f"deleted {len(deleted)} result file(s) no aggregate records")
 
 
 def _admin_credentials() -> tuple[str, str]:

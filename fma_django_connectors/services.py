@@ -558,8 +558,11 @@ def upload_cleanup_expired(*, limit: int | None = None) -> int:
 def aggregate_orphans_delete(*, written_before: datetime) -> list[str]:
     """Delete result files that no aggregate points at, written before ``written_before``; their names.
 
-    A run killed between writing its result and recording the aggregate leaves such a file (its updates are
-    reclaimed and aggregated again). A result younger than the lease may belong to a run still recording it.
+    A run takes back an expired claim and deletes the result its dead run may have written, by the claim's name
+    (``DjangoModelDataConnector.aggregate_result_ref``). This sweep lists the folder instead: it finds results
+    stored under the names used before (a uuid), and one a run slower than its lease stored after its claim was
+    taken back and was killed before deleting. A result younger than the lease may belong to a run still
+    recording it. Files no aggregate records are the only ones whose age is asked (one request each on S3).
     """
     field = ModelAggregate._meta.get_field("result")
     storage, folder = field.storage, str(field.upload_to).rstrip("/")
@@ -567,9 +570,10 @@ def aggregate_orphans_delete(*, written_before: datetime) -> list[str]:
         _, names = storage.listdir(folder)
     except FileNotFoundError:
         return []
-    old = [f"{folder}/{name}" for name in names if storage.get_modified_time(f"{folder}/{name}") < written_before]
-    recorded = set(ModelAggregate.objects.filter(result__in=old).values_list("result", flat=True))
-    orphans = [name for name in old if name not in recorded]
+    # Every recorded name at once: the folder may hold more names than a query may bind (SQLite: 32766).
+    recorded = set(ModelAggregate.objects.values_list("result", flat=True).iterator())
+    unrecorded = [f"{folder}/{name}" for name in names if f"{folder}/{name}" not in recorded]
+    orphans = [name for name in unrecorded if storage.get_modified_time(name) < written_before]
     for name in orphans:
         storage.delete(name)
     return orphans

@@ -34,12 +34,13 @@ _SPOOL_BYTES = 8 * 1024 * 1024
 EXTENSION = ".safetensors"
 
 
-def weights_save(*, field: FieldFile, weights: TensorSource) -> Structure:
+def weights_save(*, field: FieldFile, weights: TensorSource, stem: str | None = None) -> Structure:
     """Write ``weights`` as safetensors to a new file under the field's ``upload_to`` (the row is not saved).
 
+    The file is named ``stem`` (a name nobody else writes) or a fresh uuid, with the safetensors extension.
     Returns the structure written, for the row's structure columns. A write that fails leaves no file.
     """
-    filename = f"{uuid.uuid4().hex}{EXTENSION}"
+    filename = f"{stem or uuid.uuid4().hex}{EXTENSION}"
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as buffer:
         write_safetensors(weights, buffer)
         buffer.seek(0)
@@ -47,7 +48,7 @@ def weights_save(*, field: FieldFile, weights: TensorSource) -> Structure:
             field.save(filename, File(buffer), save=False)
         except BaseException:
             # A write that stopped partway (a full disk) leaves what it wrote under the name; no row will own it.
-            # The name is a fresh uuid, so it can be nobody else's file.
+            # The name is a fresh uuid or the caller's own, so it can be nobody else's file.
             with contextlib.suppress(Exception):
                 field.storage.delete(field.field.generate_filename(field.instance, filename))
             raise

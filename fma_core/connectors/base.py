@@ -54,6 +54,20 @@ class AggregateRecord:
 
 
 @dataclass(frozen=True)
+class ClaimKey:
+    """One claim on a model's updates: when it was made, and the smallest id among the updates it holds.
+
+    Concurrent runs never hold the same update, so two claims never share both, even if made at the same
+    instant. A run stores its result under a name made from its claim, so that whoever takes an expired
+    claim back knows the one file its dead run may have left, without listing the storage.
+    """
+
+    model_id: int
+    claimed_at: datetime
+    first_update_id: int
+
+
+@dataclass(frozen=True)
 class UpdateRecord:
     """A model update that may be aggregated (pending, or failed in an earlier run)."""
 
@@ -98,9 +112,12 @@ class MetadataConnector(Connector, ABC):
         raise NotImplementedError  # pragma: no cover
 
     @abstractmethod
-    def reclaim_expired(self, model_id: int, *, claimed_before: datetime) -> int:
-        """Return running updates whose claim was last made or renewed before ``claimed_before`` to pending;
-        how many were."""
+    def reclaim_expired(self, model_id: int, *, claimed_before: datetime) -> list[ClaimKey]:
+        """Return running updates whose claim was last made or renewed before ``claimed_before`` to pending.
+
+        Returns the claims taken back (a running update without a claim time is taken back, naming no claim).
+        A claim taken back was never recorded: recording completes all of a claim's updates at once.
+        """
         raise NotImplementedError  # pragma: no cover
 
     @abstractmethod
@@ -174,13 +191,18 @@ class ModelDataConnector(Connector, ABC):
         return self.load_weights(ref)
 
     @abstractmethod
-    def save_aggregate_result(self, model_id: int, weights: Weights) -> str:
-        """Store an aggregation result; returns its reference."""
+    def aggregate_result_ref(self, claim: ClaimKey) -> str:
+        """The reference the result of ``claim``'s aggregation is stored under: a function of the claim alone."""
+        raise NotImplementedError  # pragma: no cover
+
+    @abstractmethod
+    def save_aggregate_result(self, claim: ClaimKey, weights: Weights) -> str:
+        """Store the result of ``claim``'s aggregation under ``aggregate_result_ref(claim)``; returns the reference."""
         raise NotImplementedError  # pragma: no cover
 
     @abstractmethod
     def delete_weights(self, ref: str) -> None:
-        """Remove stored weights (a result whose aggregate was never recorded)."""
+        """Remove stored weights, if any are stored under ``ref`` (a result whose aggregate was never recorded)."""
         raise NotImplementedError  # pragma: no cover
 
     @abstractmethod

@@ -12,7 +12,8 @@ times concurrently: updates are claimed atomically, so no update is used twice, 
 - a result holding NaN or ±Inf is never stored: the update(s) that produce it on their own are marked
   INVALID with the reason (``status_reason``), the others go back to PENDING;
 - a running aggregation renews its claim (a heartbeat) as it reads the updates; a claim not renewed
-  for ``claim_lease_seconds`` (a run that died) is returned to PENDING;
+  for ``claim_lease_seconds`` (a run that died) is returned to PENDING, and the result file that run may
+  have written (its name is made from the claim) is deleted;
 - an update based on an aggregate outside the model's ``furthest_base_agg`` window is marked
   INVALID, so it never holds a requirement back;
 - an update from a client no longer registered to the model stays PENDING, counted by nothing,
@@ -30,6 +31,7 @@ from fma_core.algorithms import call_aggregator, call_requirement
 from fma_core.connectors.base import (
     AggregateRecord,
     AggregatorConnector,
+    ClaimKey,
     ClaimLostError,
     ModelConfig,
     ModelDataConnector,
@@ -152,6 +154,10 @@ class _Claim:
     def update_ids(self) -> list[int]:
         return [candidate.record.update_id for candidate in self.updates]
 
+    @property
+    def key(self) -> ClaimKey:
+        return ClaimKey(model_id=self.model.model_id, claimed_at=self.claimed_at, first_update_id=min(self.update_ids))
+
     def heartbeat(self) -> None:
         """Renew the claim when a third of the lease has passed since the last renewal.
 
@@ -220,9 +226,7 @@ def _claim(connector: AggregatorConnector, model_id: int) -> _Claim | None:
         return None
 
     now = datetime.now(UTC)
-    reclaimed = metadata.reclaim_expired(model_id, claimed_before=now - connector.claim_lease)
-    if reclaimed:
-        logger.warning("model %s: took back %d update(s) whose claim outlived the lease", model_id, reclaimed)
+    _reclaim_expired(connector, model_id, now)
 
     lineage = metadata.load_lineage(model_id, limit=model.furthest_base_agg)
     candidates, too_stale = _select(model, lineage, metadata.load_candidate_updates(model_id))
@@ -252,6 +256,23 @@ def _claim(connector: AggregatorConnector, model_id: int) -> _Claim | None:
         metadata.release_claims(claim.update_ids, claimed_at=now)
         return None
     return claim
+
+
+def _reclaim_expired(connector: AggregatorConnector, model_id: int, now: datetime) -> None:
+    """Take back the claims that outlived the lease, and delete the result each one's dead run may have written."""
+    expired = connector.metadata.reclaim_expired(model_id, claimed_before=now - connector.claim_lease)
+    for claim in expired:
+        logger.warning(
+            "model %s: took back the claim made at %s, which outlived the lease", model_id, claim.claimed_at.isoformat()
+        )
+        # Taken back, the claim can no longer be recorded (recording checks it holds every update), so a result
+        # stored under its name is nobody's: its run died after writing it, or will delete it on ClaimLostError.
+        ref = connector.model_data.aggregate_result_ref(claim)
+        try:
+            connector.model_data.delete_weights(ref)
+        except Exception:
+            # The updates are back whatever happens to the file: aggregation goes on; the log names the file.
+            logger.exception("model %s: could not delete %s, the result of a claim taken back", model_id, ref)
 
 
 def _aggregate(claim: _Claim, updates: Sequence[_Candidate]) -> AggregationResult:
@@ -290,7 +311,7 @@ def _aggregate_and_record(claim: _Claim) -> tuple[int, AggregationResult]:
     result = _aggregate(claim, claim.updates)
     # The result may have taken a while since the last update was read (a robust statistic of a large group).
     claim.heartbeat()
-    result_ref = model_data.save_aggregate_result(model_id, result.weights)
+    result_ref = model_data.save_aggregate_result(claim.key, result.weights)
     try:
         aggregate_id = claim.connector.metadata.record_aggregate(
             model_id,

@@ -6,19 +6,23 @@ LOCKED``, so a concurrent claim skips them instead of waiting; SQLite serialises
 transactions (``transaction_mode: IMMEDIATE`` in the settings), and every UPDATE re-checks the
 status it expects and its row count. Settling a claim (complete, failed, released) only touches
 rows still RUNNING under that claim's ``claimed_at``, so a run whose lease expired cannot
-overwrite what the run that reclaimed its updates did.
+overwrite what the run that reclaimed its updates did. Taking expired claims back locks their rows
+(``SKIP LOCKED``: a row being recorded or settled is left to that transaction) and names each claim
+taken back, so that the result file its dead run may have written can be deleted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import groupby
 
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from fma_core.connectors.base import (
     AggregateRecord,
+    ClaimKey,
     ClaimLostError,
     MetadataConnector,
     ModelConfig,
@@ -98,15 +102,28 @@ class DjangoMetadataConnector(MetadataConnector):
             for pk, client_id, base_aggregate_id, num_examples, data, created_on in rows
         ]
 
-    def reclaim_expired(self, model_id: int, *, claimed_before: datetime) -> int:
+    def reclaim_expired(self, model_id: int, *, claimed_before: datetime) -> list[ClaimKey]:
         # A RUNNING row without a claim time cannot be settled by anyone: take it back as well.
-        return ModelUpdate.objects.filter(
+        expired = ModelUpdate.objects.filter(
             Q(renewed_at__lt=claimed_before)
             | Q(renewed_at__isnull=True, claimed_at__lt=claimed_before)
             | Q(claimed_at__isnull=True),
             federated_model_id=model_id,
             status=Status.RUNNING,
-        ).update(status=Status.PENDING, claimed_at=None, renewed_at=None)
+        ).order_by("claimed_at", "pk")
+        with transaction.atomic():
+            if connection.features.has_select_for_update_skip_locked:
+                expired = expired.select_for_update(skip_locked=True)
+            rows = list(expired.values_list("pk", "claimed_at"))
+            ModelUpdate.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+                status=Status.PENDING, claimed_at=None, renewed_at=None
+            )
+        # Ordered by claim then id: the first row of each claim holds its smallest id.
+        return [
+            ClaimKey(model_id=model_id, claimed_at=claimed_at, first_update_id=next(group)[0])
+            for claimed_at, group in groupby(rows, key=lambda row: row[1])
+            if claimed_at is not None
+        ]
 
     def mark_invalid(self, update_ids: Sequence[int], *, reason: str, claimed_at: datetime | None = None) -> None:
         rows = (

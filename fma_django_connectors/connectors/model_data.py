@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.db.models.fields.files import FieldFile
 
-from fma_core.connectors.base import ModelDataConnector
+from fma_core.connectors.base import ClaimKey, ModelDataConnector
 from fma_core.connectors.factory import model_data_connectors
 from fma_core.serialization import Weights
 from fma_core.tensors import TensorSource
 from fma_django_connectors.models import FederatedModel, ModelAggregate, ModelUpdate
-from fma_django_connectors.weights_storage import weights_delete, weights_load, weights_open, weights_save
+from fma_django_connectors.weights_storage import EXTENSION, weights_delete, weights_load, weights_open, weights_save
 
 
 def _stored_file(ref: str) -> FieldFile:
     # Every weights field (update data, aggregate result, artifact values, state) uses the same storage,
     # so a reference from any of them opens through one of them.
     return FieldFile(None, ModelUpdate._meta.get_field("data"), ref)
+
+
+def _claim_stem(claim: ClaimKey) -> str:
+    # For example 7-20261128T081125123456Z-42: model 7, claimed at that microsecond, update 42 its smallest id.
+    return f"{claim.model_id}-{claim.claimed_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}-{claim.first_update_id}"
 
 
 @model_data_connectors.register()
@@ -28,10 +35,14 @@ class DjangoModelDataConnector(ModelDataConnector):
     def open_weights(self, ref: str) -> TensorSource:
         return weights_open(_stored_file(ref))
 
-    def save_aggregate_result(self, model_id: int, weights: Weights) -> str:
+    def aggregate_result_ref(self, claim: ClaimKey) -> str:
+        field = ModelAggregate._meta.get_field("result")
+        return field.generate_filename(None, f"{_claim_stem(claim)}{EXTENSION}")
+
+    def save_aggregate_result(self, claim: ClaimKey, weights: Weights) -> str:
         # An unsaved aggregate lends its field's upload_to; the metadata connector creates the row.
-        aggregate = ModelAggregate(federated_model_id=model_id)
-        weights_save(field=aggregate.result, weights=weights)
+        aggregate = ModelAggregate(federated_model_id=claim.model_id)
+        weights_save(field=aggregate.result, weights=weights, stem=_claim_stem(claim))
         return aggregate.result.name
 
     def delete_weights(self, ref: str) -> None:

@@ -1,6 +1,8 @@
-"""Deploy-time events: the first admin user from a secret, and migrations on the aggregator."""
+"""Deploy-time events: the first admin user from a secret, migrations and the orphan results sweep on the aggregator."""
 
 import json
+import os
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -9,6 +11,8 @@ import aggregator_initialization
 import service_initialization
 from fma_core.exceptions import ConfigurationError
 from secrets_managers import SecretUnavailableError
+from tests.fma_django_connectors.workflow_support import make_aggregate, make_model
+from tests.storage_faults import stored_files
 
 SECRET_ID = "FMA_TEST_ADMIN_SECRET"
 PASSWORD = "first admin's long password 4711"
@@ -129,3 +133,28 @@ def test_the_aggregator_migrates_the_database():
         "headers": {"Content-Type": "application/json"},
         "body": '{"data": "database updated successfully"}',
     }
+
+
+@pytest.mark.django_db
+def test_the_aggregator_deletes_the_results_no_aggregate_records_once_older_than_the_lease(settings, tmp_path):
+    # Prepare: a recorded result, and an unrecorded one under a uuid name (as before results were named after
+    # their claims) written an hour ago.
+    settings.MEDIA_ROOT = tmp_path
+    model = make_model()
+    recorded = make_aggregate(model, [1.0])
+    unrecorded = make_aggregate(model, [2.0])
+    orphan = unrecorded.result.name
+    unrecorded.delete()
+    an_hour_ago = time.time() - 3600
+    os.utime(tmp_path / orphan, (an_hour_ago, an_hour_ago))
+
+    # Execute
+    answer = aggregator_initialization.handler({"detail": "delete_orphan_results"}, None)
+
+    # Assert
+    assert answer == {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": '{"data": "deleted 1 result file(s) no aggregate records"}',
+    }
+    assert stored_files(tmp_path / "aggregates") == [recorded.result.name.removeprefix("aggregates/")]

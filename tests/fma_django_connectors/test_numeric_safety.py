@@ -5,17 +5,23 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 from rest_framework import status
 
-from fma_core.serialization import Weights
+from fma_core.connectors.base import ClaimKey
 from fma_core.workflows.aggregation import agg_service
 from fma_django_connectors import selectors, services
 from fma_django_connectors.connectors.metadata import DjangoMetadataConnector
-from fma_django_connectors.connectors.model_data import DjangoModelDataConnector
 from fma_django_connectors.models import ModelAggregate, ModelUpdate
-from tests.fma_django_connectors.workflow_support import make_aggregate, make_model, make_update, statuses
+from tests.fma_django_connectors.workflow_support import (
+    make_aggregate,
+    make_model,
+    make_update,
+    result_of,
+    run_killed_before_recording,
+    statuses,
+)
+from tests.storage_faults import stored_files
 
 from .conftest import uuid_client
 
@@ -111,35 +117,58 @@ class TestLiveness:
         )
         metadata.renew_claim([renewed.pk], claimed_at=claimed_at, renewed_at=datetime.now(UTC))
 
-        assert metadata.reclaim_expired(model.pk, claimed_before=datetime.now(UTC) - timedelta(minutes=1)) == 1
+        assert metadata.reclaim_expired(model.pk, claimed_before=datetime.now(UTC) - timedelta(minutes=1)) == [
+            ClaimKey(model_id=model.pk, claimed_at=claimed_at, first_update_id=abandoned.pk)
+        ]
         assert statuses(renewed, abandoned) == [ModelUpdate.Status.RUNNING, ModelUpdate.Status.PENDING]
 
 
 class TestKilledBeforeRecording:
-    def test_a_result_written_but_never_recorded_is_deleted_after_the_lease_and_its_updates_aggregated_once(
+    def test_a_result_written_but_never_recorded_goes_with_its_expired_claim_and_its_updates_are_aggregated_once(
         self, media_root
     ):
-        # Prepare: a run wrote its result and died before recording it; its updates stayed claimed.
-        model = make_model()
-        updates = [make_update(model, [float(value)], client=c) for value, c in enumerate(model.clients.all())]
-        claimed_at = datetime.now(UTC) - timedelta(minutes=5)
-        DjangoMetadataConnector().claim_updates(model.pk, [u.pk for u in updates], claimed_at=claimed_at)
-        orphan = DjangoModelDataConnector().save_aggregate_result(
-            model.pk, Weights(layers=(np.ones(1),), layered=False)
+        # Prepare: a run that stored its result and died before recording it (claim five minutes old, lease one
+        # minute), and a run at work that stored its result and is recording it (claimed now).
+        model = make_model(clients=4)
+        clients = list(model.clients.all())
+        abandoned = [make_update(model, [float(value)], client=c) for value, c in enumerate(clients[:3])]
+        working = make_update(model, [10.0], client=clients[3])
+        orphan = run_killed_before_recording(
+            model, abandoned, claimed_at=datetime.now(UTC) - timedelta(minutes=5), values=[99.0]
         )
-        five_minutes_ago = (datetime.now(UTC) - timedelta(minutes=5)).timestamp()
-        os.utime(media_root / orphan, (five_minutes_ago, five_minutes_ago))
-        in_flight = DjangoModelDataConnector().save_aggregate_result(
-            model.pk, Weights(layers=(np.ones(1),), layered=False)
-        )
+        in_flight = run_killed_before_recording(model, [working], claimed_at=datetime.now(UTC), values=[10.0])
 
         # Execute
         aggregate_id = agg_service(model.pk)
+
+        # Assert: the dead run's updates are in one aggregate and its result is gone; the live run's file is kept.
+        assert {ModelUpdate.objects.get(pk=u.pk).applied_aggregate_id for u in abandoned} == {aggregate_id}
+        assert result_of(ModelAggregate.objects.get(pk=aggregate_id)) == [1.0]
+        assert statuses(working) == [ModelUpdate.Status.RUNNING]
+        assert stored_files(media_root / "aggregates") == sorted(
+            name.removeprefix("aggregates/")
+            for name in (in_flight, ModelAggregate.objects.get(pk=aggregate_id).result.name)
+        )
+        assert orphan != in_flight
+
+    def test_results_under_older_names_that_no_aggregate_records_are_deleted_once_older_than_the_lease(
+        self, media_root
+    ):
+        # Prepare: result files named by a uuid, as before results were named by their claim.
+        model = make_model()
+        recorded = make_aggregate(model, [1.0]).result.name
+        orphan, fresh = (make_aggregate(model, [2.0]), make_aggregate(model, [3.0]))
+        orphan_name, fresh_name = orphan.result.name, fresh.result.name
+        ModelAggregate.objects.filter(pk__in=[orphan.pk, fresh.pk]).delete()
+        five_minutes_ago = (datetime.now(UTC) - timedelta(minutes=5)).timestamp()
+        for name in (recorded, orphan_name):
+            os.utime(media_root / name, (five_minutes_ago, five_minutes_ago))
+
+        # Execute
         deleted = services.aggregate_orphans_delete(written_before=datetime.now(UTC) - timedelta(minutes=1))
 
-        # Assert: the updates are in one aggregate; the old orphan is gone, a fresh result and the aggregate's kept.
-        assert {ModelUpdate.objects.get(pk=u.pk).applied_aggregate_id for u in updates} == {aggregate_id}
-        assert deleted == [orphan]
-        assert not (media_root / orphan).exists()
-        assert (media_root / in_flight).exists()
-        assert (media_root / ModelAggregate.objects.get(pk=aggregate_id).result.name).exists()
+        # Assert: the old file nobody records is gone; a fresh one (maybe being recorded) and the recorded one stay.
+        assert deleted == [orphan_name]
+        assert stored_files(media_root / "aggregates") == sorted(
+            name.removeprefix("aggregates/") for name in (recorded, fresh_name)
+        )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 
+from fma_core.connectors.base import ClaimKey
 from fma_core.serialization import parse_weights, weights_to_jsonable
+from fma_django_connectors.connectors.metadata import DjangoMetadataConnector
+from fma_django_connectors.connectors.model_data import DjangoModelDataConnector
 from fma_django_connectors.models import Client, FederatedModel, ModelAggregate, ModelUpdate
 from fma_django_connectors.weights_storage import weights_load, weights_save
 
@@ -46,3 +50,17 @@ def result_of(aggregate: ModelAggregate) -> list:
 
 def statuses(*updates: ModelUpdate) -> list[int]:
     return [ModelUpdate.objects.get(pk=update.pk).status for update in updates]
+
+
+def run_killed_before_recording(
+    model: FederatedModel, updates: list[ModelUpdate], *, claimed_at: datetime, values
+) -> str:
+    """The state a run killed between storing its result and recording the aggregate leaves; the result's name.
+
+    The run's own connector calls: its claim on ``updates`` made at ``claimed_at`` (never renewed since), and
+    ``values`` stored as the claim's result.
+    """
+    claimed = DjangoMetadataConnector().claim_updates(model.pk, [u.pk for u in updates], claimed_at=claimed_at)
+    assert sorted(claimed) == sorted(u.pk for u in updates)
+    claim = ClaimKey(model_id=model.pk, claimed_at=claimed_at, first_update_id=min(claimed))
+    return DjangoModelDataConnector().save_aggregate_result(claim, parse_weights(values))

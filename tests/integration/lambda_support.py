@@ -156,9 +156,13 @@ class LambdaContainer:
         assert kind == "ERROR", f"expected a failure, got {value!r}"
         return value
 
-    def _send(self, event, *, timeout=120):
+    def send(self, event):
+        """Hand ``event`` to the handler without waiting for its answer (a test may kill the container meanwhile)."""
         self.process.stdin.write(json.dumps(event) + "\n")
         self.process.stdin.flush()
+
+    def _send(self, event, *, timeout=120):
+        self.send(event)
         return self._next("RESULT", "ERROR", timeout=timeout)
 
     def close(self):

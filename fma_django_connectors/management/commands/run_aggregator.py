@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -13,7 +12,6 @@ from django.db import close_old_connections
 from fma_core.connectors.base import AggregatorConnector
 from fma_core.connectors.factory import connector_from_settings
 from fma_core.workflows.aggregation import agg_service
-from fma_django_connectors import services
 from fma_django_connectors.models import FederatedModel
 
 logger = logging.getLogger(__name__)
@@ -42,9 +40,6 @@ class Command(BaseCommand):
             close_old_connections()
 
     def _one_pass(self, model_id: int | None, connector: AggregatorConnector) -> None:
-        orphans = services.aggregate_orphans_delete(written_before=datetime.now(UTC) - connector.claim_lease)
-        if orphans:
-            logger.warning("deleted %d result file(s) of aggregations that died before recording", len(orphans))
         if model_id is None:
             model_ids = list(FederatedModel.objects.filter(allow_aggregation=True).values_list("pk", flat=True))
         else:

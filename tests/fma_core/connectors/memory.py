@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from fma_core.connectors.base import (
     AggregateRecord,
     AggregatorConnector,
+    ClaimKey,
     ClaimLostError,
     MetadataConnector,
     ModelConfig,
@@ -117,7 +118,7 @@ class MemoryMetadataConnector(MetadataConnector):
             if update.model_id == model_id and update.status in CLAIMABLE
         ]
 
-    def reclaim_expired(self, model_id: int, *, claimed_before: datetime) -> int:
+    def reclaim_expired(self, model_id: int, *, claimed_before: datetime) -> list[ClaimKey]:
         expired = [
             update
             for update in self.updates.values()
@@ -125,9 +126,15 @@ class MemoryMetadataConnector(MetadataConnector):
             and update.status == RUNNING
             and (update.claimed_at is None or (update.renewed_at or update.claimed_at) < claimed_before)
         ]
+        first_ids: dict[datetime, int] = {}
         for update in expired:
+            if update.claimed_at is not None:
+                first_ids[update.claimed_at] = min(update.update_id, first_ids.get(update.claimed_at, update.update_id))
             update.status, update.claimed_at, update.renewed_at = PENDING, None, None
-        return len(expired)
+        return [
+            ClaimKey(model_id=model_id, claimed_at=claimed_at, first_update_id=first_id)
+            for claimed_at, first_id in sorted(first_ids.items())
+        ]
 
     def mark_invalid(self, update_ids: Sequence[int], *, reason: str, claimed_at: datetime | None = None) -> None:
         chosen = self._with_status(update_ids, CLAIMABLE) if claimed_at is None else self._held(update_ids, claimed_at)
@@ -201,11 +208,17 @@ class MemoryModelDataConnector(ModelDataConnector):
         except KeyError:
             raise OSError(f"no stored weights named {ref!r}") from None
 
-    def save_aggregate_result(self, model_id: int, weights: Weights) -> str:
-        return self.store(weights)
+    def aggregate_result_ref(self, claim: ClaimKey) -> str:
+        stem = f"{claim.model_id}-{claim.claimed_at.isoformat()}-{claim.first_update_id}"
+        return f"{self.options['prefix']}/aggregates/{stem}"
+
+    def save_aggregate_result(self, claim: ClaimKey, weights: Weights) -> str:
+        ref = self.aggregate_result_ref(claim)
+        self.files[ref] = weights
+        return ref
 
     def delete_weights(self, ref: str) -> None:
-        del self.files[ref]
+        self.files.pop(ref, None)
 
     def load_aggregator_state(self, model_id: int) -> Weights | None:
         return self.states.get(model_id)

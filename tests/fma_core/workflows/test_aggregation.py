@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from fma_core.connectors.base import ModelNotFoundError
+from fma_core.connectors.base import ClaimKey, ModelNotFoundError
 from fma_core.connectors.factory import connector_from_settings
 from fma_core.exceptions import ConfigurationError
 from fma_core.serialization import Weights
@@ -286,6 +286,42 @@ class TestFailures:
         assert world.result(aggregate_id) == [2.0]
         assert abandoned.status == COMPLETE
         assert in_progress.status == RUNNING
+
+    def test_the_result_a_dead_run_wrote_goes_with_its_claim_and_a_live_runs_stays(self):
+        # Prepare: a run that died after storing its result (claimed an hour ago), and one at work (claimed now)
+        # that stored its result and is about to record it.
+        world = World()
+        dead_claim, live_claim = datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC)
+        dead = [world.update(client, 2.0, status=RUNNING, claimed_at=dead_claim) for client in "ab"]
+        live = world.update("c", 100.0, status=RUNNING, claimed_at=live_claim)
+        dead_result = world.data.save_aggregate_result(
+            ClaimKey(model_id=MODEL_ID, claimed_at=dead_claim, first_update_id=dead[0].update_id), weights(9.0)
+        )
+        live_result = world.data.save_aggregate_result(
+            ClaimKey(model_id=MODEL_ID, claimed_at=live_claim, first_update_id=live.update_id), weights(100.0)
+        )
+
+        # Execute
+        aggregate_id = world.run()
+
+        # Assert: the dead run's updates are aggregated once, its result deleted; the live run keeps its file.
+        assert world.result(aggregate_id) == [2.0]
+        assert [update.applied_aggregate_id for update in dead] == [aggregate_id] * 2
+        assert dead_result not in world.data.files
+        assert (live.status, world.data.files[live_result].layers[0].tolist()) == (RUNNING, [100.0])
+
+    def test_a_dead_runs_result_that_cannot_be_deleted_is_logged_and_its_updates_are_aggregated(self, caplog):
+        world = World()
+        dead = world.update("a", 2.0, status=RUNNING, claimed_at=datetime.now(UTC) - timedelta(hours=1))
+
+        def storage_down(ref):
+            raise OSError("storage unreachable")
+
+        world.data.delete_weights = storage_down
+
+        assert world.result(world.run()) == [2.0]
+        assert dead.status == COMPLETE
+        assert f"could not delete memory/aggregates/{MODEL_ID}-" in caplog.text
 
     def test_a_run_whose_lease_expired_mid_aggregation_records_nothing(self):
         # Run A claims and loads slowly; meanwhile run B (lease long expired for it) takes the updates back

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from django.db import connections
 
-from fma_core.connectors.base import ClaimLostError, ModelNotFoundError
+from fma_core.connectors.base import ClaimKey, ClaimLostError, ModelNotFoundError
 from fma_core.connectors.factory import connector_from_settings
 from fma_core.settings import resolve_aggregator_settings
 from fma_core.workflows.aggregation import agg_service
@@ -206,7 +206,9 @@ class TestClaims:
         update = make_update(model, [1.0])
         stale_claim = now() - timedelta(hours=1)
         connector.claim_updates(model.pk, [update.pk], claimed_at=stale_claim)
-        assert connector.reclaim_expired(model.pk, claimed_before=now()) == 1
+        assert connector.reclaim_expired(model.pk, claimed_before=now()) == [
+            ClaimKey(model_id=model.pk, claimed_at=stale_claim, first_update_id=update.pk)
+        ]
         connector.claim_updates(model.pk, [update.pk], claimed_at=now())
 
         with pytest.raises(ClaimLostError, match=rf"updates \[{update.pk}\] are no longer held"):
@@ -226,12 +228,34 @@ class TestClaims:
         with pytest.raises(ModelNotFoundError, match=f"federated model {model_id} was deleted during its aggregation"):
             connector.record_aggregate(model_id, result_ref="x.npz", update_ids=[update.pk], claimed_at=claim)
 
-    def test_a_running_update_without_claim_time_is_reclaimed(self):
+    def test_a_running_update_without_claim_time_is_reclaimed_naming_no_claim(self):
         model = make_model()
         update = make_update(model, [1.0], status=Status.RUNNING)
 
-        assert connector.reclaim_expired(model.pk, claimed_before=now()) == 1
+        assert connector.reclaim_expired(model.pk, claimed_before=now()) == []
         assert statuses(update) == [Status.PENDING]
+
+    def test_reclaiming_names_each_expired_claim_by_its_time_and_smallest_update(self):
+        # Prepare: two expired claims, one of them made at the same instant as a claim of another model, and a
+        # claim within its lease.
+        model, other = make_model(), make_model()
+        first, second, live = now() - timedelta(hours=2), now() - timedelta(hours=1), now()
+        updates = [make_update(model, [float(i)]) for i in range(5)]
+        others = [make_update(other, [1.0])]
+        connector.claim_updates(model.pk, [updates[3].pk, updates[1].pk], claimed_at=first)
+        connector.claim_updates(model.pk, [updates[4].pk, updates[2].pk], claimed_at=second)
+        connector.claim_updates(model.pk, [updates[0].pk], claimed_at=live)
+        connector.claim_updates(other.pk, [others[0].pk], claimed_at=first)
+
+        # Execute
+        reclaimed = connector.reclaim_expired(model.pk, claimed_before=now() - timedelta(minutes=1))
+
+        # Assert
+        assert reclaimed == [
+            ClaimKey(model_id=model.pk, claimed_at=first, first_update_id=updates[1].pk),
+            ClaimKey(model_id=model.pk, claimed_at=second, first_update_id=updates[2].pk),
+        ]
+        assert statuses(*updates, *others) == [Status.RUNNING] + [Status.PENDING] * 4 + [Status.RUNNING]
 
     def test_release_returns_the_claim_to_pending(self):
         model = make_model()

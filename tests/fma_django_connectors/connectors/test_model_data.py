@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import boto3
 import numpy as np
@@ -11,6 +13,7 @@ import safetensors.numpy
 from moto import mock_aws
 
 from fma_core.aws import aws_client
+from fma_core.connectors.base import ClaimKey
 from fma_core.exceptions import InvalidWeightsError
 from fma_core.serialization import Weights, parse_weights, weights_to_json
 from fma_core.tensors import SafetensorsTensors
@@ -23,6 +26,10 @@ pytestmark = pytest.mark.django_db
 connector = DjangoModelDataConnector()
 
 
+def claim_of(model, first_update_id=1, claimed_at=None):
+    return ClaimKey(model_id=model.pk, claimed_at=claimed_at or datetime.now(UTC), first_update_id=first_update_id)
+
+
 def test_an_updates_data_loads_by_its_reference():
     update = make_update(make_model(), [[1, 2], [3.5]])
 
@@ -32,20 +39,33 @@ def test_an_updates_data_loads_by_its_reference():
     assert [layer.tolist() for layer in weights.layers] == [[1, 2], [3.5]]
 
 
-def test_a_saved_result_is_a_new_file_that_can_be_deleted(media_root):
+def test_a_saved_result_is_a_file_named_by_its_claim_that_can_be_deleted(media_root):
     model = make_model()
+    claim = claim_of(model, first_update_id=42, claimed_at=datetime(2026, 11, 28, 8, 11, 25, 123456, tzinfo=UTC))
 
-    ref = connector.save_aggregate_result(model.pk, parse_weights([0.5, 1.5]))
+    ref = connector.save_aggregate_result(claim, parse_weights([0.5, 1.5]))
 
-    assert ref.startswith("aggregates/")
+    assert (
+        ref == connector.aggregate_result_ref(claim) == f"aggregates/{model.pk}-20261128T081125123456Z-42.safetensors"
+    )
     assert (media_root / ref).is_file()
     assert connector.load_weights(ref).layers[0].tolist() == [0.5, 1.5]
     connector.delete_weights(ref)
     assert not (media_root / ref).exists()
+    connector.delete_weights(ref)  # nothing left to delete is no error
+
+
+def test_a_claims_result_name_does_not_depend_on_the_time_zone_of_its_claim_time():
+    model = make_model()
+    utc = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+
+    assert connector.aggregate_result_ref(claim_of(model, claimed_at=utc)) == connector.aggregate_result_ref(
+        claim_of(model, claimed_at=utc.astimezone(ZoneInfo("Europe/Paris")))
+    )
 
 
 def test_unreadable_weights_are_an_error_naming_the_problem(media_root):
-    ref = connector.save_aggregate_result(make_model().pk, parse_weights([1.0]))
+    ref = connector.save_aggregate_result(claim_of(make_model()), parse_weights([1.0]))
     (media_root / ref).write_bytes(b"garbage")
 
     with pytest.raises(InvalidWeightsError, match="stored weights are unreadable"):
@@ -71,7 +91,7 @@ def test_aggregator_state_is_replaced_and_the_old_file_removed(media_root):
 def test_a_result_is_stored_as_safetensors_with_its_names_and_dtypes(media_root):
     weights = Weights(layers=(np.ones((2, 2), np.float32), np.zeros(3, np.float16)), layered=True, names=("w", "b"))
 
-    ref = connector.save_aggregate_result(make_model().pk, weights)
+    ref = connector.save_aggregate_result(claim_of(make_model()), weights)
 
     assert ref.endswith(".safetensors")
     stored = safetensors.numpy.load((media_root / ref).read_bytes())
@@ -121,7 +141,7 @@ class TestOnS3:
 
     def test_a_stored_result_reads_back_tensor_by_tensor(self, bucket):
         weights = Weights(layers=(np.arange(4, dtype=np.float32), np.ones(2)), layered=True, names=("a", "b"))
-        ref = DjangoModelDataConnector().save_aggregate_result(make_model().pk, weights)
+        ref = DjangoModelDataConnector().save_aggregate_result(claim_of(make_model()), weights)
 
         source = DjangoModelDataConnector().open_weights(ref)
 
