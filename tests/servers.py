@@ -1,5 +1,6 @@
 """``api_service/local_server.py`` started for real, in its own process, for tests that talk HTTP to it."""
 
+import contextlib
 import http.client
 import os
 import re
@@ -110,3 +111,17 @@ class RunningServer:
             return response.status, response.headers, response.read()
         finally:
             connection.close()
+
+
+# What most journeys run with: aggregation in the server, as `make run` does.
+LOCAL_AGGREGATION = {"FMA_AGGREGATION_TRIGGER": "local"}
+
+
+@contextlib.contextmanager
+def running_server(data_dir, **kwargs):
+    """A :class:`RunningServer` ready on ``data_dir`` for the block, stopped after it (module fixtures yield it)."""
+    server = RunningServer(data_dir, **kwargs).wait_ready()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from fma_core import signatures
-from tests.servers import RunningServer
+from tests.servers import running_server
 
 pytestmark = pytest.mark.integration
 
@@ -93,13 +93,12 @@ class SignedRequest(requests.auth.AuthBase):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    running = RunningServer(
+    with running_server(
         tmp_path_factory.mktemp("schemathesis"),
         admin_password=PASSWORD,
         env={"DJANGO_SETTINGS_MODULE": "tests.settings_unthrottled_server"},
-    ).wait_ready()
-    yield running
-    running.stop()
+    ) as running:
+        yield running
 
 
 def _call(server, method, path, *, body=None, headers=None, expected=200):

@@ -4,14 +4,14 @@ import pytest
 
 from fma_client import DeveloperClient
 from fma_client.demo import plot, run
-from tests.clients.test_fma_client import PASSWORD, server  # noqa: F401  (server is a fixture)
+from tests.clients.support import PASSWORD
 
 pytestmark = pytest.mark.integration
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_short_federated_run_beats_single_client_models(server, tmp_path):  # noqa: F811
+def test_a_short_federated_run_beats_single_client_models(server, tmp_path):
     developer = DeveloperClient(server.url, username="admin", password=PASSWORD, progress=False)
     lines = []
 

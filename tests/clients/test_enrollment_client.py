@@ -10,34 +10,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from fma_client import BadRequest, DeveloperClient, NotFound, WebClient, signing
+from fma_client import BadRequest, NotFound, WebClient, signing
 from fma_django_connectors.client_ids import client_public_id
-from tests.clients.test_fma_client import PASSWORD
-from tests.servers import RunningServer
+from tests.clients.support import INITIAL, UPDATE
 
 pytestmark = pytest.mark.integration
 
-INITIAL = [np.zeros(3), np.zeros(2)]
-UPDATE = [np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0])]
 # The service's answer to an unknown model id, which is also its answer to every refused registration.
 UNKNOWN_MODEL = "No FederatedModel matches the given query."
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    running = RunningServer(
-        tmp_path_factory.mktemp("fma-enrollment-client"),
-        admin_password=PASSWORD,
-        env={"FMA_AGGREGATION_TRIGGER": "local"},
-    ).wait_ready()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def developer(server):
-    # One login for the module: the service brakes logins at 10 a minute.
-    return DeveloperClient(server.url, username="admin", password=PASSWORD, progress=False)
 
 
 def make_model(developer, registration, **fields):

@@ -5,7 +5,6 @@ The server is ``api_service/local_server.py`` in its own process with the ``loca
 """
 
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -13,7 +12,6 @@ import pytest
 
 from fma_client import (
     BadRequest,
-    DeveloperClient,
     Forbidden,
     RetryPolicy,
     ServerError,
@@ -22,35 +20,9 @@ from fma_client import (
     Unauthorized,
     WebClient,
 )
-from tests.servers import RunningServer
+from tests.clients.support import wait_for
 
 pytestmark = pytest.mark.integration
-
-PASSWORD = "client-admin-password"
-# A guard against a hang, not a measurement: aggregation in the server takes milliseconds.
-AGGREGATE_TIMEOUT = 20.0
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    running = RunningServer(
-        tmp_path_factory.mktemp("fma-client"), admin_password=PASSWORD, env={"FMA_AGGREGATION_TRIGGER": "local"}
-    ).wait_ready()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def developer(server):
-    return DeveloperClient(server.url, username="admin", password=PASSWORD, progress=False)
-
-
-def wait_for(poll):
-    deadline = time.monotonic() + AGGREGATE_TIMEOUT
-    while (found := poll()) is None:
-        assert time.monotonic() < deadline, f"nothing after {AGGREGATE_TIMEOUT} s"
-        time.sleep(0.05)
-    return found
 
 
 class TestJsonModel:

@@ -16,35 +16,15 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from fma_client import BadRequest, DeveloperClient, RetryPolicy, Unauthorized, WebClient, signing
+from fma_client import BadRequest, RetryPolicy, Unauthorized, WebClient, signing
 from fma_core import signatures
 from fma_django_connectors.client_ids import client_public_id
-from tests.clients.test_fma_client import PASSWORD, wait_for
-from tests.servers import RunningServer
+from tests.clients.support import INITIAL, UPDATE, wait_for
 
 pytestmark = pytest.mark.integration
 
-INITIAL = [np.zeros(3), np.zeros(2)]
-UPDATE = [np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0])]
 # The service's answer to a registered client's unsigned request on a signed model (``permissions.py``).
 SIGNATURE_REQUIRED = "This model takes signed requests only: sign it with the client's key (FMA-Signature)."
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    running = RunningServer(
-        tmp_path_factory.mktemp("fma-signed-client"),
-        admin_password=PASSWORD,
-        env={"FMA_AGGREGATION_TRIGGER": "local"},
-    ).wait_ready()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def developer(server):
-    # One login for the module: the service brakes logins at 10 a minute.
-    return DeveloperClient(server.url, username="admin", password=PASSWORD, progress=False)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fma_client import DeveloperClient, WebClient
-from tests.clients.test_fma_client import PASSWORD, server, wait_for  # noqa: F401  (server is a fixture)
+from tests.clients.support import PASSWORD, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ def fma_connect():
         sys.path.remove(str(TARGET))
 
 
-def test_the_same_journey_through_both_clients(server, fma_connect):  # noqa: F811
+def test_the_same_journey_through_both_clients(server, fma_connect):
     developer = DeveloperClient(server.url, username="admin", password=PASSWORD, progress=False)
     model = developer.create_model(
         "side-by-side",

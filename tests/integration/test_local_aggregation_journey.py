@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from tests.servers import RunningServer
+from tests.servers import LOCAL_AGGREGATION, running_server
 
 pytestmark = pytest.mark.integration
 
@@ -55,13 +55,10 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    running = RunningServer(
-        tmp_path_factory.mktemp("aggregation-journey"),
-        admin_password=PASSWORD,
-        env={"FMA_AGGREGATION_TRIGGER": "local"},
-    ).wait_ready()
-    yield running
-    running.stop()
+    with running_server(
+        tmp_path_factory.mktemp("aggregation-journey"), admin_password=PASSWORD, env=LOCAL_AGGREGATION
+    ) as running:
+        yield running
 
 
 def call(server, method, path, *, body=None, client=None, developer=False):

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from tests.servers import RunningServer
+from tests.servers import LOCAL_AGGREGATION, running_server
 
 pytestmark = pytest.mark.integration
 
@@ -91,13 +91,10 @@ class Caller:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    running = RunningServer(
-        tmp_path_factory.mktemp("upload-journey"),
-        admin_password=PASSWORD,
-        env={"FMA_AGGREGATION_TRIGGER": "local"},
-    ).wait_ready()
-    yield running
-    running.stop()
+    with running_server(
+        tmp_path_factory.mktemp("upload-journey"), admin_password=PASSWORD, env=LOCAL_AGGREGATION
+    ) as running:
+        yield running
 
 
 def test_large_binary_weights_in_and_out(server):
