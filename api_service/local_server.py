@@ -69,8 +69,9 @@ DEFAULT_PAYLOAD_FORMAT = "2.0"
 # A connection that sends nothing for this long is closed, so idle clients cannot hold threads forever.
 IDLE_TIMEOUT_SECONDS = 30
 # Handler invocations that run at once, like a Lambda function's concurrency. Each worker thread keeps its
-# database connection; more workers than this mostly wait on the database (SQLite has one writer at a time).
-DEFAULT_WORKERS = 8
+# database connection. The handler is Python under one GIL, so more workers add no throughput; on SQLite,
+# which takes one writer at a time, 8 workers doubled the push p99 of 4 (bench/README.md, "Load").
+DEFAULT_WORKERS = 4
 SERVER_NAME = "fma-local"
 # The banner's line naming the events the handler gets.
 _EVENT_LINES = {

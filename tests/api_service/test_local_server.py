@@ -411,10 +411,10 @@ class TestSlowClients:
 
 
 class TestWorkersOption:
-    def test_eight_workers_by_default(self, monkeypatch):
+    def test_four_workers_by_default(self, monkeypatch):
         monkeypatch.delenv("FMA_LOCAL_WORKERS", raising=False)
 
-        assert local_server.parse_args([]).workers == 8
+        assert local_server.parse_args([]).workers == 4
 
     def test_workers_from_the_environment(self, monkeypatch):
         monkeypatch.setenv("FMA_LOCAL_WORKERS", "3")
