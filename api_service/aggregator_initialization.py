@@ -27,7 +27,7 @@ setup_django()
 from fma_core.connectors.base import ModelNotFoundError  # noqa: E402  (needs Django set up)
 from fma_core.connectors.factory import connector_from_settings  # noqa: E402
 from fma_core.workflows.aggregation import agg_service  # noqa: E402
-from fma_django_connectors.schedules import schedule_settle  # noqa: E402
+from fma_django_connectors.aggregation.schedules import schedule_settle  # noqa: E402
 from operations import (  # noqa: E402
     MIGRATION_REQUEST,
     ORPHAN_RESULTS_REQUEST,

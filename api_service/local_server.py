@@ -3,7 +3,7 @@
 
 The event is an HTTP API event (payload format 2.0) by default, as the HTTP API of the deployed
 stacks sends, or a REST API proxy event (payload format 1.0) with ``--payload-format 1.0`` /
-``FMA_PAYLOAD_FORMAT=1.0``. ``fma_django_connectors.gateway_events`` builds them.
+``FMA_PAYLOAD_FORMAT=1.0``. ``fma_django_connectors.gateway.gateway_events`` builds them.
 
 ``sam local start-api`` would do the same but needs Docker, and Django's ``runserver`` would skip the
 Lambda entry. Going through the production handler means the local service sorts events, adapts them
@@ -13,7 +13,7 @@ event comes from here instead of API Gateway.
 HTTP itself is werkzeug's WSGI server (threaded, with an idle timeout); :class:`GatewayApp` is the small
 WSGI application that makes the events. Requests and answers of the handler are limited to Lambda's
 6 MB, so the local service answers as the deployed one does. Signed transfer URLs
-(``fma_django_connectors.transfers``) stand in for S3's presigned ones: they are served here, outside
+(``fma_django_connectors.storage.transfers``) stand in for S3's presigned ones: they are served here, outside
 the handler and its limit, streaming bodies to and from storage.
 
 At start-up it migrates the database through the handler's migration event, makes sure a superuser
@@ -48,8 +48,9 @@ from werkzeug.wsgi import FileWrapper
 
 import service_initialization  # sets Django up as the Lambda cold start does
 from fma_core.connectors.factory import connector_from_settings
-from fma_django_connectors import services, transfers, triggers
-from fma_django_connectors.gateway_events import (
+from fma_django_connectors import services
+from fma_django_connectors.aggregation import triggers
+from fma_django_connectors.gateway.gateway_events import (
     GatewayRequest,
     LambdaContext,
     forwarding_headers,
@@ -57,6 +58,7 @@ from fma_django_connectors.gateway_events import (
     response_parts,
     rest_event,
 )
+from fma_django_connectors.storage import transfers
 
 # Lambda refuses a synchronous invocation whose request (or response) payload exceeds 6 MB.
 MAX_BODY_BYTES = 6 * 1024 * 1024

@@ -17,7 +17,9 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from rest_framework.serializers import BaseSerializer
 
-from fma_django_connectors import enrollment, services
+from fma_django_connectors import services
+from fma_django_connectors.access import enrollment
+from fma_django_connectors.api.serializers import FederatedModelSerializer
 from fma_django_connectors.exceptions import ApplicationError
 from fma_django_connectors.models import (
     Client,
@@ -28,7 +30,6 @@ from fma_django_connectors.models import (
     ModelArtifact,
     ModelUpdate,
 )
-from fma_django_connectors.serializers import FederatedModelSerializer
 
 
 def _checked_by(form: forms.Form, serializer: BaseSerializer) -> None:

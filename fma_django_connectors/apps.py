@@ -6,11 +6,11 @@ from django.apps import AppConfig
 
 # Modules whose import registers handlers and connectors in the core's registries, and schema extensions.
 REGISTERING_MODULES = (
-    "fma_django_connectors.lambda_handler",
+    "fma_django_connectors.gateway.lambda_handler",
     "fma_django_connectors.connectors",
-    "fma_django_connectors.triggers",
+    "fma_django_connectors.aggregation.triggers",
     # drf-spectacular extensions (the OpenAPI description of the views).
-    "fma_django_connectors.openapi",
+    "fma_django_connectors.api.openapi",
 )
 
 

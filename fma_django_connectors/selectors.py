@@ -19,7 +19,7 @@ from fma_django_connectors.models import (
     ModelUpdate,
     Upload,
 )
-from fma_django_connectors.weights_storage import weights_load
+from fma_django_connectors.storage.weights_storage import weights_load
 
 
 def _is_client(actor: Any) -> bool:

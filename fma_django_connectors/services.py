@@ -23,7 +23,9 @@ from django.utils import timezone
 from fma_core.exceptions import FMAError, InvalidWeightsError
 from fma_core.serialization import Structure, Weights, check_structure, conform_json_names
 from fma_core.tensors import TensorSource, l2_norm
-from fma_django_connectors import selectors, triggers
+from fma_django_connectors import selectors
+from fma_django_connectors.aggregation import triggers
+from fma_django_connectors.aggregation.schedules import schedule_remove, schedule_sync, schedule_wake
 from fma_django_connectors.client_ids import client_label
 from fma_django_connectors.exceptions import (
     ApplicationError,
@@ -42,10 +44,9 @@ from fma_django_connectors.models import (
     ModelUpdate,
     Upload,
 )
-from fma_django_connectors.schedules import schedule_remove, schedule_sync, schedule_wake
 from fma_django_connectors.schemas import check_document
-from fma_django_connectors.upload_checks import upload_check_received, upload_check_values, upload_tensors
-from fma_django_connectors.weights_storage import structure_columns, weights_delete, weights_open, weights_save
+from fma_django_connectors.storage.upload_checks import upload_check_received, upload_check_values, upload_tensors
+from fma_django_connectors.storage.weights_storage import structure_columns, weights_delete, weights_open, weights_save
 
 INITIAL_ARTIFACT_VERSION = "1.0.0"
 

@@ -1,4 +1,4 @@
-"""The events of ``fma_django_connectors.gateway_events`` with test defaults: what AWS would send for a
+"""The events of ``fma_django_connectors.gateway.gateway_events`` with test defaults: what AWS would send for a
 request from ``SOURCE_IP`` to ``host`` over HTTPS (HTTP behind an ALB), at a fixed time.
 
 ``headers`` and ``query`` take a value or a list of values per name. ``body`` may be text or bytes;
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fma_django_connectors.gateway_events import (
+from fma_django_connectors.gateway.gateway_events import (
     GatewayRequest,
     LambdaContext,
     alb_event,

@@ -32,7 +32,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "fma_django_connectors.middleware.SecurityHeadersMiddleware",
+    "fma_django_connectors.gateway.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -78,14 +78,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REST_FRAMEWORK = {
     # Basic first: its challenge makes a missing credential a 401 (see the API contract).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "fma_django_connectors.authentication.GuardedBasicAuthentication",
+        "fma_django_connectors.access.authentication.GuardedBasicAuthentication",
         "rest_framework.authentication.TokenAuthentication",
-        "fma_django_connectors.authentication.ClientUUIDAuthentication",
+        "fma_django_connectors.access.authentication.ClientUUIDAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["fma_django_connectors.renderers.ORJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["fma_django_connectors.parsers.ORJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["fma_django_connectors.api.renderers.ORJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["fma_django_connectors.api.parsers.ORJSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
@@ -94,12 +94,12 @@ REST_FRAMEWORK = {
     # ``?format=`` names the weights format of a download (docs/api.md), not a renderer.
     "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Brakes (fma_django_connectors/throttling.py); each class counts only the callers of its kind.
+    # Brakes (fma_django_connectors/access/throttling.py); each class counts only the callers of its kind.
     "DEFAULT_THROTTLE_CLASSES": [
-        "fma_django_connectors.throttling.ClientRateThrottle",
-        "fma_django_connectors.throttling.DeveloperRateThrottle",
-        "fma_django_connectors.throttling.AnonymousRateThrottle",
-        "fma_django_connectors.throttling.RegistrationRateThrottle",
+        "fma_django_connectors.access.throttling.ClientRateThrottle",
+        "fma_django_connectors.access.throttling.DeveloperRateThrottle",
+        "fma_django_connectors.access.throttling.AnonymousRateThrottle",
+        "fma_django_connectors.access.throttling.RegistrationRateThrottle",
     ],
     # Defaults that stop password guessing and mass registration without slowing a fleet of clients;
     # API Gateway's stage throttling stays the outer limit. A rate of None switches its brake off.
@@ -128,13 +128,13 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "fma_django_connectors.openapi.add_error_responses",
+        "fma_django_connectors.api.openapi.add_error_responses",
     ],
 }
 
 # Signed requests' nonces live where every Lambda container sees them: the metadata database (a migration
 # creates the table). A per-process cache would let a replay through another container. (Throttle counts have
-# a table of their own, counted with one atomic statement each: fma_django_connectors/throttling.py.)
+# a table of their own, counted with one atomic statement each: fma_django_connectors/access/throttling.py.)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",

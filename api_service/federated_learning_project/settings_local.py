@@ -94,11 +94,11 @@ WHITENOISE_USE_FINDERS = True
 # Nothing is collected locally; without a STATIC_ROOT whitenoise does not look for (and warn about) the folder.
 STATIC_ROOT = None
 
-# No per-model schedules: the local trigger aggregates in-process (see fma_django_connectors.schedules).
+# No per-model schedules: the local trigger aggregates in-process (see fma_django_connectors.aggregation.schedules).
 FMA_SCHEDULER = "none"
 
 # Aggregation runs in this process, in a background thread, when an update arrives
-# (see fma_django_connectors.triggers); "none" leaves it to `manage.py run_aggregator`.
+# (see fma_django_connectors.aggregation.triggers); "none" leaves it to `manage.py run_aggregator`.
 FMA_AGGREGATION_TRIGGER = os.environ.get("FMA_AGGREGATION_TRIGGER", "local")
 # With the local trigger, the local server also sweeps every this many seconds (and at start-up) for models with
 # work left: pending updates, or claims of a run that died (api_service/local_server.py).

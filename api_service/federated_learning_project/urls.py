@@ -4,12 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from fma_django_connectors.login import token_login
+from fma_django_connectors.access.login import token_login
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api-token-auth/", token_login, name="api-token-auth"),
-    path("api/v1/", include("fma_django_connectors.urls")),
+    path("api/v1/", include("fma_django_connectors.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/docs/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

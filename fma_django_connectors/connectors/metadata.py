@@ -32,7 +32,7 @@ from fma_core.connectors.base import (
 from fma_core.connectors.factory import metadata_connectors
 from fma_core.serialization import Structure
 from fma_django_connectors.models import FederatedModel, ModelAggregate, ModelUpdate
-from fma_django_connectors.weights_storage import structure_columns
+from fma_django_connectors.storage.weights_storage import structure_columns
 
 Status = ModelUpdate.Status
 _CLAIMABLE = (Status.PENDING, Status.FAILED)

@@ -11,7 +11,13 @@ from fma_core.connectors.factory import model_data_connectors
 from fma_core.serialization import Weights
 from fma_core.tensors import TensorSource
 from fma_django_connectors.models import FederatedModel, ModelAggregate, ModelUpdate
-from fma_django_connectors.weights_storage import EXTENSION, weights_delete, weights_load, weights_open, weights_save
+from fma_django_connectors.storage.weights_storage import (
+    EXTENSION,
+    weights_delete,
+    weights_load,
+    weights_open,
+    weights_save,
+)
 
 
 def _stored_file(ref: str) -> FieldFile:

@@ -20,11 +20,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from fma_core.exceptions import FMAError
 from fma_django_connectors import client_ids, services
+from fma_django_connectors.api.serializers import PublishAggregateSerializer
 from fma_django_connectors.dashboard import selectors
 from fma_django_connectors.dashboard.charts import build_chart
 from fma_django_connectors.exceptions import ApplicationError
 from fma_django_connectors.models import FederatedModel
-from fma_django_connectors.serializers import PublishAggregateSerializer
 
 MODELS_PER_PAGE = 25
 AGGREGATES_PER_PAGE = 20

@@ -16,7 +16,7 @@ WEIGHT_ROWS = (("ModelArtifact", "values"), ("ModelAggregate", "result"), ("Mode
 def _structure(name):
     """The structure of a stored file from its header (a legacy .npz is loaded), or None when unreadable."""
     from fma_core.tensors import read_stored_structure
-    from fma_django_connectors.weights_storage import stored_reader
+    from fma_django_connectors.storage.weights_storage import stored_reader
 
     try:
         return read_stored_structure(stored_reader(default_storage, name))

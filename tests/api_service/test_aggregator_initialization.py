@@ -8,8 +8,8 @@ import pytest
 
 import aggregator_initialization
 from fma_core.exceptions import ConfigurationError
+from fma_django_connectors.aggregation.schedules import rule_name, schedule_sync
 from fma_django_connectors.models import ModelAggregate, ModelUpdate
-from fma_django_connectors.schedules import rule_name, schedule_sync
 from tests.fma_django_connectors.test_schedules import events  # noqa: F401 (the moto EventBridge fixture)
 from tests.fma_django_connectors.workflow_support import make_model, make_update, result_of, statuses
 

@@ -22,7 +22,8 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework import status
 
 import service_initialization
-from fma_django_connectors import services, throttling
+from fma_django_connectors import services
+from fma_django_connectors.access import throttling
 from fma_django_connectors.models import ThrottleCount
 from tests.events import make_context, make_v1_event, make_v2_event, response_body
 from tests.servers import RunningServer

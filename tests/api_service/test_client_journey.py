@@ -15,7 +15,7 @@ from rest_framework import status
 import service_initialization
 from fma_core.serialization import parse_weights
 from fma_django_connectors.models import ModelAggregate, ModelUpdate
-from fma_django_connectors.weights_storage import weights_save
+from fma_django_connectors.storage.weights_storage import weights_save
 from tests.events import make_alb_event, make_context, make_v1_event, make_v2_event, response_body
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]

@@ -1,6 +1,6 @@
 """Signed transfer URLs served by the real local server, spoken to with a plain HTTP client as a client would.
 
-The URLs come from ``fma_django_connectors.transfers`` in this process, signed with the server's key.
+The URLs come from ``fma_django_connectors.storage.transfers`` in this process, signed with the server's key.
 """
 
 import hashlib
@@ -16,7 +16,7 @@ import pytest
 from django.test import override_settings
 
 import local_server
-from fma_django_connectors import transfers
+from fma_django_connectors.storage import transfers
 from tests.servers import RunningServer
 from tests.storage_faults import block_folder
 

@@ -10,9 +10,9 @@ from openapi_spec_validator import validate
 
 import service_initialization
 from fma_core import signatures
-from fma_django_connectors import authentication
-from fma_django_connectors.openapi import SIGNATURE_SCHEMES
-from fma_django_connectors.permissions import SIGNATURE_REQUIRED
+from fma_django_connectors.access import authentication
+from fma_django_connectors.access.permissions import SIGNATURE_REQUIRED
+from fma_django_connectors.api.openapi import SIGNATURE_SCHEMES
 from tests.events import make_context, make_v1_event, make_v2_event, response_body
 from tests.servers import RunningServer
 

@@ -16,7 +16,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 import service_initialization
-from fma_django_connectors import lambda_handler
+from fma_django_connectors.gateway import lambda_handler
 from tests.events import make_alb_event, make_context, make_v1_event, make_v2_event, response_body
 
 pytestmark = pytest.mark.usefixtures("keep_test_connection")

@@ -20,8 +20,9 @@ from moto.server import ThreadedMotoServer
 
 import service_initialization
 from fma_core.aws import aws_client
-from fma_django_connectors import services, transfers
+from fma_django_connectors import services
 from fma_django_connectors.models import ModelUpdate, Upload
+from fma_django_connectors.storage import transfers
 from tests.events import make_context, make_v2_event, response_body
 from tests.storage_faults import block_folder, full_disk_storages, stored_files
 

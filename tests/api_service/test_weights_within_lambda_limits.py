@@ -15,7 +15,7 @@ import safetensors.numpy
 import service_initialization
 from fma_core.serialization import Weights
 from fma_django_connectors import services
-from fma_django_connectors.downloads import binary_body_limit
+from fma_django_connectors.storage.downloads import binary_body_limit
 from tests.events import make_alb_event, make_context, make_v1_event, make_v2_event, response_body
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode
 
-from fma_django_connectors.downloads import DOWNLOADS_FOLDER
 from fma_django_connectors.services import UPLOADS_FOLDER
+from fma_django_connectors.storage.downloads import DOWNLOADS_FOLDER
 from tests.deploy.support import REPOSITORY, TEMPLATE, names_read_by_the_service, start_remote_settings
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"

@@ -15,8 +15,8 @@ import pytest
 from cfnlint.decode import decode
 from moto.server import ThreadedMotoServer
 
-from fma_django_connectors.downloads import DOWNLOADS_FOLDER
 from fma_django_connectors.services import UPLOADS_FOLDER
+from fma_django_connectors.storage.downloads import DOWNLOADS_FOLDER
 from tests.deploy.support import REPOSITORY, TEMPLATE, TERRAFORM_DIR, names_read_by_the_service, start_remote_settings
 
 HCL_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)

@@ -17,7 +17,7 @@ from fma_core import signatures
 from fma_core.serialization import Weights, parse_weights
 from fma_django_connectors import services
 from fma_django_connectors.models import Client, FederatedModel, ModelAggregate
-from fma_django_connectors.weights_storage import structure_columns, weights_save
+from fma_django_connectors.storage.weights_storage import structure_columns, weights_save
 
 PASSWORD = "correct horse battery staple"
 

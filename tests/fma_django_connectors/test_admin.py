@@ -16,9 +16,9 @@ from rest_framework import status
 from fma_core import signatures
 from fma_core.serialization import parse_weights
 from fma_django_connectors import services
-from fma_django_connectors.enrollment import enrollment_token_create
+from fma_django_connectors.access.enrollment import enrollment_token_create
 from fma_django_connectors.models import Client, EnrollmentToken, FederatedModel, ModelArtifact
-from fma_django_connectors.weights_storage import weights_save
+from fma_django_connectors.storage.weights_storage import weights_save
 
 from .conftest import PASSWORD, SignedClient, make_aggregate, make_model, stored_files, uuid_client
 from .test_schedules import events, rule_of  # noqa: F401 (events: the moto EventBridge fixture)

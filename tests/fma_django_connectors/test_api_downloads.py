@@ -16,8 +16,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from rest_framework import status
 
-from fma_django_connectors import services, transfers
+from fma_django_connectors import services
 from fma_django_connectors.models import ModelUpdate, Upload
+from fma_django_connectors.storage import transfers
 
 from .conftest import make_aggregate, make_model, stored_files
 

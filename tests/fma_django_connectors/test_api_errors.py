@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from fma_core.connectors.base import ModelNotFoundError
 from fma_core.exceptions import ConfigurationError, InvalidArgumentsError, InvalidWeightsError
-from fma_django_connectors.schedules import ScheduleUnavailableError
+from fma_django_connectors.aggregation.schedules import ScheduleUnavailableError
 from secrets_managers import SecretUnavailableError
 
 

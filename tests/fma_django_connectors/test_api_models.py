@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework import status
 
+from fma_django_connectors.aggregation.schedules import ScheduleUnavailableError, schedulers
 from fma_django_connectors.models import FederatedModel, ModelArtifact
-from fma_django_connectors.schedules import ScheduleUnavailableError, schedulers
 
 from .conftest import FORBIDDEN, NOT_FOUND, make_aggregate, make_model, stored_files, uuid_client
 

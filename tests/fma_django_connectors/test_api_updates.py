@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework import status
 
 from fma_core.serialization import Weights, parse_weights
-from fma_django_connectors import services, triggers
+from fma_django_connectors import services
+from fma_django_connectors.aggregation import triggers
 from fma_django_connectors.exceptions import ApplicationError
 from fma_django_connectors.models import FederatedModel, ModelUpdate, ThrottleCount
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from fma_django_connectors import services
-from fma_django_connectors.enrollment import enrollment_token_create
+from fma_django_connectors.access.enrollment import enrollment_token_create
 from fma_django_connectors.models import Client, EnrollmentToken
 
 from .conftest import FORBIDDEN, NOT_FOUND, make_model, uuid_client

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fma_django_connectors.gateway_events import (
+from fma_django_connectors.gateway.gateway_events import (
     GatewayRequest,
     alb_event,
     forwarding_headers,

@@ -15,9 +15,8 @@ from rest_framework import status
 from rest_framework.test import APIClient
 
 from fma_core.exceptions import ConfigurationError
-from fma_django_connectors import schedules
-from fma_django_connectors.models import Client, FederatedModel, ModelUpdate
-from fma_django_connectors.schedules import (
+from fma_django_connectors.aggregation import schedules
+from fma_django_connectors.aggregation.schedules import (
     ScheduleUnavailableError,
     rule_name,
     schedule_remove,
@@ -25,6 +24,7 @@ from fma_django_connectors.schedules import (
     schedule_sync,
     schedule_wake,
 )
+from fma_django_connectors.models import Client, FederatedModel, ModelUpdate
 from tests.fma_django_connectors.workflow_support import make_update
 
 AGGREGATOR_ARN = "arn:aws:lambda:us-east-1:123456789012:function:fma-aggregator"
@@ -255,7 +255,7 @@ class TestIdleCostsNothing:
     ):
         monkeypatch.setenv("AWS_ENDPOINT_URL", silent_endpoint)
 
-        with caplog.at_level(logging.ERROR, logger="fma_django_connectors.schedules"):
+        with caplog.at_level(logging.ERROR, logger="fma_django_connectors.aggregation.schedules"):
             schedule_wake(model=idle)
 
         assert (

@@ -14,9 +14,9 @@ from rest_framework import status
 from rest_framework.test import APIClient
 
 from fma_core import signatures
+from fma_django_connectors.access.permissions import SIGNATURE_REQUIRED
 from fma_django_connectors.client_ids import client_public_id
 from fma_django_connectors.models import Client, ModelUpdate
-from fma_django_connectors.permissions import SIGNATURE_REQUIRED
 
 from .conftest import SIGNED_MODEL_WEIGHTS, SignedClient, make_aggregate, uuid_client
 

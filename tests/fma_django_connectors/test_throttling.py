@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from fma_django_connectors import throttling
+from fma_django_connectors.access import throttling
+from fma_django_connectors.access.throttling import Rate, give_back, take
 from fma_django_connectors.models import ThrottleCount
-from fma_django_connectors.throttling import Rate, give_back, take
 
 pytestmark = pytest.mark.django_db
 

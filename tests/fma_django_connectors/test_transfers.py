@@ -14,7 +14,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from fma_core.aws import aws_client
-from fma_django_connectors import transfers
+from fma_django_connectors.storage import transfers
 
 BUCKET = "fma-transfers-test"
 BASE_URL = "http://service.example:8000/"

@@ -12,8 +12,8 @@ from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from fma_core.exceptions import ConfigurationError
+from fma_django_connectors.aggregation.triggers import request_aggregation, wait_for_local_aggregations
 from fma_django_connectors.models import ModelAggregate, ModelUpdate
-from fma_django_connectors.triggers import request_aggregation, wait_for_local_aggregations
 from tests.fma_django_connectors.workflow_support import make_model, make_update, result_of, statuses
 
 Status = ModelUpdate.Status
@@ -58,7 +58,7 @@ class TestLocalTrigger:
         assert ModelAggregate.objects.filter(federated_model=model).count() == 1
 
     def test_a_failing_run_is_logged_and_the_worker_recovers(self, caplog):
-        with caplog.at_level(logging.ERROR, logger="fma_django_connectors.triggers"):
+        with caplog.at_level(logging.ERROR, logger="fma_django_connectors.aggregation.triggers"):
             request_aggregation(model_id=424242)
             assert wait_for_local_aggregations(30)
         assert "model 424242: in-process aggregation failed" in caplog.text

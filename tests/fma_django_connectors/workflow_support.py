@@ -12,7 +12,7 @@ from fma_core.serialization import parse_weights, weights_to_jsonable
 from fma_django_connectors.connectors.metadata import DjangoMetadataConnector
 from fma_django_connectors.connectors.model_data import DjangoModelDataConnector
 from fma_django_connectors.models import Client, FederatedModel, ModelAggregate, ModelUpdate
-from fma_django_connectors.weights_storage import weights_load, weights_save
+from fma_django_connectors.storage.weights_storage import weights_load, weights_save
 
 _names = itertools.count()
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from fma_django_connectors.downloads import download_files_cleanup
 from fma_django_connectors.services import upload_cleanup_expired
+from fma_django_connectors.storage.downloads import download_files_cleanup
 
 
 class Command(BaseCommand):

@@ -17,7 +17,7 @@ from fma_django_connectors.connectors.aggregator import DjangoAggConnector
 from fma_django_connectors.connectors.metadata import DjangoMetadataConnector
 from fma_django_connectors.connectors.model_data import DjangoModelDataConnector
 from fma_django_connectors.models import Client, ModelAggregate, ModelUpdate
-from fma_django_connectors.weights_storage import weights_load
+from fma_django_connectors.storage.weights_storage import weights_load
 from tests.fma_django_connectors.workflow_support import (
     make_aggregate,
     make_model,

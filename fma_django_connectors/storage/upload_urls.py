@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 from rest_framework.request import Request
 
-from fma_django_connectors import transfers
 from fma_django_connectors.models import Upload
+from fma_django_connectors.storage import transfers
 
 
 def upload_target(*, request: Request, upload: Upload) -> dict[str, Any]:

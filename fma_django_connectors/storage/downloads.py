@@ -26,10 +26,10 @@ from rest_framework.reverse import reverse
 
 from fma_core.serialization import Weights, weights_to_json
 from fma_core.tensors import encode_npz, encode_safetensors
-from fma_django_connectors import transfers
 from fma_django_connectors.exceptions import ApplicationError, ResponseTooLargeError
-from fma_django_connectors.weights_storage import EXTENSION as STORED_EXTENSION
-from fma_django_connectors.weights_storage import weights_load
+from fma_django_connectors.storage import transfers
+from fma_django_connectors.storage.weights_storage import EXTENSION as STORED_EXTENSION
+from fma_django_connectors.storage.weights_storage import weights_load
 
 SAFETENSORS = "safetensors"
 NPZ = "npz"

@@ -2,7 +2,8 @@
 
 from rest_framework.routers import DefaultRouter
 
-from fma_django_connectors import enrollment, views
+from fma_django_connectors.access import enrollment
+from fma_django_connectors.api import views
 
 router = DefaultRouter()
 router.register("models", views.FederatedModelViewSet, basename="federated-model")

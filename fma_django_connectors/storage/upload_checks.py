@@ -18,7 +18,7 @@ from fma_core.serialization import parse_weights
 from fma_core.tensors import TensorSource, check_values, parse_npz, parse_safetensors
 from fma_django_connectors.exceptions import ApplicationError, UploadNotReceivedError
 from fma_django_connectors.models import Upload
-from fma_django_connectors.weights_storage import stored_reader
+from fma_django_connectors.storage.weights_storage import stored_reader
 
 # Bytes read at a time while hashing: a large upload is never held whole for its digest.
 _CHUNK_BYTES = 1024 * 1024

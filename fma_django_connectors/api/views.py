@@ -18,11 +18,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from fma_django_connectors import downloads, enrollment, filters, selectors, serializers, services, upload_urls
-from fma_django_connectors.authentication import request_actor, request_signed
+from fma_django_connectors import selectors, services
+from fma_django_connectors.access import enrollment
+from fma_django_connectors.access.authentication import request_actor, request_signed
+from fma_django_connectors.access.permissions import IsDeveloper, IsRegisteredClient
+from fma_django_connectors.api import filters, serializers
+from fma_django_connectors.api.pagination import BareListPagination, FederatedModelPagination
 from fma_django_connectors.models import Client, ModelAggregate, ModelArtifact, ModelUpdate
-from fma_django_connectors.pagination import BareListPagination, FederatedModelPagination
-from fma_django_connectors.permissions import IsDeveloper, IsRegisteredClient
+from fma_django_connectors.storage import downloads, upload_urls
 
 # Newest first unless ``?ordering=`` says otherwise; ``-id`` keeps pages stable within one timestamp.
 NEWEST_FIRST = ["-created_on", "-id"]

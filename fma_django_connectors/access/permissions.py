@@ -9,7 +9,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from fma_django_connectors import selectors
-from fma_django_connectors.authentication import ClientPrincipal, request_signed
+from fma_django_connectors.access.authentication import ClientPrincipal, request_signed
 from fma_django_connectors.models import Client, FederatedModel
 
 SIGNATURE_REQUIRED = "This model takes signed requests only: sign it with the client's key (FMA-Signature)."

@@ -16,8 +16,7 @@ from fma_core.algorithms import aggregators, requirements, validate_aggregator_a
 from fma_core.exceptions import FMAError, InvalidWeightsError
 from fma_core.serialization import Weights, parse_weights
 from fma_django_connectors import client_ids, selectors
-from fma_django_connectors.authentication import request_actor
-from fma_django_connectors.downloads import weights_json, weights_url
+from fma_django_connectors.access.authentication import request_actor
 from fma_django_connectors.exceptions import ResponseTooLargeError
 from fma_django_connectors.models import (
     Client,
@@ -29,6 +28,7 @@ from fma_django_connectors.models import (
     Upload,
 )
 from fma_django_connectors.schemas import check_document
+from fma_django_connectors.storage.downloads import weights_json, weights_url
 
 # Context ``weights_as_urls`` of the serializers with weights: lists always carry URLs; the answers of
 # writes (completing an upload, publishing an aggregate) carry one when the weights do not fit a response,

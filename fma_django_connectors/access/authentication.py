@@ -22,8 +22,8 @@ from rest_framework.request import Request
 
 from fma_core import signatures
 from fma_django_connectors import selectors
+from fma_django_connectors.access.throttling import LoginGuard
 from fma_django_connectors.models import Client
-from fma_django_connectors.throttling import LoginGuard
 
 # The 401 ``detail`` of a well-formed ``CLIENT-UUID`` that no client has (the contract's words).
 UNKNOWN_UUID = "Invalid UUID"

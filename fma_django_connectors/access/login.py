@@ -6,7 +6,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.settings import api_settings
 
-from fma_django_connectors.throttling import TokenRouteThrottle
+from fma_django_connectors.access.throttling import TokenRouteThrottle
 
 
 class TokenLoginView(ObtainAuthToken):

@@ -29,10 +29,10 @@ from rest_framework.exceptions import AuthenticationFailed
 from fma_core.exceptions import CallerError
 from fma_core.signatures import parse_public_key
 from fma_django_connectors import selectors, services
-from fma_django_connectors.authentication import request_actor
+from fma_django_connectors.access.authentication import request_actor
+from fma_django_connectors.access.permissions import SIGNATURE_REQUIRED, IsDeveloper
 from fma_django_connectors.exceptions import ApplicationError
 from fma_django_connectors.models import Client, EnrollmentToken, FederatedModel
-from fma_django_connectors.permissions import SIGNATURE_REQUIRED, IsDeveloper
 
 # Lifetime of an enrollment token created without ``expires_at``.
 DEFAULT_TOKEN_LIFETIME = timedelta(days=7)

@@ -46,7 +46,7 @@ __all__ = [
 LOCAL_TRANSFER_PATH = "/local-transfers/"
 # S3 refuses presigned URLs valid for longer than seven days; the local URLs keep the same bound.
 MAX_EXPIRES_IN = 7 * 24 * 3600
-_SALT = "fma_django_connectors.transfers"
+_SALT = "fma_django_connectors.storage.transfers"
 
 
 @dataclass(frozen=True)

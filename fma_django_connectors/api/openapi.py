@@ -31,7 +31,10 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.exceptions import NotAuthenticated
 
 from fma_core import signatures
-from fma_django_connectors import authentication, client_ids, downloads, enrollment, serializers
+from fma_django_connectors import client_ids
+from fma_django_connectors.access import authentication, enrollment
+from fma_django_connectors.access.permissions import SIGNATURE_REQUIRED
+from fma_django_connectors.api import serializers
 from fma_django_connectors.models import (
     ClientAggregateScore,
     FederatedModel,
@@ -40,7 +43,7 @@ from fma_django_connectors.models import (
     ModelUpdate,
     Upload,
 )
-from fma_django_connectors.permissions import SIGNATURE_REQUIRED
+from fma_django_connectors.storage import downloads
 
 # --- Security schemes --------------------------------------------------------------------------------
 
@@ -98,7 +101,7 @@ class ClientUUIDScheme(OpenApiAuthenticationExtension):
     ``fmaNonce`` and ``fmaSignature`` together (one ``apiKey`` scheme per header, as OpenAPI 3.0 has them).
     """
 
-    target_class = "fma_django_connectors.authentication.ClientUUIDAuthentication"
+    target_class = "fma_django_connectors.access.authentication.ClientUUIDAuthentication"
     name = ["clientUuid", *SIGNATURE_SCHEMES]
 
     def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
@@ -123,7 +126,7 @@ class ClientUUIDScheme(OpenApiAuthenticationExtension):
 class GuardedBasicScheme(BasicScheme):
     """HTTP Basic, whose failed passwords count towards the login brake (``throttling``)."""
 
-    target_class = "fma_django_connectors.authentication.GuardedBasicAuthentication"
+    target_class = "fma_django_connectors.access.authentication.GuardedBasicAuthentication"
 
 
 # --- Weights -----------------------------------------------------------------------------------------
@@ -141,7 +144,7 @@ _WEIGHTS_OR_URL = {"oneOf": [_WEIGHTS_DOCUMENT, _WEIGHTS_URL], "description": _W
 class WeightsFieldSchema(OpenApiSerializerFieldExtension):
     """``WeightsField``: a JSON document of weights, or the URL that serves them."""
 
-    target_class = "fma_django_connectors.serializers.WeightsField"
+    target_class = "fma_django_connectors.api.serializers.WeightsField"
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         if direction == "request":
@@ -152,7 +155,7 @@ class WeightsFieldSchema(OpenApiSerializerFieldExtension):
 class ClientFieldSchema(OpenApiSerializerFieldExtension):
     """``ClientField``: a client as developers see and name it (``client_ids``)."""
 
-    target_class = "fma_django_connectors.serializers.ClientField"
+    target_class = "fma_django_connectors.api.serializers.ClientField"
     match_subclasses = True
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
@@ -242,7 +245,7 @@ _UPLOAD_TARGET = inline_serializer(
 class FederatedModelSchema(OpenApiSerializerExtension):
     """A model's ``clients`` in answers: uuids, but public ids on ``signed`` models (not credentials)."""
 
-    target_class = "fma_django_connectors.serializers.FederatedModelSerializer"
+    target_class = "fma_django_connectors.api.serializers.FederatedModelSerializer"
 
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         schema: dict[str, Any] = super().map_serializer(auto_schema, direction)
@@ -265,7 +268,7 @@ _UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 class ModelUpdateSchema(OpenApiSerializerExtension):
     """An update as answered: a client's own updates come without ``applied_aggregate`` (developers' only)."""
 
-    target_class = "fma_django_connectors.serializers.ModelUpdateSerializer"
+    target_class = "fma_django_connectors.api.serializers.ModelUpdateSerializer"
 
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         schema: dict[str, Any] = super().map_serializer(auto_schema, direction)
@@ -293,7 +296,7 @@ def _described(view_class: type, model: type[Model], **operations: Any) -> type:
 
 
 class FederatedModelViews(OpenApiViewExtension):
-    target_class = "fma_django_connectors.views.FederatedModelViewSet"
+    target_class = "fma_django_connectors.api.views.FederatedModelViewSet"
 
     def view_replacement(self) -> type:
         return _described(
@@ -334,7 +337,7 @@ class FederatedModelViews(OpenApiViewExtension):
 
 
 class ModelUpdateViews(OpenApiViewExtension):
-    target_class = "fma_django_connectors.views.ModelUpdateViewSet"
+    target_class = "fma_django_connectors.api.views.ModelUpdateViewSet"
 
     def view_replacement(self) -> type:
         return _described(
@@ -345,7 +348,7 @@ class ModelUpdateViews(OpenApiViewExtension):
 
 
 class ModelAggregateViews(OpenApiViewExtension):
-    target_class = "fma_django_connectors.views.ModelAggregateViewSet"
+    target_class = "fma_django_connectors.api.views.ModelAggregateViewSet"
 
     def view_replacement(self) -> type:
         return _described(
@@ -362,7 +365,7 @@ class ModelAggregateViews(OpenApiViewExtension):
 
 
 class ModelArtifactViews(OpenApiViewExtension):
-    target_class = "fma_django_connectors.views.ModelArtifactViewSet"
+    target_class = "fma_django_connectors.api.views.ModelArtifactViewSet"
 
     def view_replacement(self) -> type:
         return _described(
@@ -373,14 +376,14 @@ class ModelArtifactViews(OpenApiViewExtension):
 
 
 class ClientAggregateScoreViews(OpenApiViewExtension):
-    target_class = "fma_django_connectors.views.ClientAggregateScoreViewSet"
+    target_class = "fma_django_connectors.api.views.ClientAggregateScoreViewSet"
 
     def view_replacement(self) -> type:
         return _described(self.target_class, ClientAggregateScore)
 
 
 class UploadViews(OpenApiViewExtension):
-    target_class = "fma_django_connectors.views.UploadViewSet"
+    target_class = "fma_django_connectors.api.views.UploadViewSet"
 
     def view_replacement(self) -> type:
         made = OpenApiResponse(

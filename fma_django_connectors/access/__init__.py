@@ -1,0 +1,7 @@
+"""Who may call what, and how often: authentication (``CLIENT-UUID``, signatures, guarded Basic), permissions,
+the registration rule with its enrollment tokens, the token login, and the brakes on abuse (throttling).
+
+Layer rule: below ``api`` (whose views, serializers and OpenAPI description use these classes) and beside
+``admin``; above the data layer. Of this package, modules here import ``services``, ``selectors``,
+``client_ids``, ``schemas``, ``exceptions`` and ``models`` only, never ``api``.
+"""
