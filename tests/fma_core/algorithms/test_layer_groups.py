@@ -148,3 +148,28 @@ def test_peak_memory_stays_within_the_budget_whatever_the_number_of_updates(tmp_
 
     for count, peak in peaks.items():
         assert peak <= BUDGET + RESULT_BYTES + SLACK, f"{name} over {count} updates peaked at {peak} bytes"
+
+
+@pytest.mark.parametrize(("name", "args"), [("krum", {"f": 1}), ("multi_krum", {"f": 1})])
+def test_krum_holds_a_full_group_once(tmp_path, name, args):
+    # One layer and a budget that fits it exactly: the stacked rows fill the budget, so any copy of them
+    # (to measure their largest magnitude, say) would show as a peak near twice the budget.
+    count, size = 16, 32_768
+    folder = tmp_path / name
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for index in range(count):
+        layer = rng.standard_normal(size).astype(np.float32)
+        (folder / f"{index}.safetensors").write_bytes(encode_safetensors(Weights(layers=(layer,), layered=True)))
+    budget = robust_bytes_per_parameter(count) * size
+    call_aggregator(name, updates(*(layered([float(i)]) for i in range(5))), AggregationContext(), args)
+    tracemalloc.start()
+    try:
+        call_aggregator(
+            name, StoredUpdates(sorted(folder.iterdir())), AggregationContext(memory_budget_bytes=budget), args
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak <= budget + size * 4 + SLACK
