@@ -155,6 +155,7 @@ STACK ?= fma
 sam-bootstrap: $(SAM)
 	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "update_metadata_db"}'
 	$(SAM) remote invoke ApiFunction --stack-name $(STACK) --event '{"detail": "bootstrap_admin"}'
+	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "delete_orphan_results"}'
 
 # Needs Docker (sam runs the function in a container); without it use `make run`.
 sam-local: sam-build-local

@@ -8,9 +8,9 @@ Two events start an aggregation of one model:
 After the run, the model's schedule is settled: disabled when nothing is left pending.
 
 A deploy sends ``{"detail": "update_metadata_db"}`` here to migrate the database (``operations``):
-this function's long timeout lets a long migration finish, where the API's 30 s would cut it off. An operator
-sends ``{"detail": "delete_orphan_results"}`` once after an upgrade, to delete the result files no aggregate
-records (listing the results folder: too costly for every run, which deletes a dead run's file by its name).
+this function's long timeout lets a long migration finish, where the API's 30 s would cut it off. Each deploy
+then sends ``{"detail": "delete_orphan_results"}``, to delete the result files no aggregate records (listing
+the results folder: too costly for every run, which deletes a dead run's file by its name).
 
 Anything else is rejected by value.
 """

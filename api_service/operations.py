@@ -5,7 +5,7 @@
 - ``{"detail": "bootstrap_admin"}`` (API function): create the first admin user from the Secrets
   Manager secret named by ``FMA_ADMIN_SECRET_ID`` (JSON ``{"username": ..., "password": ...}``), or
   leave things alone when an admin exists. The password never appears in an answer, log or error.
-- ``{"detail": "delete_orphan_results"}`` (aggregator, by hand once after an upgrade): delete the result files
+- ``{"detail": "delete_orphan_results"}`` (aggregator, after each deploy's migration): delete the result files
   no aggregate records that are older than the claim lease, listing the results folder (docs/aggregation.md).
 
 Import after Django is set up (``cold_start.setup_django``).

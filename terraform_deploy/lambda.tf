@@ -102,6 +102,17 @@ resource "aws_lambda_invocation" "migrate" {
   ]
 }
 
+# Result files no aggregate records (runs killed between writing and recording that the next run's claim
+# could not name, results named before results were named after their claims): one listing sweep per deploy.
+resource "aws_lambda_invocation" "delete_orphan_results" {
+  function_name = aws_lambda_function.fma["aggregator"].function_name
+  input         = jsonencode({ detail = "delete_orphan_results" })
+  triggers = {
+    source_code_hash = aws_lambda_function.fma["aggregator"].source_code_hash
+  }
+  depends_on = [aws_lambda_invocation.migrate]
+}
+
 # The first admin user, from the admin secret (secrets.tf); a later run leaves an existing admin alone.
 resource "aws_lambda_invocation" "bootstrap_admin" {
   function_name = aws_lambda_function.fma["api"].function_name

@@ -442,6 +442,12 @@ def test_plan_lists_the_endpoints_the_destination_the_alarms_and_the_deploy_invo
         {"detail": "update_metadata_db"},
     )
     assert set(migrate["triggers"]) == {"source_code_hash"}
+    sweep = resources["aws_lambda_invocation.delete_orphan_results"]
+    assert (sweep["function_name"], json.loads(sweep["input"])) == (
+        "fma-aggregator",
+        {"detail": "delete_orphan_results"},
+    )
+    assert set(sweep["triggers"]) == {"source_code_hash"}
     bootstrap = resources["aws_lambda_invocation.bootstrap_admin"]
     assert (bootstrap["function_name"], json.loads(bootstrap["input"])) == ("fma-api", {"detail": "bootstrap_admin"})
 
