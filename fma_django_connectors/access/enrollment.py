@@ -23,14 +23,14 @@ from django.db import transaction
 from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 
 from fma_core.exceptions import CallerError
 from fma_core.signatures import parse_public_key
 from fma_django_connectors import selectors, services
 from fma_django_connectors.access.authentication import request_actor
-from fma_django_connectors.access.permissions import SIGNATURE_REQUIRED, IsDeveloper
+from fma_django_connectors.access.permissions import SIGNATURE_REQUIRED
 from fma_django_connectors.exceptions import ApplicationError
 from fma_django_connectors.models import Client, EnrollmentToken, FederatedModel
 
@@ -184,34 +184,3 @@ class EnrollmentTokenSerializer(serializers.ModelSerializer):
         if value <= timezone.now():
             raise serializers.ValidationError("must be in the future")
         return value
-
-
-class EnrollmentTokenViewSet(
-    mixins.CreateModelMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
-):
-    """Enrollment tokens of a developer's models (staff: all): create, list, read, revoke (delete)."""
-
-    serializer_class = EnrollmentTokenSerializer
-    permission_classes = [IsDeveloper]
-    filterset_fields = ["federated_model"]
-    ordering_fields = ["created_on"]
-
-    def get_queryset(self) -> Any:
-        if getattr(self, "swagger_fake_view", False):  # drf-spectacular describing the view: no caller
-            return EnrollmentToken.objects.none()
-        actor = request_actor(self.request)
-        return EnrollmentToken.objects.filter(federated_model__in=selectors.model_list(actor=actor))
-
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
-        fields = serializer.validated_data
-        token, key = enrollment_token_create(
-            model=fields["federated_model"],
-            uses=fields.get("uses", 1),
-            expires_at=fields.get("expires_at") or timezone.now() + DEFAULT_TOKEN_LIFETIME,
-        )
-        token.key = key  # type: ignore[attr-defined]  (shown in this one answer, never stored)
-        serializer.instance = token

@@ -2,7 +2,6 @@
 
 from rest_framework.routers import DefaultRouter
 
-from fma_django_connectors.access import enrollment
 from fma_django_connectors.api import views
 
 router = DefaultRouter()
@@ -11,7 +10,7 @@ router.register("model_updates", views.ModelUpdateViewSet, basename="model-updat
 router.register("model_aggregates", views.ModelAggregateViewSet, basename="model-aggregate")
 router.register("model_artifacts", views.ModelArtifactViewSet, basename="model-artifact")
 router.register("uploads", views.UploadViewSet, basename="upload")
-router.register("enrollment_tokens", enrollment.EnrollmentTokenViewSet, basename="enrollment-token")
+router.register("enrollment_tokens", views.EnrollmentTokenViewSet, basename="enrollment-token")
 router.register("client_aggregate_scores", views.ClientAggregateScoreViewSet, basename="client-aggregate-score")
 
 urlpatterns = router.urls

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http.response import HttpResponseBase
+from django.utils import timezone
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -24,7 +25,7 @@ from fma_django_connectors.access.authentication import request_actor, request_s
 from fma_django_connectors.access.permissions import IsDeveloper, IsRegisteredClient
 from fma_django_connectors.api import filters, serializers
 from fma_django_connectors.api.pagination import BareListPagination, FederatedModelPagination
-from fma_django_connectors.models import Client, ModelAggregate, ModelArtifact, ModelUpdate
+from fma_django_connectors.models import Client, EnrollmentToken, ModelAggregate, ModelArtifact, ModelUpdate
 from fma_django_connectors.storage import downloads, upload_urls
 
 # Newest first unless ``?ordering=`` says otherwise; ``-id`` keeps pages stable within one timestamp.
@@ -347,3 +348,35 @@ class UploadViewSet(viewsets.GenericViewSet):
         else:
             data = serializers.ModelArtifactSerializer(made, context=context).data
         return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class EnrollmentTokenViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Enrollment tokens of a developer's models (staff: all): create, list, read, revoke (delete)."""
+
+    serializer_class = enrollment.EnrollmentTokenSerializer
+    pagination_class = BareListPagination
+    permission_classes = [IsDeveloper]
+    filterset_fields = ["federated_model"]
+    ordering_fields = ["created_on"]
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular describing the view: no caller
+            return EnrollmentToken.objects.none()
+        actor = request_actor(self.request)
+        return EnrollmentToken.objects.filter(federated_model__in=selectors.model_list(actor=actor))
+
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        fields = serializer.validated_data
+        token, key = enrollment.enrollment_token_create(
+            model=fields["federated_model"],
+            uses=fields.get("uses", 1),
+            expires_at=fields.get("expires_at") or timezone.now() + enrollment.DEFAULT_TOKEN_LIFETIME,
+        )
+        token.key = key  # type: ignore[attr-defined]  (shown in this one answer, never stored)
+        serializer.instance = token

@@ -101,6 +101,14 @@ class TestInvite:
         assert second.json() == NOT_FOUND
         assert invite_model.clients.count() == 1
 
+    def test_the_list_is_paged_like_every_list(self, developer_api, invite_model):
+        made = [self.create_token(developer_api, invite_model)["id"] for _ in range(3)]
+
+        pages = [developer_api.get(TOKENS, {"page_size": 2, "page": page}) for page in (1, 2, 3)]
+
+        assert [[row["id"] for row in page.json()] for page in pages[:2]] == [made[:0:-1], made[:1]]
+        assert pages[2].status_code == status.HTTP_404_NOT_FOUND
+
     def test_an_n_use_token(self, developer_api, anonymous_api, invite_model):
         key = self.create_token(developer_api, invite_model, uses=3)["token"]
         answers = [register(anonymous_api, invite_model.pk, enrollment_token=key).status_code for _ in range(4)]

@@ -386,7 +386,7 @@ class DeveloperClient(_Client):
     def list_enrollment_tokens(self, model_id: int | None = None) -> list[dict[str, Any]]:
         """Enrollment tokens (of one model, or of all the developer's models), newest first; ``token`` None."""
         params = {} if model_id is None else {"federated_model": model_id}
-        return self._transport.json("GET", "api/v1/enrollment_tokens/", idempotent=True, params=params)
+        return list(self._pages("api/v1/enrollment_tokens/", **params))
 
     def get_enrollment_token(self, token_id: int) -> dict[str, Any]:
         """One enrollment token (``used`` counts its registrations so far; ``token`` None)."""
