@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -24,6 +23,7 @@ from tests.fma_django_connectors.workflow_support import (
     run_killed_before_recording,
     statuses,
 )
+from tests.s3_storage import store_model_data_in_s3
 
 pytestmark = pytest.mark.django_db
 
@@ -35,25 +35,8 @@ SCHEDULED = "Scheduled Event"
 @pytest.fixture
 def bucket(settings, monkeypatch):
     """A moto S3 bucket holding the model data, with the storage options of ``settings_remote``."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    aws_client.cache_clear()
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {"bucket_name": BUCKET, "default_acl": None, "file_overwrite": False},
-        },
-    }
     with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+        yield store_model_data_in_s3(monkeypatch, settings, bucket=BUCKET, file_overwrite=False)
     aws_client.cache_clear()
 
 

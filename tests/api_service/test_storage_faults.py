@@ -12,18 +12,17 @@ import json
 import urllib.request
 from urllib.parse import urlsplit
 
-import boto3
 import numpy as np
 import pytest
 import safetensors.numpy
 from moto.server import ThreadedMotoServer
 
 import service_initialization
-from fma_core.aws import aws_client
 from fma_django_connectors import services
 from fma_django_connectors.models import ModelUpdate, Upload
 from fma_django_connectors.storage import transfers
 from tests.events import make_context, make_v2_event, response_body
+from tests.s3_storage import store_model_data_in_s3
 from tests.storage_faults import block_folder, full_disk_storages, stored_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -205,23 +204,7 @@ def moto_server():
 @pytest.fixture
 def s3(moto_server, monkeypatch, settings):
     url = f"http://{moto_server.host}:{moto_server.port}"
-    for name, value in {
-        "AWS_ENDPOINT_URL": url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    aws_client.cache_clear()
-    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {"bucket_name": BUCKET, "location": "models", "default_acl": None},
-        },
-    }
+    client = store_model_data_in_s3(monkeypatch, settings, bucket=BUCKET, endpoint_url=url, location="models")
     yield client
     # moto keeps its buckets in this process: the next test starts from none.
     if not moto_server.running:

@@ -9,12 +9,12 @@ import urllib.request
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
 from fma_core.aws import aws_client
 from fma_django_connectors.storage import transfers
+from tests.s3_storage import store_model_data_in_s3
 
 BUCKET = "fma-transfers-test"
 BASE_URL = "http://service.example:8000/"
@@ -38,24 +38,7 @@ def moto_url():
 @pytest.fixture
 def s3_storage(moto_url, monkeypatch, settings):
     """The default storage is django-storages' S3Storage on a bucket of the moto server (under ``models/``)."""
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    aws_client.cache_clear()
-    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
-    s3.create_bucket(Bucket=BUCKET)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {"bucket_name": BUCKET, "location": "models", "default_acl": None},
-        },
-    }
-    yield s3
+    yield store_model_data_in_s3(monkeypatch, settings, bucket=BUCKET, endpoint_url=moto_url, location="models")
     aws_client.cache_clear()
 
 

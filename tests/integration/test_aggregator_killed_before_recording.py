@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 
-import boto3
 import numpy as np
 import psycopg2
 import pytest
@@ -29,6 +28,7 @@ from fma_core.aws import aws_client
 from fma_django_connectors.models import ModelAggregate, ModelUpdate
 from tests.fma_django_connectors.workflow_support import make_model, make_update, result_of, statuses
 from tests.integration.lambda_support import LambdaContainer, moto_server
+from tests.s3_storage import s3_environment, store_model_data_in_s3
 from tests.servers import REPOSITORY_DIR, server_environment
 from tests.storage_faults import stored_files
 
@@ -146,24 +146,8 @@ class TestAggregatorLambdaOverS3:
     def aws(self, monkeypatch, settings):
         """moto's S3 as a server, holding the model data of this process and of the Lambda's; its environment."""
         with moto_server() as url:
-            environment = {
-                "AWS_ENDPOINT_URL": url,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_REGION": "us-east-1",
-            }
-            for name, value in environment.items():
-                monkeypatch.setenv(name, value)
-            aws_client.cache_clear()
-            boto3.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(Bucket=self.BUCKET)
-            settings.STORAGES = {
-                **settings.STORAGES,
-                "default": {
-                    "BACKEND": "storages.backends.s3.S3Storage",
-                    "OPTIONS": {"bucket_name": self.BUCKET, "default_acl": None, "file_overwrite": False},
-                },
-            }
-            yield environment
+            store_model_data_in_s3(monkeypatch, settings, bucket=self.BUCKET, endpoint_url=url, file_overwrite=False)
+            yield s3_environment(url)
         aws_client.cache_clear()
 
     def _function(self, aws, tmp_path, name):
