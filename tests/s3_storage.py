@@ -13,8 +13,8 @@ REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION}
 
 
-def s3_environment(endpoint_url: str) -> dict[str, str]:
-    """The variables that point boto3 in this process, or in a process started with them, at a moto server."""
+def moto_environment(endpoint_url: str) -> dict[str, str]:
+    """The variables that point boto3, in this process or in one started with them, at a moto server."""
     return {"AWS_ENDPOINT_URL": endpoint_url, **CREDENTIALS}
 
 
@@ -26,7 +26,7 @@ def store_model_data_in_s3(
     ``endpoint_url`` names a moto server; without it the calls go to moto's in-process mock, which the caller
     has started (``mock_aws``). ``options`` add to the storage's (``location``, ``file_overwrite``).
     """
-    environment = s3_environment(endpoint_url) if endpoint_url else CREDENTIALS
+    environment = moto_environment(endpoint_url) if endpoint_url else CREDENTIALS
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     if endpoint_url is None:

@@ -29,6 +29,7 @@ from tests.integration.lambda_support import (
     moto_server,
     watched_invokes,
 )
+from tests.s3_storage import moto_environment
 
 RUNTIME_PYTHON_VERSION = re.search(
     r"^LAMBDA_PYTHON_VERSION := (\S+)$", (REPOSITORY / "Makefile").read_text(), re.MULTILINE
@@ -311,10 +312,7 @@ def deployment(moto, database):
     # What Lambda adds, and the local PostgreSQL's lack of TLS (deployments verify the RDS certificate).
     runtime = {
         "PATH": os.environ["PATH"],
-        "AWS_ENDPOINT_URL": moto,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
+        **moto_environment(moto),
         "AWS_DEFAULT_REGION": REGION,
         "FMA_DATABASE_SSLMODE": "disable",
     }

@@ -28,7 +28,7 @@ from fma_core.aws import aws_client
 from fma_django_connectors.models import ModelAggregate, ModelUpdate
 from tests.fma_django_connectors.workflow_support import make_model, make_update, result_of, statuses
 from tests.integration.lambda_support import LambdaContainer, moto_server
-from tests.s3_storage import s3_environment, store_model_data_in_s3
+from tests.s3_storage import moto_environment, store_model_data_in_s3
 from tests.servers import REPOSITORY_DIR, server_environment
 from tests.storage_faults import stored_files
 
@@ -147,7 +147,7 @@ class TestAggregatorLambdaOverS3:
         """moto's S3 as a server, holding the model data of this process and of the Lambda's; its environment."""
         with moto_server() as url:
             store_model_data_in_s3(monkeypatch, settings, bucket=self.BUCKET, endpoint_url=url, file_overwrite=False)
-            yield s3_environment(url)
+            yield moto_environment(url)
         aws_client.cache_clear()
 
     def _function(self, aws, tmp_path, name):

@@ -31,6 +31,7 @@ from tests.integration.lambda_support import (
     moto_server,
     watched_invokes,
 )
+from tests.s3_storage import moto_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.requires_postgres]
 
@@ -91,10 +92,7 @@ def environment(moto, aws, aggregator_arn, database, tmp_path_factory):
     environment = {
         "PATH": os.environ["PATH"],
         "DJANGO_SETTINGS_MODULE": "federated_learning_project.settings_remote",
-        "AWS_ENDPOINT_URL": moto,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
+        **moto_environment(moto),
         "AWS_DEFAULT_REGION": REGION,
         "FMA_DATABASE_NAME": database,
         "FMA_DATABASE_HOST": PG["host"],
