@@ -4,9 +4,9 @@ Shaped like Django REST framework's ``api_settings``: code reads ``fma_settings.
 ``settings.X`` or ``getattr(settings, "X", default)``), and gets the deployment's value, or the default from the
 table, checked. A settings module sets only what differs from the defaults; ``check_settings`` runs at start-up
 (``FmaDjangoConnectorsConfig.ready``) and stops it with a message naming the setting and the bad value, and any
-``FMA_*`` setting the table does not know (a typo would otherwise be ignored).
+``FMA_*`` setting the table does not know (a typo would otherwise be ignored), and any removed setting.
 
-Settings marked ``environ`` are also read from the environment variable of the same name, by the settings
+Settings marked ``from_environment`` are also read from the environment variable of the same name, by the settings
 modules alone (``environment_settings(os.environ)`` in ``settings_base``); a number may then arrive as text,
 which its check converts. Adding a setting: one ``Setting`` line in ``SETTINGS`` (default, check, whether the
 environment may set it), then read it as ``fma_settings.NAME``.
@@ -24,6 +24,7 @@ from fma_core.exceptions import ConfigurationError
 from fma_core.settings import resolve_aggregator_settings, resolve_settings
 
 __all__ = [
+    "REMOVED_SETTINGS",
     "SETTINGS",
     "Setting",
     "aws_settings",
@@ -117,7 +118,7 @@ class Setting:
 
     default: Any
     check: Check
-    environ: bool = False
+    from_environment: bool = False
 
 
 SETTINGS: dict[str, Setting] = {
@@ -127,14 +128,14 @@ SETTINGS: dict[str, Setting] = {
     "AGGREGATOR_SETTINGS": Setting({}, _aggregator_settings),
     # What a stored update sets off: "local" (in-process thread), "lambda" (invoke AGGREGATOR_LAMBDA_ARN) or
     # "none" (fma_django_connectors.aggregation.triggers).
-    "FMA_AGGREGATION_TRIGGER": Setting("local", text, environ=True),
+    "FMA_AGGREGATION_TRIGGER": Setting("local", text, from_environment=True),
     # Per-model aggregation schedules: "none" or "eventbridge" (fma_django_connectors.aggregation.schedules).
     "FMA_SCHEDULER": Setting("none", text),
-    "FMA_SCHEDULE_EXPRESSION": Setting("rate(1 minute)", text, environ=True),
+    "FMA_SCHEDULE_EXPRESSION": Setting("rate(1 minute)", text, from_environment=True),
     # The aggregator Lambda the "lambda" trigger invokes and the schedules target; settings_remote requires it.
-    "AGGREGATOR_LAMBDA_ARN": Setting("", text, environ=True),
+    "AGGREGATOR_LAMBDA_ARN": Setting("", text, from_environment=True),
     # With the local trigger, the local server sweeps for models with work left every this many seconds.
-    "FMA_LOCAL_SWEEP_SECONDS": Setting(5.0, positive_float, environ=True),
+    "FMA_LOCAL_SWEEP_SECONDS": Setting(5.0, positive_float, from_environment=True),
     # --- Uploads and downloads of weights (docs/api.md) --------------------------------------------------
     # Largest upload accepted by ``POST /api/v1/uploads/`` (a 100M-parameter float64 model is 800 MB).
     "FMA_UPLOAD_MAX_BYTES": Setting(2 * 1024**3, positive_int),
@@ -149,17 +150,22 @@ SETTINGS: dict[str, Setting] = {
     # the service keeps every response under it, locally too, so both answer alike.
     "FMA_RESPONSE_MAX_BYTES": Setting(6 * 1024 * 1024, positive_int),
     # --- AWS clients (fma_core.aws: why these defaults) ---------------------------------------------------
-    "FMA_AWS_CONNECT_TIMEOUT": Setting(AWS_DEFAULTS.connect_timeout, positive_float, environ=True),
-    "FMA_AWS_READ_TIMEOUT": Setting(AWS_DEFAULTS.read_timeout, positive_float, environ=True),
-    "FMA_AWS_MAX_ATTEMPTS": Setting(AWS_DEFAULTS.max_attempts, positive_int, environ=True),
-    "FMA_AWS_BEST_EFFORT_TIMEOUT": Setting(AWS_DEFAULTS.best_effort_timeout, positive_float, environ=True),
+    "FMA_AWS_CONNECT_TIMEOUT": Setting(AWS_DEFAULTS.connect_timeout, positive_float, from_environment=True),
+    "FMA_AWS_READ_TIMEOUT": Setting(AWS_DEFAULTS.read_timeout, positive_float, from_environment=True),
+    "FMA_AWS_MAX_ATTEMPTS": Setting(AWS_DEFAULTS.max_attempts, positive_int, from_environment=True),
+    "FMA_AWS_BEST_EFFORT_TIMEOUT": Setting(AWS_DEFAULTS.best_effort_timeout, positive_float, from_environment=True),
     # The region of clients not given one: the Lambda runtime sets AWS_REGION (boto3 reads only AWS_DEFAULT_REGION).
-    "AWS_REGION": Setting(AWS_DEFAULTS.region, optional_text, environ=True),
+    "AWS_REGION": Setting(AWS_DEFAULTS.region, optional_text, from_environment=True),
     # Seconds a secret read from AWS Secrets Manager is kept by api_service.secrets_managers.aws_secrets (0: never).
-    "FMA_SECRETS_CACHE_TTL": Setting(300.0, non_negative_float, environ=True),
+    "FMA_SECRETS_CACHE_TTL": Setting(300.0, non_negative_float, from_environment=True),
     # --- Deploy-time operations (api_service/operations.py) ------------------------------------------------
     # Secrets Manager id of the first admin's {"username", "password"}; bootstrap_admin needs it.
-    "FMA_ADMIN_SECRET_ID": Setting("", text, environ=True),
+    "FMA_ADMIN_SECRET_ID": Setting("", text, from_environment=True),
+}
+
+# Settings that no longer do anything, with what replaced them: a deployment still setting one is told so.
+REMOVED_SETTINGS = {
+    "INSTALLED_PACKAGES": "implementations are registered by fma_django_connectors/registrations.py at start-up",
 }
 
 _MISSING = object()
@@ -179,8 +185,8 @@ def setting_value(name: str, given: Mapping[str, Any]) -> Any:
 
 
 def environment_settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """The settings the environment sets: every ``environ`` setting whose variable is present, as text."""
-    return {name: environ[name] for name, setting in SETTINGS.items() if setting.environ and name in environ}
+    """The settings ``environ`` sets: each ``from_environment`` setting whose variable it holds, as text."""
+    return {name: environ[name] for name, setting in SETTINGS.items() if setting.from_environment and name in environ}
 
 
 def aws_settings(given: Mapping[str, Any]) -> AwsSettings:
@@ -240,9 +246,13 @@ def check_settings(given: Mapping[str, Any] | None = None) -> None:
     Raises
     ------
     ConfigurationError
-        The first setting that fails its check, or every unknown ``FMA_*`` setting, named with its value.
+        A removed setting is set; ``FMA_*`` settings the table does not know (all named, with their values); the
+        first setting that fails its check (named, with its value).
     """
     given = django_settings if given is None else given
+    removed = [name for name in REMOVED_SETTINGS if name in given]
+    if removed:
+        raise ConfigurationError("; ".join(f"{name} was removed: {REMOVED_SETTINGS[name]}" for name in removed))
     unknown = sorted(name for name in given if name.startswith("FMA_") and name not in SETTINGS)
     if unknown:
         raise ConfigurationError(
