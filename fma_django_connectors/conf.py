@@ -1,15 +1,17 @@
 """FMA's settings: every one in the table ``SETTINGS`` with its default and check; ``fma_settings`` reads them.
 
-Shaped like Django REST framework's ``api_settings``: code reads ``fma_settings.FMA_UPLOAD_MAX_BYTES`` (never
-``settings.X`` or ``getattr(settings, "X", default)``), and gets the deployment's value, or the default from the
-table, checked. A settings module sets only what differs from the defaults; ``check_settings`` runs at start-up
-(``FmaDjangoConnectorsConfig.ready``) and stops it with a message naming the setting and the bad value, and any
-``FMA_*`` setting the table does not know (a typo would otherwise be ignored), and any removed setting.
+Shaped like Django REST framework's ``api_settings``: code reads ``fma_settings.FMA_UPLOAD_MAX_BYTES``, never
+``settings.X`` or ``getattr(settings, "X", default)``, and gets the deployment's value, else the table's default,
+checked. A settings module sets an FMA setting only to change it. At start-up (``FmaDjangoConnectorsConfig.ready``)
+``check_settings`` checks every one, and refuses ``FMA_*`` names the table does not know (a typo would otherwise
+be ignored) and removed settings; each message names the setting and its value.
 
-Settings marked ``from_environment`` are also read from the environment variable of the same name, by the settings
-modules alone (``environment_settings(os.environ)`` in ``settings_base``); a number may then arrive as text,
-which its check converts. Adding a setting: one ``Setting`` line in ``SETTINGS`` (default, check, whether the
-environment may set it), then read it as ``fma_settings.NAME``.
+Settings marked ``from_environment`` are also read from the environment variable of the same name, by the
+settings modules alone (``environment_settings(os.environ)`` in ``settings_base``); a number then arrives as
+text, which its check converts.
+
+Adding a setting: one ``Setting(default, check, from_environment=...)`` line in ``SETTINGS``, a row in the
+README's "Settings" table (a test compares the two), and code reads ``fma_settings.NAME``.
 """
 
 from __future__ import annotations
@@ -214,7 +216,7 @@ class _DjangoSettings(Mapping[str, Any]):
     def __iter__(self) -> Any:
         from django.conf import settings
 
-        return iter(dir(settings._wrapped))
+        return iter(dir(settings))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

@@ -2,46 +2,14 @@
 environment read only by the settings modules; implementations registered in one place."""
 
 import ast
-import os
 import re
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
 from fma_core.exceptions import ConfigurationError
 from fma_core.settings import AGGREGATOR_DEFAULTS
 from fma_django_connectors.conf import SETTINGS, check_settings, environment_settings, fma_settings
-
-REPOSITORY = Path(__file__).resolve().parents[2]
-
-
-def start(tmp_path, settings_text, *, environment=None):
-    """A cold start of the API function (``import service_initialization``) on ``tests.settings`` plus
-    ``settings_text``, in a fresh interpreter; the finished process."""
-    (tmp_path / "changed_settings.py").write_text(
-        "from tests.settings import *  # noqa: F403\n" + textwrap.dedent(settings_text)
-    )
-    env = {
-        **os.environ,
-        **(environment or {}),
-        "DJANGO_SETTINGS_MODULE": "changed_settings",
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPOSITORY), str(REPOSITORY / "api_service")]),
-    }
-    return subprocess.run(
-        [sys.executable, "-c", "import service_initialization"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def last_line(process):
-    return process.stderr.strip().splitlines()[-1]
+from tests.cold_starts import REPOSITORY, cold_start, last_error_line
 
 
 class TestStartUp:
@@ -75,35 +43,28 @@ class TestStartUp:
         ids=["wrong type", "out of range", "not text", "unknown name", "removed", "unknown key", "unregistered"],
     )
     def test_a_wrong_setting_stops_the_start(self, tmp_path, settings_text, message):
-        process = start(tmp_path, settings_text)
+        process = cold_start(tmp_path, settings_text)
 
         assert process.returncode == 1
-        assert last_line(process) == f"fma_core.exceptions.ConfigurationError: {message}"
+        assert last_error_line(process) == f"fma_core.exceptions.ConfigurationError: {message}"
 
     def test_a_wrong_value_in_the_environment_stops_the_start(self, tmp_path):
-        process = start(tmp_path, "", environment={"FMA_AWS_CONNECT_TIMEOUT": "2s"})
+        process = cold_start(tmp_path, environment={"FMA_AWS_CONNECT_TIMEOUT": "2s"})
 
         assert process.returncode == 1
-        assert last_line(process) == (
+        assert last_error_line(process) == (
             "fma_core.exceptions.ConfigurationError: FMA_AWS_CONNECT_TIMEOUT must be a number, not '2s'"
         )
 
     def test_values_from_the_environment_reach_the_core(self, tmp_path):
-        (tmp_path / "probe.py").write_text(
+        probe = (
             "import service_initialization\n"
             "from fma_core.aws import client_config\n"
             "config = client_config()\n"
             "print(config.connect_timeout, config.read_timeout, config.retries['total_max_attempts'])\n"
         )
         environment = {"FMA_AWS_CONNECT_TIMEOUT": "0.5", "FMA_AWS_READ_TIMEOUT": "3", "FMA_AWS_MAX_ATTEMPTS": "4"}
-        env = {
-            **os.environ,
-            **environment,
-            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPOSITORY), str(REPOSITORY / "api_service")]),
-        }
-        process = subprocess.run(
-            [sys.executable, str(tmp_path / "probe.py")], env=env, capture_output=True, text=True, timeout=120
-        )
+        process = cold_start(tmp_path, environment=environment, code=probe)
 
         assert process.returncode == 0, process.stderr
         assert process.stdout.split() == ["0.5", "3.0", "4"]
