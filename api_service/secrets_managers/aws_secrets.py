@@ -42,6 +42,9 @@ def get_secret(secret_id: str, *, fresh: bool = False) -> SecretValue:
 
     ``fresh``: ask the manager even if the cache holds a value (the value was found out of date).
     """
+    # The environment is read here, outside the settings modules, because reading it is this manager's job: a
+    # secret may come from a variable named like it, and the Lambda runtime's variables say how to reach the
+    # extension. FMA's own settings never come from here.
     if secret_id in os.environ:
         return decode_secret(os.environ[secret_id])
     now = time.monotonic()
