@@ -50,6 +50,7 @@ import service_initialization  # sets Django up as the Lambda cold start does
 from fma_core.connectors.factory import connector_from_settings
 from fma_django_connectors import services
 from fma_django_connectors.aggregation import triggers
+from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.gateway.gateway_events import (
     GatewayRequest,
     LambdaContext,
@@ -446,13 +447,13 @@ def main(argv: list[str] | None = None) -> int:
             reason = os.strerror(error.errno) if error.errno else str(error)
             print(f"Cannot listen on {args.host}:{args.port}: {reason}. Try another PORT.", file=sys.stderr)
             return 1
-        if getattr(settings, "FMA_AGGREGATION_TRIGGER", "local") == "local":
+        if fma_settings.FMA_AGGREGATION_TRIGGER == "local":
             # Picks up what a previous run of this server left: pending updates, claims of a killed aggregation (the
             # sweeper's runs take them back with their result files), and result files the claims cannot name
             # (written under older names; listing a local folder is cheap).
             lease = connector_from_settings().claim_lease
             services.aggregate_orphans_delete(written_before=datetime.now(UTC) - lease)
-            triggers.start_local_sweeper(getattr(settings, "FMA_LOCAL_SWEEP_SECONDS", 5.0))
+            triggers.start_local_sweeper(fma_settings.FMA_LOCAL_SWEEP_SECONDS)
         host, port = server.server_address[:2]
         url = f"http://{host}:{port}/"
         print(banner(url=url, login=login, data_dir=data_dir, payload_format=args.payload_format), flush=True)

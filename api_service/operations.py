@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
 from fma_core.connectors.factory import connector_from_settings
 from fma_core.exceptions import ConfigurationError
+from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.services import aggregate_orphans_delete
 from secrets_managers import get_secrets_manager
 
@@ -77,14 +76,14 @@ def delete_orphan_results() -> dict[str, Any]:
 
 
 def _admin_credentials() -> tuple[str, str]:
-    secret_id = os.environ.get(ADMIN_SECRET_VARIABLE, "")
+    secret_id = fma_settings.FMA_ADMIN_SECRET_ID
     if not secret_id:
         raise ConfigurationError(
             f"bootstrap_admin needs the environment variable {ADMIN_SECRET_VARIABLE}: the id of a Secrets Manager "
             'secret holding {"username": ..., "password": ...}'
         )
     get_secret = get_secrets_manager(
-        settings.API_SERVICE_SETTINGS["secrets_manager"], setting='API_SERVICE_SETTINGS["secrets_manager"]'
+        fma_settings.API_SERVICE_SETTINGS["secrets_manager"], setting='API_SERVICE_SETTINGS["secrets_manager"]'
     )
     # An unreadable secret raises SecretUnavailableError, which names the secret and never its value.
     credentials = get_secret(secret_id)

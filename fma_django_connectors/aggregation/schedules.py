@@ -1,6 +1,6 @@
 """Per-model aggregation schedules: an EventBridge rule per model remotely, nothing locally.
 
-``settings.FMA_SCHEDULER`` picks the scheduler: ``"none"`` (the local default, where the in-process
+``FMA_SCHEDULER`` picks the scheduler: ``"none"`` (the local default, where the in-process
 trigger aggregates) or ``"eventbridge"``. The EventBridge rule ``fma-scheduled-<model id>`` fires
 ``FMA_SCHEDULE_EXPRESSION`` (default ``rate(1 minute)``) at ``AGGREGATOR_LAMBDA_ARN`` with the
 scheduled-event input ``{"detail": {"model_id": <id>}}``. It sweeps up anything an update's direct
@@ -31,12 +31,11 @@ import json
 import logging
 from typing import Any, Protocol
 
-from django.conf import settings
-
 from fma_core.aws import aws_client, aws_errors
 from fma_core.exceptions import ServiceUnavailableError
 from fma_core.registry import Registry
 from fma_django_connectors import selectors
+from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.models import FederatedModel
 
 __all__ = [
@@ -130,7 +129,7 @@ def _wants_schedule(model_id: int) -> bool | None:
 
 
 def _scheduler() -> Scheduler:
-    return schedulers.get(settings.FMA_SCHEDULER, setting="FMA_SCHEDULER")
+    return schedulers.get(fma_settings.FMA_SCHEDULER, setting="FMA_SCHEDULER")
 
 
 class _NoScheduler:
@@ -160,7 +159,7 @@ class _EventBridgeScheduler:
             client = aws_client("events")
             client.put_rule(
                 Name=name,
-                ScheduleExpression=settings.FMA_SCHEDULE_EXPRESSION,
+                ScheduleExpression=fma_settings.FMA_SCHEDULE_EXPRESSION,
                 State="ENABLED" if enabled else "DISABLED",
                 Description=f"FMA: aggregate federated model {model_id}",
             )
@@ -169,7 +168,7 @@ class _EventBridgeScheduler:
                 Targets=[
                     {
                         "Id": TARGET_ID,
-                        "Arn": settings.AGGREGATOR_LAMBDA_ARN,
+                        "Arn": fma_settings.AGGREGATOR_LAMBDA_ARN,
                         "Input": json.dumps({"detail": {"model_id": model_id}}),
                     }
                 ],

@@ -7,7 +7,6 @@ from typing import Any
 
 import jsonschema
 import orjson
-from django.conf import settings
 from django.db.models.fields.files import FieldFile
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
@@ -17,6 +16,7 @@ from fma_core.exceptions import FMAError, InvalidWeightsError
 from fma_core.serialization import Weights, parse_weights
 from fma_django_connectors import client_ids, selectors
 from fma_django_connectors.access.authentication import request_actor
+from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.exceptions import ResponseTooLargeError
 from fma_django_connectors.models import (
     Client,
@@ -462,7 +462,7 @@ class UploadSerializer(UpdateTargetFields, serializers.ModelSerializer):
         }
 
     def validate_size(self, value: int) -> int:
-        limit = settings.FMA_UPLOAD_MAX_BYTES
+        limit = fma_settings.FMA_UPLOAD_MAX_BYTES
         if value > limit:
             raise serializers.ValidationError(
                 f"{value} bytes is more than the {limit} bytes an upload may have (FMA_UPLOAD_MAX_BYTES)."
@@ -473,7 +473,7 @@ class UploadSerializer(UpdateTargetFields, serializers.ModelSerializer):
         return value.lower()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        json_limit = settings.FMA_UPLOAD_JSON_MAX_BYTES
+        json_limit = fma_settings.FMA_UPLOAD_JSON_MAX_BYTES
         if attrs["format"] == Upload.Format.JSON and attrs["size"] > json_limit:
             raise serializers.ValidationError(
                 {

@@ -46,13 +46,15 @@ REQUIRED = [
     "FMA_MODEL_DATA_BUCKET",
 ]
 
+# FMA's own settings are read as the code reads them: the module's value, else the default of the table.
 PRINT_SETTINGS = """
 import json
 from federated_learning_project import settings_remote as s
+from fma_django_connectors.conf import SETTINGS, setting_value
 names = ["DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DATABASES", "STORAGES", "STATIC_URL",
          "FORCE_SCRIPT_NAME", "AGGREGATOR_LAMBDA_ARN", "FMA_AGGREGATION_TRIGGER", "FMA_SCHEDULER",
          "FMA_SCHEDULE_EXPRESSION", "SECURE_PROXY_SSL_HEADER"]
-print(json.dumps({name: getattr(s, name) for name in names}))
+print(json.dumps({name: setting_value(name, vars(s)) if name in SETTINGS else getattr(s, name) for name in names}))
 """
 
 

@@ -26,6 +26,7 @@ from rest_framework import status
 from fma_core.serialization import Weights
 from fma_core.tensors import encode_safetensors
 from fma_django_connectors import services
+from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.exceptions import ApplicationError
 from fma_django_connectors.models import ModelArtifact, ModelUpdate, Upload
 
@@ -375,7 +376,7 @@ class TestCleanup:
     def test_downloads_go_once_their_urls_expired(self, db, media_root, settings):
         old = default_storage.save("downloads/old.npz", ContentFile(b"old"))
         fresh = default_storage.save("downloads/fresh.npz", ContentFile(b"fresh"))
-        expired_at = (timezone.now() - timedelta(seconds=settings.FMA_DOWNLOAD_LIFETIME_SECONDS + 1)).timestamp()
+        expired_at = (timezone.now() - timedelta(seconds=fma_settings.FMA_DOWNLOAD_LIFETIME_SECONDS + 1)).timestamp()
         os.utime(media_root / old, (expired_at, expired_at))
         call_command("cleanup_uploads")
         assert stored_files(media_root) == [fresh]

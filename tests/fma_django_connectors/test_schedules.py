@@ -24,6 +24,7 @@ from fma_django_connectors.aggregation.schedules import (
     schedule_sync,
     schedule_wake,
 )
+from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.models import Client, FederatedModel, ModelUpdate
 from tests.fma_django_connectors.workflow_support import make_update
 
@@ -271,8 +272,8 @@ class TestIdleCostsNothing:
 
 
 class TestNoScheduler:
-    def test_local_settings_touch_no_aws(self, model, monkeypatch, settings):
-        assert settings.FMA_SCHEDULER == "none"
+    def test_local_settings_touch_no_aws(self, model, monkeypatch):
+        assert fma_settings.FMA_SCHEDULER == "none"
         monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
 
         # Would raise ScheduleUnavailableError if it tried to reach EventBridge.
