@@ -165,8 +165,9 @@ class FederatedModelSerializer(serializers.ModelSerializer):
     """
 
     developer = serializers.PrimaryKeyRelatedField(queryset=selectors.developer_all(), required=False)
-    # Any client (the registration rules are the developer's); a public id names a client of a signed model.
-    clients = ClientField(many=True, queryset=selectors.client_all(), required=False)
+    # Clients of the caller's models (staff: any), others answered as unknown uuids; a public id names a
+    # client of a signed model.
+    clients = ScopedClientField(many=True, required=False)
     initial_model = WeightsField(write_only=True, required=False)
 
     class Meta:
