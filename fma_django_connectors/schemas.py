@@ -107,9 +107,20 @@ def _with_re2(validator_class: Any) -> Any:
     return jsonschema.validators.extend(validator_class, validators=RE2_KEYWORDS)
 
 
+def _draft(schema: Any) -> Any:
+    """The validator class of the draft ``schema`` names in ``$schema``; the latest for any other value.
+
+    ``validator_for`` itself fails on a ``$schema`` that is not a string, and warns on an unknown one.
+    """
+    latest = jsonschema.Draft202012Validator
+    if not isinstance(schema, dict) or not isinstance(schema.get("$schema", ""), str):
+        return latest
+    return jsonschema.validators.validator_for(schema, default=latest)
+
+
 def validator_class_for(schema: Any) -> Any:
     """The validator class that checks documents against ``schema``: its draft's, patterns on RE2."""
-    return _with_re2(jsonschema.validators.validator_for(schema))
+    return _with_re2(_draft(schema))
 
 
 def _subschemas(schema: Any) -> Iterator[dict[str, Any]]:
@@ -126,8 +137,7 @@ def schema_problem(schema: Any) -> str | None:
     """Why ``schema`` cannot check clients' documents, or None when it can (None itself: no schema)."""
     if schema is None:
         return None
-    # ``validator_for`` reads ``$schema`` of an object; anything else is for the latest draft to refuse.
-    draft = jsonschema.validators.validator_for(schema) if isinstance(schema, dict) else jsonschema.Draft202012Validator
+    draft = _draft(schema)
     try:
         draft.check_schema(schema)
     except jsonschema.SchemaError as error:
@@ -149,8 +159,9 @@ def schema_problem(schema: Any) -> str | None:
             try:
                 _compiled(pattern)
             except re2.error as error:
+                reason = error.args[0].decode() if error.args and isinstance(error.args[0], bytes) else str(error)
                 return (
-                    f"the pattern {pattern!r} cannot run in linear time (RE2: {error}); backreferences and "
+                    f"the pattern {pattern!r} cannot run in linear time (RE2: {reason}); backreferences and "
                     "lookaround are not supported"
                 )
     if {"patternProperties", "unevaluatedProperties"} <= keywords_used:

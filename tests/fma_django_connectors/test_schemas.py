@@ -217,6 +217,7 @@ class TestPatternsRunInLinearTime:
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         [message] = response.json()[field]
         assert message.startswith(f"the pattern {pattern!r} cannot run in linear time (RE2: ")
+        assert "b'" not in message  # RE2's reason as text
         assert not FederatedModel.objects.exists()
 
     def test_unevaluated_properties_beside_pattern_properties_is_refused(self, developer_api):
@@ -228,3 +229,16 @@ class TestPatternsRunInLinearTime:
                 "patternProperties and unevaluatedProperties in one schema are not supported: use additionalProperties"
             ]
         }
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({"$schema": 5}, "not a valid JSON Schema: 5 is not of type 'string'"),
+        ({"$schema": "http://example.com/no-such-draft", "pattern": "(a)\\1"}, "the pattern '(a)\\\\1' cannot run"),
+    ],
+)
+def test_a_schema_naming_no_known_draft_is_checked_as_the_latest(developer_api, schema, message):
+    response = _create(developer_api, update_schema=schema)
+    assert response.status_code == status.HTTP_400_BAD_REQUEST
+    assert response.json()["update_schema"][0].startswith(message)
