@@ -142,7 +142,8 @@ class GuardedBasicAuthentication(BasicAuthentication):
     DRF checks a Basic password before any throttle runs, so the count happens here, before the check (a right
     password takes its count back): once the rate is used up, every Basic attempt from that IP or for that
     username is a 429 until the window moves on, a right password included (otherwise the answer itself would
-    tell a guesser when it found one).
+    tell a guesser when it found one). A malformed Basic header tries no password: it counts as a failed
+    credential instead (``credentials`` rate, ``FailedCredentialGuard``).
     """
 
     def authenticate(self, request: Request) -> Any:
