@@ -80,7 +80,7 @@ REST_FRAMEWORK = {
     # Basic first: its challenge makes a missing credential a 401 (see the API contract).
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "fma_django_connectors.access.authentication.GuardedBasicAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "fma_django_connectors.access.authentication.GuardedTokenAuthentication",
         "fma_django_connectors.access.authentication.ClientUUIDAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -109,7 +109,8 @@ REST_FRAMEWORK = {
         "user": "1200/min",  # each developer (Basic, token, session)
         "anon": "120/min",  # each IP without credentials
         "registration": "30/min",  # each IP registering new clients without credentials
-        "login": "10/min",  # token route attempts and failed Basic passwords, per IP and per username
+        "login": "10/min",  # token route attempts, failed Basic and form passwords, per IP and per username
+        "credentials": "30/min",  # failed CLIENT-UUIDs and tokens, malformed Basic headers, per IP
     },
 }
 

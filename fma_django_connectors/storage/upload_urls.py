@@ -21,6 +21,7 @@ def upload_target(*, request: Request, upload: Upload) -> dict[str, Any]:
         size=upload.size,
         expires_in=fma_settings.FMA_UPLOAD_LIFETIME_SECONDS,
         base_url=request.build_absolute_uri("/"),
+        upload_id=str(upload.pk),
     )
     return {
         "id": str(upload.pk),

@@ -126,6 +126,8 @@ class TestFederatedModel:
             ({"requirement": "require_x_updates"}, "require_x_updates needs argument &#x27;num_updates&#x27;"),
             ({"update_schema": '{"type": 5}'}, "not a valid JSON Schema: 5 is not valid under any of the given"),
             ({"client_agg_results_schema": "[1]"}, "must be a JSON Schema (an object or a boolean)"),
+            ({"update_schema": '{"$ref": "http://127.0.0.1:9/s.json"}'}, "is not local: a schema may refer only"),
+            ({"client_agg_results_schema": '{"pattern": "(?=a)"}'}, "cannot run in linear time (RE2: "),
         ],
     )
     def test_what_the_api_refuses_the_admin_refuses(self, browser, developer, fields, message):
