@@ -539,6 +539,31 @@ def serve(
         listening.close()
 
 
+# Options taking a whole number of at least 1: option, environment variable, default, help.
+_COUNT_OPTIONS = (
+    (
+        "--workers",
+        "FMA_LOCAL_WORKERS",
+        DEFAULT_WORKERS,
+        "handler invocations at once, each with its database connection",
+    ),
+    ("--idle-timeout", "FMA_LOCAL_IDLE_TIMEOUT", IDLE_TIMEOUT_SECONDS, "seconds a connection may stay silent"),
+    (
+        "--header-timeout",
+        "FMA_LOCAL_HEADER_TIMEOUT",
+        HEADER_TIMEOUT_SECONDS,
+        "seconds a request's head may take from its first byte to its end",
+    ),
+    (
+        "--min-body-rate",
+        "FMA_LOCAL_MIN_BODY_RATE",
+        MIN_BODY_RATE,
+        "bytes per second a request body must average after a start as long as the idle timeout",
+    ),
+    ("--max-connections", "FMA_LOCAL_MAX_CONNECTIONS", MAX_CONNECTIONS, "connections served at once; more get a 503"),
+)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
@@ -551,36 +576,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("FMA_PAYLOAD_FORMAT", DEFAULT_PAYLOAD_FORMAT),
         help="events as from an HTTP API (2.0, as deployed) or a REST API (1.0); default: %(default)s",
     )
-    parser.add_argument(
-        "--workers",
-        type=_positive_int,
-        default=os.environ.get("FMA_LOCAL_WORKERS", DEFAULT_WORKERS),
-        help="handler invocations at once, each with its database connection (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--idle-timeout",
-        type=_positive_int,
-        default=os.environ.get("FMA_LOCAL_IDLE_TIMEOUT", IDLE_TIMEOUT_SECONDS),
-        help="seconds a connection may stay silent before it is closed (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--header-timeout",
-        type=_positive_int,
-        default=os.environ.get("FMA_LOCAL_HEADER_TIMEOUT", HEADER_TIMEOUT_SECONDS),
-        help="seconds a request's head may take from its first byte to its end (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--min-body-rate",
-        type=_positive_int,
-        default=os.environ.get("FMA_LOCAL_MIN_BODY_RATE", MIN_BODY_RATE),
-        help="bytes per second a request body must average after an idle timeout's start (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--max-connections",
-        type=_positive_int,
-        default=os.environ.get("FMA_LOCAL_MAX_CONNECTIONS", MAX_CONNECTIONS),
-        help="connections served at once; more are answered 503 (default: %(default)s)",
-    )
+    for option, variable, default, text in _COUNT_OPTIONS:
+        parser.add_argument(
+            option,
+            type=_positive_int,
+            default=os.environ.get(variable, default),
+            help=f"{text} (default: %(default)s)",
+        )
     args = parser.parse_args(argv)
     # argparse checks the choices of a value given on the command line, not of a default from the environment.
     if args.payload_format not in PAYLOAD_FORMATS:
