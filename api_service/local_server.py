@@ -10,11 +10,10 @@ Lambda entry. Going through the production handler means the local service sorts
 with apig-wsgi and picks the settings-selected handler exactly as the deployed one does; only the
 event comes from here instead of API Gateway.
 
-HTTP itself is werkzeug's WSGI server (threaded), with the manners of a server facing untrusted clients:
-an idle timeout, a total deadline for a request's head and a minimum rate for its body (the scheme of
-Apache's ``mod_reqtimeout``), a cap on concurrent connections, and 400s for an ambiguous head (a bad or
-repeated ``Host``, conflicting ``Content-Length``). :class:`GatewayApp` is the small WSGI application that
-makes the events. Requests and answers of the handler are limited to Lambda's
+HTTP itself is werkzeug's WSGI server (threaded) with the manners of ``local_http``: deadlines for a
+request's head and body, a cap on concurrent connections, JSON errors. :class:`GatewayApp` is the small WSGI
+application that makes the events; it answers an ambiguous head (a bad or repeated ``Host``, conflicting
+``Content-Length``) with a 400 itself. Requests and answers of the handler are limited to Lambda's
 6 MB, so the local service answers as the deployed one does. Signed transfer URLs
 (``fma_django_connectors.storage.transfers``) stand in for S3's presigned ones: they are served here, outside
 the handler and its limit, streaming bodies to and from storage.
@@ -26,17 +25,12 @@ At start-up it migrates the database through the handler's migration event, make
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import logging
 import os
-import re
 import secrets
 import signal
-import socket
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -44,7 +38,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
-from http import HTTPStatus
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -53,7 +46,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest
-from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler, select_address_family
+from werkzeug.serving import BaseWSGIServer
 from werkzeug.wsgi import FileWrapper
 
 import service_initialization  # sets Django up as the Lambda cold start does
@@ -69,6 +62,17 @@ from fma_django_connectors.gateway.gateway_events import (
     rest_event,
 )
 from fma_django_connectors.storage import transfers
+from local_http import (
+    HEADER_TIMEOUT_SECONDS,
+    IDLE_TIMEOUT_SECONDS,
+    JSON_TYPE,
+    MAX_CONNECTIONS,
+    MIN_BODY_RATE,
+    RAW_HEADERS,
+    listen,
+    redacted,
+    status_line,
+)
 
 # Lambda refuses a synchronous invocation whose request (or response) payload exceeds 6 MB.
 MAX_BODY_BYTES = 6 * 1024 * 1024
@@ -78,34 +82,15 @@ DEFAULT_PORT = 8000
 PAYLOAD_FORMATS = ("1.0", "2.0")
 # What the HTTP API in front of the deployed function (template.yaml, terraform_deploy/) sends.
 DEFAULT_PAYLOAD_FORMAT = "2.0"
-# A connection that sends nothing for this long is closed, so idle clients cannot hold threads forever.
-IDLE_TIMEOUT_SECONDS = 30
-# A request's head must arrive whole within this many seconds of its first byte, and its body at this many
-# bytes per second on average, counted after a start as long as the idle timeout: a client trickling a byte
-# now and then stays within the idle timeout forever otherwise. The defaults are those of Apache's
-# mod_reqtimeout (header=20, MinRate=500).
-HEADER_TIMEOUT_SECONDS = 20
-MIN_BODY_RATE = 500
-# Connections open at once; each holds a thread. Beyond it a connection is answered 503 and closed at once.
-# Far above what a developer, a browser and a few dozen clients open (bench/load.py's 50 clients fit).
-MAX_CONNECTIONS = 100
 # Handler invocations that run at once, like a Lambda function's concurrency. Each worker thread keeps its
 # database connection. The handler is Python under one GIL, so more workers add no throughput; on SQLite,
 # which takes one writer at a time, 8 workers doubled the push p99 of 4 (bench/README.md, "Load").
 DEFAULT_WORKERS = 4
-SERVER_NAME = "fma-local"
 # The banner's line naming the events the handler gets.
 _EVENT_LINES = {
     "2.0": "as an API Gateway HTTP API (payload 2.0) event, the kind the deployed service receives.",
     "1.0": "as an API Gateway REST API (payload 1.0) event (the deployed service receives HTTP API 2.0 events).",
 }
-# The request's headers (an email.message.Message) as the client sent them: spelling, order and repeats,
-# which WSGI's environ folds.
-_RAW_HEADERS = "fma.raw_headers"
-_JSON = ("Content-Type", "application/json")
-# A local transfer URL's token is a bearer credential until it expires (15 to 60 minutes): logs show this instead.
-_TRANSFER_TOKEN = re.compile(re.escape(transfers.LOCAL_TRANSFER_PATH) + r"[^\s'\"]+")
-_REDACTED_TRANSFER = transfers.LOCAL_TRANSFER_PATH + "[redacted]"
 
 logger = logging.getLogger("fma.local_server")
 
@@ -188,18 +173,18 @@ class GatewayApp:
         except (ConnectionError, TimeoutError):
             raise  # the client is gone or silent: werkzeug drops the connection
         except Exception:
-            logger.exception("Serving %s %s failed", method, _redacted(environ.get("REQUEST_URI", "")))
+            logger.exception("Serving %s %s failed", method, redacted(environ.get("REQUEST_URI", "")))
             answer = _json_answer(500, {"detail": "The local server failed to serve this request; see its log."})
         if method == "HEAD":
             # A HEAD answer keeps the length its GET would have, and no body.
             answer = _Answer(answer.status, answer.headers, [], answer.length)
-        start_response(_status_line(answer.status), answer.headers)
+        start_response(status_line(answer.status), answer.headers)
         logger.info(
             '[%s] %s "%s %s %s" %d %d %.0fms',
             datetime.now().strftime("%d/%b/%Y %H:%M:%S"),
             environ.get("REMOTE_ADDR"),
             method,
-            _redacted(environ.get("REQUEST_URI", "")),
+            redacted(environ.get("REQUEST_URI", "")),
             environ.get("SERVER_PROTOCOL"),
             answer.status,
             answer.length,
@@ -236,7 +221,7 @@ class GatewayApp:
 
     def _answer(self, environ: dict[str, Any]) -> _Answer:
         target = environ["REQUEST_URI"]
-        length, grant = self._check_head(environ["REQUEST_METHOD"], target, environ[_RAW_HEADERS])
+        length, grant = self._check_head(environ["REQUEST_METHOD"], target, environ[RAW_HEADERS])
         if grant is not None:
             return self._transfer(environ, grant, length)
         return self._invoke(environ, target, length)
@@ -252,7 +237,7 @@ class GatewayApp:
             path=path,
             raw_query=raw_query,
             headers=(
-                *environ[_RAW_HEADERS].items(),
+                *environ[RAW_HEADERS].items(),
                 *forwarding_headers(
                     client_ip=environ["REMOTE_ADDR"],
                     port=int(environ["SERVER_PORT"]),
@@ -305,208 +290,6 @@ class GatewayApp:
         return _Answer(200, list(headers.items()), FileWrapper(file, 64 * 1024), int(headers["Content-Length"]))
 
 
-class RequestTooSlow(TimeoutError):
-    """A client that keeps sending, but too slowly: its head took too long, or its body came below the rate."""
-
-
-class _PacedSocketReader(io.RawIOBase):
-    """A connection's reading side: each read waits at most the idle timeout and no later than the phase's deadline.
-
-    Sockets know only a timeout per read, which a client sending a byte now and then never reaches; Apache's
-    ``mod_reqtimeout`` adds a deadline for the whole head and a minimum rate for the body, and so does this
-    reader, set before each ``recv``. The head's deadline runs from its first byte (waiting for a request is
-    the idle timeout's business); the body's from the end of the head, as ``idle timeout + received / rate``.
-    A passed deadline raises :class:`RequestTooSlow`, a ``TimeoutError``, which the server treats as a client
-    that went silent.
-    """
-
-    def __init__(self, sock: socket.socket, *, idle_timeout: float, header_timeout: float, min_body_rate: int):
-        super().__init__()
-        self._sock = sock
-        self._idle_timeout = idle_timeout
-        self._header_timeout = header_timeout
-        self._min_body_rate = min_body_rate
-        self._in_body = False
-        self._started: float | None = None  # when the phase's clock started; a head's starts at its first byte
-        self._received = 0
-        self.head_overdue: RequestTooSlow | None = None
-
-    def expect_head(self) -> None:
-        self._in_body, self._started, self.head_overdue = False, None, None
-
-    def expect_body(self) -> None:
-        self._in_body, self._started, self._received = True, time.monotonic(), 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        now = time.monotonic()
-        wait = min(self._idle_timeout, self._deadline() - now) if self._started is not None else self._idle_timeout
-        if wait <= 0:
-            raise self._overdue()
-        self._sock.settimeout(wait)
-        try:
-            count = self._sock.recv_into(buffer)
-        except TimeoutError:
-            if self._started is not None and time.monotonic() >= self._deadline():
-                raise self._overdue() from None
-            raise
-        finally:
-            # Writes share the socket's timeout: they keep the idle one.
-            self._sock.settimeout(self._idle_timeout)
-        self._received += count
-        if self._started is None and count:
-            self._started = now
-        return count
-
-    def _deadline(self) -> float:
-        assert self._started is not None
-        if self._in_body:
-            return self._started + self._idle_timeout + self._received / self._min_body_rate
-        return self._started + self._header_timeout
-
-    def _overdue(self) -> RequestTooSlow:
-        if self._in_body:
-            return RequestTooSlow(f"the request body arrived slower than {self._min_body_rate} bytes/s")
-        self.head_overdue = RequestTooSlow(f"The request head took longer than {self._header_timeout} s to arrive.")
-        return self.head_overdue
-
-
-class GatewayRequestHandler(WSGIRequestHandler):
-    """werkzeug's request handler with this server's manners: JSON errors, paced reads, no version banner."""
-
-    server: BaseWSGIServer
-    protocol_version = "HTTP/1.1"
-    timeout = IDLE_TIMEOUT_SECONDS
-    header_timeout = HEADER_TIMEOUT_SECONDS
-    min_body_rate = MIN_BODY_RATE
-
-    def setup(self) -> None:
-        super().setup()
-        self.rfile.close()  # the plain file of the socket, replaced by a paced one
-        self._reader = _PacedSocketReader(
-            self.connection,
-            idle_timeout=self.timeout,
-            header_timeout=self.header_timeout,
-            min_body_rate=self.min_body_rate,
-        )
-        self.rfile = io.BufferedReader(self._reader)
-
-    def handle_one_request(self) -> None:
-        # What parse_request sets first, read by send_error when the request line itself never came whole.
-        self.command, self.request_version = None, self.default_request_version  # type: ignore[assignment]
-        self._reader.expect_head()
-        # http.server closes a connection whose read timed out, without an answer; a head that took too long
-        # gets its 408 here.
-        super().handle_one_request()
-        if self._reader.head_overdue is not None:
-            self.send_error(408, str(self._reader.head_overdue))
-
-    def parse_request(self) -> bool:
-        parsed = super().parse_request()
-        self._reader.expect_body()
-        return parsed
-
-    def connection_dropped(self, error: BaseException, environ: dict[str, Any] | None = None) -> None:
-        # werkzeug would go on to read the next request from what is left of this one.
-        self.close_connection = True
-        if isinstance(error, RequestTooSlow):
-            logger.warning("Closed the connection from %s: %s", self.address_string(), error)
-
-    def make_environ(self) -> dict[str, Any]:
-        environ = super().make_environ()
-        environ[_RAW_HEADERS] = self.headers
-        return environ
-
-    def handle_expect_100(self) -> bool:
-        # A client waiting for "100 Continue" learns of a refusal before sending its body; werkzeug sends the
-        # "100 Continue" itself otherwise.
-        app: GatewayApp = self.server.app  # type: ignore[assignment]
-        refused = app.refusal(self.command, self.path, self.headers)
-        if refused is not None:
-            self.send_error(refused.status, refused.detail)
-            return False
-        return True
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Errors of HTTP itself (bad request line, unsupported version, over-long headers) as JSON too."""
-        reason = _status_line(code).partition(" ")[2]
-        detail = message or reason
-        self.log_error("code %d, message %s", code, detail)
-        self.close_connection = True
-        # http.server leaves an unparsable request at HTTP/0.9, whose answers carry no status line or headers.
-        self.request_version = max(self.request_version, "HTTP/1.0")
-        body = json.dumps({"detail": detail}).encode()
-        self.send_response(code, reason)
-        self.send_header(*_JSON)
-        self.send_header("Connection", "close")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def version_string(self) -> str:
-        # The default names werkzeug's and Python's versions.
-        return SERVER_NAME
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # GatewayApp logs each answer once, with its size and duration.
-        pass
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        # werkzeug's messages and http.server's (through werkzeug's) quote the request line, which may hold a
-        # transfer URL.
-        logger.warning("%s %s", self.address_string(), _redacted(message % args))
-
-
-class CappedWSGIServer(ThreadedWSGIServer):
-    """werkzeug's threaded server, serving at most ``max_connections`` connections (a thread each) at once.
-
-    socketserver starts a thread for every connection it accepts. Beyond the cap a connection gets a fixed
-    503 on the accepting thread and is closed, so a flood of connections costs no threads.
-    """
-
-    def __init__(self, *args: Any, max_connections: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.max_connections = max_connections
-        self._places = threading.BoundedSemaphore(max_connections)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._places.acquire(blocking=False):
-            self._refuse(request, client_address)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._places.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._places.release()
-
-    def _refuse(self, request: socket.socket, client_address: Any) -> None:
-        logger.warning("Refused a connection from %s: %d are open", client_address[0], self.max_connections)
-        detail = (
-            f"The server is busy: it serves {self.max_connections} connections at once "
-            "(FMA_LOCAL_MAX_CONNECTIONS). Try again."
-        )
-        # Written by hand: http.server builds answers only inside a request handler, which needs a thread.
-        body = json.dumps({"detail": detail}).encode()
-        head = (
-            f"HTTP/1.1 503 Service Unavailable\r\nServer: {SERVER_NAME}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
-        )
-        # Never block the accepting thread: a new connection's send buffer takes these few hundred bytes whole.
-        request.setblocking(False)
-        with contextlib.suppress(OSError):
-            request.sendall(head.encode() + body)
-        self.shutdown_request(request)
-
-
 def serve(
     host: str,
     port: int,
@@ -519,24 +302,15 @@ def serve(
     max_connections: int = MAX_CONNECTIONS,
 ) -> BaseWSGIServer:
     """A threaded server for :class:`GatewayApp` on ``host:port`` (0 picks a free port); OSError if it cannot listen."""
-    listening = socket.create_server((host, port), family=select_address_family(host, port))
-    request_handler = type(
-        "GatewayRequestHandler",
-        (GatewayRequestHandler,),
-        {"timeout": idle_timeout, "header_timeout": header_timeout, "min_body_rate": min_body_rate},
+    return listen(
+        host,
+        port,
+        GatewayApp(payload_format=payload_format, workers=workers),
+        idle_timeout=idle_timeout,
+        header_timeout=header_timeout,
+        min_body_rate=min_body_rate,
+        max_connections=max_connections,
     )
-    try:
-        return CappedWSGIServer(
-            host,
-            port,
-            GatewayApp(payload_format=payload_format, workers=workers),
-            handler=request_handler,
-            fd=listening.fileno(),
-            max_connections=max_connections,
-        )
-    finally:
-        # werkzeug listens on its own duplicate of the socket.
-        listening.close()
 
 
 # Options taking a whole number of at least 1: option, environment variable, default, help.
@@ -708,20 +482,9 @@ def _transfer_token(target: str) -> str | None:
     return path.removeprefix(transfers.LOCAL_TRANSFER_PATH) if path.startswith(transfers.LOCAL_TRANSFER_PATH) else None
 
 
-def _redacted(text: str) -> str:
-    return _TRANSFER_TOKEN.sub(_REDACTED_TRANSFER, text)
-
-
 def _json_answer(status: int, payload: dict[str, Any]) -> _Answer:
     body = json.dumps(payload).encode()
-    return _Answer(status, [_JSON, ("Content-Length", str(len(body)))], [body], len(body))
-
-
-def _status_line(status: int) -> str:
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} Unknown"
+    return _Answer(status, [JSON_TYPE, ("Content-Length", str(len(body)))], [body], len(body))
 
 
 def _write_private(path: Path, text: str) -> None:
