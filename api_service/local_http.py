@@ -52,13 +52,14 @@ logger = logging.getLogger("fma.local_server")
 
 
 class Refused(Protocol):
+    """Why a request is refused: its status and the JSON ``detail`` of the answer."""
+
     status: int
     detail: str
 
 
 class HeadChecking(Protocol):
-    """An application that can refuse a request from its head alone, before a client waiting for
-    ``100 Continue`` sends the body."""
+    """An application that may refuse a request from its head alone, before the client sends the body."""
 
     def refusal(self, method: str, target: str, headers: Any) -> Refused | None: ...
 
@@ -70,7 +71,8 @@ class RequestTooSlow(TimeoutError):
 class _PacedSocketReader(io.RawIOBase):
     """A connection's reading side: each read waits at most the idle timeout and no later than the phase's deadline.
 
-    Sockets know only a timeout per read, which a client sending a byte now and then never reaches; Apache's
+    Sockets, socketserver and werkzeug know only a timeout per read, which a client sending a byte now and then
+    never reaches; Apache's
     ``mod_reqtimeout`` adds a deadline for the whole head and a minimum rate for the body, and so does this
     reader, set before each ``recv``. The head's deadline runs from its first byte (waiting for a request is
     the idle timeout's business); the body's from the end of the head, as ``idle timeout + received / rate``.
