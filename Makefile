@@ -103,7 +103,7 @@ define lambda_artifact
 	$(PY) -m pip install --quiet --no-compile --cache-dir "$(CURDIR)/$(PIP_CACHE)" --target "$(1)" --implementation cp \
 		--python-version $(LAMBDA_PYTHON_VERSION) $(LAMBDA_PLATFORMS) --only-binary=:all: \
 		-r build/requirements-lambda.txt artifacts/fma_django_connectors-*.whl
-	rsync -a --exclude __pycache__ --exclude staticfiles --exclude local_server.py api_service/ "$(1)/"
+	rsync -a --exclude __pycache__ --exclude staticfiles --exclude local_server.py --exclude local_http.py api_service/ "$(1)/"
 	FMA_STATIC_ROOT="$(abspath $(1))/staticfiles" $(PY) api_service/manage.py collectstatic --no-input -v 0 \
 		--settings=federated_learning_project.settings_static
 	rm -rf "$(1)/bin"
