@@ -86,7 +86,7 @@ LAMBDA_PYTHON ?= $(shell for candidate in $(wildcard $(HOME)/.pyenv/versions/$(L
 	$$(command -v python$(LAMBDA_PYTHON_VERSION)); do "$$candidate" -c pass 2>/dev/null && { echo "$$candidate"; break; }; done)
 # The AWS services the code builds boto3 clients for (fma_core/aws.py callers); botocore's models of
 # the other ~440 services are left out. tests/deploy/test_artifact.py checks the code calls no other.
-LAMBDA_BOTOCORE_SERVICES := lambda s3 secretsmanager events sts
+LAMBDA_BOTOCORE_SERVICES := lambda s3 secretsmanager scheduler events sts
 # Downloaded wheels are kept here between builds (`make clean` removes them).
 PIP_CACHE := build/pip-cache
 

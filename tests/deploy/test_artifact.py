@@ -252,6 +252,7 @@ def test_the_cold_start_benchmark_runs_on_the_artifact(artifact, tmp_path):
 REGION = "us-east-1"
 ORIGIN = "artifact001.execute-api.us-east-1.amazonaws.com"
 BUCKET = "fma-model-data-artifact"
+SCHEDULE_GROUP = "fma"
 ADMIN = {"username": "admin", "password": secrets.token_urlsafe(24)}
 # Set by the template only in its local mode, or only with the extension layer.
 CONDITIONAL_VARIABLES = {"FMA_LOCAL_DATA_DIR", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"}
@@ -292,6 +293,7 @@ def deployment(moto, database):
     key_secret = manager.create_secret(Name="fma/django-secret-key", SecretString=secrets.token_urlsafe(50))["ARN"]
     admin_secret = manager.create_secret(Name="fma/admin-user", SecretString=json.dumps(ADMIN))["ARN"]
     boto3.client("s3", **aws).create_bucket(Bucket=BUCKET)
+    boto3.client("scheduler", **aws).create_schedule_group(Name=SCHEDULE_GROUP)
     aggregator_arn = create_aggregator_function(boto3.client("iam", **aws), boto3.client("lambda", **aws))
     function_environment = {
         "DJANGO_SETTINGS_MODULE": "federated_learning_project.settings_remote",
@@ -304,6 +306,8 @@ def deployment(moto, database):
         "FMA_MODEL_DATA_BUCKET": BUCKET,
         "TRUSTED_ORIGIN": f".execute-api.{REGION}.amazonaws.com",
         "AGGREGATOR_LAMBDA_ARN": aggregator_arn,
+        "FMA_SCHEDULE_GROUP": SCHEDULE_GROUP,
+        "FMA_SCHEDULE_ROLE_ARN": "arn:aws:iam::123456789012:role/fma-scheduler",
     }
     template, _ = decode(str(TEMPLATE))
     assert set(function_environment) == set(template["Globals"]["Function"]["Environment"]["Variables"]) - (
