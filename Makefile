@@ -150,12 +150,14 @@ sam-build-remote: $(SAM)
 
 # After each `sam deploy`: migrate the database on the aggregator (900 s timeout; the API's 30 s could cut
 # a long migration off), then create the first admin user from the stack's admin secret (a no-op once
-# an admin exists). `sam remote invoke` prints each answer; STACK names the deployed stack.
+# an admin exists), sweep orphan result files, and replace this stack's EventBridge rules of earlier
+# versions by schedules in its group. `sam remote invoke` prints each answer; STACK names the deployed stack.
 STACK ?= fma
 sam-bootstrap: $(SAM)
 	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "update_metadata_db"}'
 	$(SAM) remote invoke ApiFunction --stack-name $(STACK) --event '{"detail": "bootstrap_admin"}'
 	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "delete_orphan_results"}'
+	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "migrate_schedules"}'
 
 # Needs Docker (sam runs the function in a container); without it use `make run`.
 sam-local: sam-build-local
