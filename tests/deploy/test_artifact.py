@@ -349,6 +349,21 @@ def test_the_built_artifact_migrates_bootstraps_serves_and_aggregates(functions,
     # The deploy: migrations on the aggregator, then the first admin on the API (twice: the second changes nothing).
     migrated = aggregator.invoke({"detail": "update_metadata_db"})
     assert json.loads(migrated["body"]) == {"data": "database updated successfully"}
+    # A rule of an earlier version aimed at this aggregator gives way to the deployment's schedules.
+    moto_clients = {
+        "endpoint_url": deployment["AWS_ENDPOINT_URL"],
+        "aws_access_key_id": deployment["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": deployment["AWS_SECRET_ACCESS_KEY"],
+        "region_name": REGION,
+    }
+    events = boto3.client("events", **moto_clients)
+    events.put_rule(Name="fma-scheduled-1", ScheduleExpression="rate(1 minute)")
+    events.put_targets(Rule="fma-scheduled-1", Targets=[{"Id": "1", "Arn": deployment["AGGREGATOR_LAMBDA_ARN"]}])
+    moved = aggregator.invoke({"detail": "migrate_schedules"})
+    assert json.loads(moved["body"]) == {
+        "data": "deleted 1 EventBridge rule(s) of earlier versions; scheduled 0 model(s) with pending work"
+    }
+    assert events.list_rules()["Rules"] == []
     created = api_function.invoke({"detail": "bootstrap_admin"})
     assert (created["statusCode"], json.loads(created["body"])) == (201, {"data": "admin user 'admin' created"})
     assert api_function.invoke({"detail": "bootstrap_admin"})["statusCode"] == 200
@@ -378,6 +393,10 @@ def test_the_built_artifact_migrates_bootstraps_serves_and_aggregates(functions,
     )
     assert status == 201, update
     assert [(invoke["type"], invoke["payload"]) for invoke in invokes] == [("Event", {"model_id": model["id"]})]
+    schedule = boto3.client("scheduler", **moto_clients).get_schedule(
+        GroupName=SCHEDULE_GROUP, Name=f"model-{model['id']}"
+    )
+    assert (schedule["State"], schedule["Target"]["Arn"]) == ("ENABLED", deployment["AGGREGATOR_LAMBDA_ARN"])
 
     aggregate_id = aggregator.invoke(invokes[0]["payload"])
     assert aggregate_id is not None
