@@ -2,7 +2,7 @@
 # one EventBridge Scheduler schedule per model, model-<id>, in this deployment's group, enabled only while
 # the model has pending work. The group belongs to the stack: destroying it deletes every schedule in it.
 # Names are unique per group, so deployments sharing an account and region never touch each other's
-# schedules; the quota is 1,000,000 schedules per account and region (EventBridge: 300 rules per bus).
+# schedules; the default quota is millions of schedules per account and region (EventBridge: 300 rules per bus).
 resource "aws_scheduler_schedule_group" "fma" {
   name = var.name_prefix
 }

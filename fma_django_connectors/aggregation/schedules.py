@@ -6,8 +6,8 @@ trigger aggregates) or ``"eventbridge-scheduler"``. Each deployment owns a sched
 a teardown leaves none behind). In it the schedule ``model-<model id>`` fires ``FMA_SCHEDULE_EXPRESSION``
 (default ``rate(1 minute)``) at ``AGGREGATOR_LAMBDA_ARN``, invoked with the role ``FMA_SCHEDULE_ROLE_ARN``,
 with the scheduled-event input ``{"detail": {"model_id": <id>}}``. Names are unique per group, so two
-deployments in one account never share a schedule; EventBridge Scheduler allows a million schedules
-per account and region, where EventBridge allows 300 rules per bus.
+deployments in one account never share a schedule; EventBridge Scheduler's default quota is millions of
+schedules per account and region, where EventBridge allows 300 rules per bus.
 
 It sweeps up anything an update's direct trigger missed, and so it only needs to run while there is
 something to sweep: it is ENABLED exactly while the model allows aggregation *and* has pending work
