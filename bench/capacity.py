@@ -16,10 +16,13 @@ Measured per step, for C clients each sending one update of P float64 values as 
 - ``stored``: bytes added to the storage (S3 PutObject bytes); ``read``: bytes of the weights files the step
   reads (S3 GetObject bytes: an aggregation reads every update it takes and the model's current weights);
 - ``request`` / ``response``: HTTP body bytes through API Gateway;
-- ``aws``: the AWS calls, by service and operation.
+- ``aws``: the AWS calls, by service and operation;
+- ``seconds``: wall time on this machine, local disk and in-process moto: a lower bound for Lambda, where
+  S3 and the database are a network hop away.
 
 Prints a Markdown table (docs/capacity.md turns it into the load one deployment carries); ``--json`` writes
-the rows. The temporary directory is removed at the end. Counts, not timings: they do not depend on the machine.
+the rows. The temporary directory is removed at the end. The counts do not depend on the machine; the
+seconds do.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -61,7 +65,9 @@ class Meter:
         self.aws.clear()
         before = self.stored_bytes()
         with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
             result, request_bytes, response_bytes = action()
+            seconds = time.perf_counter() - started
         statements = [query["sql"].lstrip().split(None, 1)[0].upper() for query in queries.captured_queries]
         row = {
             "step": step,
@@ -73,11 +79,20 @@ class Meter:
             "request": request_bytes,
             "response": response_bytes,
             "aws": dict(sorted(self.aws.items())),
+            "seconds": round(seconds, 3),
         }
         return row, result
 
 
-def call(handler: Any, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+def call(
+    handler: Any,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    *,
+    source_ip: str = "198.51.100.1",
+) -> Any:
     """One request through API Gateway to the API function: (status, JSON answer), request and response bytes."""
     from fma_django_connectors.gateway.gateway_events import GatewayRequest, http_api_event, response_parts
 
@@ -85,7 +100,9 @@ def call(handler: Any, method: str, path: str, body: Any = None, headers: dict[s
     pairs = [("Host", HOST), ("X-Forwarded-Proto", "https"), *(headers or {}).items()]
     if data is not None:
         pairs.append(("Content-Type", "application/json"))
-    event = http_api_event(GatewayRequest(method=method, path=path, headers=tuple(pairs), body=data))
+    pairs.append(("X-Forwarded-For", source_ip))
+    request = GatewayRequest(method=method, path=path, headers=tuple(pairs), body=data, source_ip=source_ip)
+    event = http_api_event(request)
     status, _, answer = response_parts(handler(event, None))
     return (status, json.loads(answer) if answer else None), len(data or b""), len(answer)
 
@@ -143,7 +160,13 @@ def run(parameters: int, clients: int) -> list[dict[str, Any]]:
     for index in range(clients):
         row, (status, registered) = meter.measure(
             "register a client",
-            lambda: call(api, "POST", f"/api/v1/models/{model_id}/register_client/"),
+            # Each client from an address of its own, as in the field: registrations are limited per address.
+            lambda index=index: call(
+                api,
+                "POST",
+                f"/api/v1/models/{model_id}/register_client/",
+                source_ip=f"10.{index // 250}.{index % 250}.1",
+            ),
             requests=1,
         )
         uuids.append(expect(status, registered, 200, "register a client")["uuid"])
@@ -192,13 +215,23 @@ def run(parameters: int, clients: int) -> list[dict[str, Any]]:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    header = ["step", "requests", "queries", "writes", "stored bytes", "read bytes", "request bytes", "response bytes"]
+    header = [
+        "step",
+        "requests",
+        "queries",
+        "writes",
+        "stored bytes",
+        "read bytes",
+        "request bytes",
+        "response bytes",
+        "s",
+    ]
     lines = ["| " + " | ".join([*header, "AWS calls"]) + " |", "|:---|" + "---:|" * len(header[1:]) + ":---|"]
     for row in rows:
         aws = ", ".join(f"{name} x {count}" for name, count in row["aws"].items()) or "none"
         lines.append(
             f"| {row['step']} | {row['requests']} | {row['queries']} | {row['writes']} | {row['stored']:,} | "
-            f"{row['read']:,} | {row['request']:,} | {row['response']:,} | {aws} |"
+            f"{row['read']:,} | {row['request']:,} | {row['response']:,} | {row['seconds']:.3f} | {aws} |"
         )
     return "\n".join(lines)
 

@@ -36,3 +36,4 @@ def test_reports_the_cost_of_an_update_and_of_an_aggregation(tmp_path):
     assert aggregation["aws"] == {"scheduler.UpdateSchedule": 1}
     assert latest["read"] == aggregation["stored"]
     assert "| one update, 100 float64 as JSON | 1 |" in completed.stdout
+    assert all(row["seconds"] > 0 for row in rows.values())
