@@ -358,9 +358,21 @@ def test_apply_and_destroy_against_moto(tmp_path, moto_url, deployer_account):
         "POST /api-token-auth",
     }
 
+    # A schedule the service put in the group goes with the stack: nothing is left behind.
+    scheduler = boto3.client("scheduler", **aws)
+    scheduler.create_schedule(
+        GroupName="fma",
+        Name="model-1",
+        ScheduleExpression="rate(1 minute)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": outputs["aggregator_function_arn"], "RoleArn": environment["FMA_SCHEDULE_ROLE_ARN"]},
+    )
+
     terraform(workdir, "destroy", "-auto-approve", "-refresh=false")
     assert terraform(workdir, "state", "list").stdout.strip() == ""
     assert lambda_client.list_functions()["Functions"] == []
+    assert [group["Name"] for group in scheduler.list_schedule_groups()["ScheduleGroups"]] == ["default"]
+    assert scheduler.list_schedules()["Schedules"] == []
 
 
 def assert_schedules_are_the_deployments_own(aws, environment, aggregator_arn):
