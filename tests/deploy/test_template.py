@@ -258,3 +258,18 @@ def test_transient_objects_expire_in_the_model_data_bucket(template):
     assert expiring == {f"{UPLOADS_FOLDER}/": 1, f"{DOWNLOADS_FOLDER}/": 1}
     (versions,) = [rule for rule in rules if "NoncurrentVersionExpiration" in rule]
     assert versions["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
+
+
+def test_sam_bootstrap_migrates_the_schedules_after_the_database():
+    # -n prints the recipe without running it (nothing reaches AWS).
+    result = subprocess.run(
+        ["make", "-n", "-C", str(REPOSITORY), "sam-bootstrap", "STACK=fma"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    events = re.findall(r'--event \'\{"detail": "([a-z_]+)"\}\'', result.stdout)
+    assert events[0] == "update_metadata_db"
+    assert "migrate_schedules" in events[1:]
