@@ -13,7 +13,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from fma_django_connectors.aggregation.schedules import schedule_name
 from tests.s3_storage import CREDENTIALS, REGION
 
 AGGREGATOR_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:fma-aggregator"
@@ -42,6 +41,9 @@ def scheduler(monkeypatch: Any, settings: Any) -> Iterator[Any]:
 
 def schedule_of(scheduler: Any, model_id: int, *, group: str = GROUP) -> dict[str, Any]:
     """State, expression and target of model ``model_id``'s schedule in ``group``."""
+    # Imported here: tests/conftest.py imports this module before any test has asked for Django's models.
+    from fma_django_connectors.aggregation.schedules import schedule_name
+
     found = scheduler.get_schedule(GroupName=group, Name=schedule_name(model_id))
     return {"state": found["State"], "schedule": found["ScheduleExpression"], "target": found["Target"]}
 
