@@ -86,7 +86,7 @@ LAMBDA_PYTHON ?= $(shell for candidate in $(wildcard $(HOME)/.pyenv/versions/$(L
 	$$(command -v python$(LAMBDA_PYTHON_VERSION)); do "$$candidate" -c pass 2>/dev/null && { echo "$$candidate"; break; }; done)
 # The AWS services the code builds boto3 clients for (fma_core/aws.py callers); botocore's models of
 # the other ~440 services are left out. tests/deploy/test_artifact.py checks the code calls no other.
-LAMBDA_BOTOCORE_SERVICES := lambda s3 secretsmanager events sts
+LAMBDA_BOTOCORE_SERVICES := lambda s3 secretsmanager scheduler events sts
 # Downloaded wheels are kept here between builds (`make clean` removes them).
 PIP_CACHE := build/pip-cache
 
@@ -150,12 +150,14 @@ sam-build-remote: $(SAM)
 
 # After each `sam deploy`: migrate the database on the aggregator (900 s timeout; the API's 30 s could cut
 # a long migration off), then create the first admin user from the stack's admin secret (a no-op once
-# an admin exists). `sam remote invoke` prints each answer; STACK names the deployed stack.
+# an admin exists), sweep orphan result files, and replace this stack's EventBridge rules of earlier
+# versions by schedules in its group. `sam remote invoke` prints each answer; STACK names the deployed stack.
 STACK ?= fma
 sam-bootstrap: $(SAM)
 	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "update_metadata_db"}'
 	$(SAM) remote invoke ApiFunction --stack-name $(STACK) --event '{"detail": "bootstrap_admin"}'
 	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "delete_orphan_results"}'
+	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "migrate_schedules"}'
 
 # Needs Docker (sam runs the function in a container); without it use `make run`.
 sam-local: sam-build-local

@@ -7,6 +7,9 @@
   leave things alone when an admin exists. The password never appears in an answer, log or error.
 - ``{"detail": "delete_orphan_results"}`` (aggregator, after each deploy's migration): delete the result files
   no aggregate records that are older than the claim lease, listing the results folder (docs/aggregation.md).
+- ``{"detail": "migrate_schedules"}`` (aggregator, after each deploy's migration): delete the EventBridge rules
+  ``fma-scheduled-*`` earlier versions kept for this deployment's aggregator, and give the models with pending
+  work their schedule in the deployment's group (``schedules.schedules_migrate``).
 
 Import after Django is set up (``cold_start.setup_django``).
 """
@@ -24,6 +27,7 @@ from django.db import IntegrityError, transaction
 
 from fma_core.connectors.factory import connector_from_settings
 from fma_core.exceptions import ConfigurationError
+from fma_django_connectors.aggregation.schedules import schedules_migrate
 from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.services import aggregate_orphans_delete
 from secrets_managers import get_secrets_manager
@@ -31,17 +35,20 @@ from secrets_managers import get_secrets_manager
 __all__ = [
     "MIGRATION_REQUEST",
     "ORPHAN_RESULTS_REQUEST",
+    "SCHEDULES_MIGRATION_REQUEST",
     "bootstrap_admin",
     "delete_orphan_results",
     "is_bootstrap_admin_event",
     "is_migration_event",
     "migrate_metadata_db",
+    "migrate_schedules",
 ]
 
 logger = logging.getLogger(__name__)
 
 MIGRATION_REQUEST = "update_metadata_db"
 ORPHAN_RESULTS_REQUEST = "delete_orphan_results"
+SCHEDULES_MIGRATION_REQUEST = "migrate_schedules"
 _BOOTSTRAP_ADMIN_REQUEST = "bootstrap_admin"
 ADMIN_SECRET_VARIABLE = "FMA_ADMIN_SECRET_ID"
 
@@ -73,6 +80,17 @@ def delete_orphan_results() -> dict[str, Any]:
     deleted = aggregate_orphans_delete(written_before=datetime.now(UTC) - lease)
     logger.info("delete_orphan_results: deleted %s", deleted)
     return _answer(200, f"deleted {len(deleted)} result file(s) no aggregate records")
+
+
+def migrate_schedules() -> dict[str, Any]:
+    """Delete this deployment's per-model EventBridge rules of earlier versions; schedule the models with work."""
+    migrated = schedules_migrate()
+    logger.info("migrate_schedules: %s", migrated)
+    return _answer(
+        200,
+        f"deleted {len(migrated['deleted_rules'])} EventBridge rule(s) of earlier versions; "
+        f"scheduled {len(migrated['scheduled_models'])} model(s) with pending work",
+    )
 
 
 def _admin_credentials() -> tuple[str, str]:

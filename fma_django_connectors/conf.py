@@ -131,9 +131,13 @@ SETTINGS: dict[str, Setting] = {
     # What a stored update sets off: "local" (in-process thread), "lambda" (invoke AGGREGATOR_LAMBDA_ARN) or
     # "none" (fma_django_connectors.aggregation.triggers).
     "FMA_AGGREGATION_TRIGGER": Setting("local", text, from_environment=True),
-    # Per-model aggregation schedules: "none" or "eventbridge" (fma_django_connectors.aggregation.schedules).
+    # Per-model aggregation schedules: "none" or "eventbridge-scheduler" (fma_django_connectors.aggregation.schedules).
     "FMA_SCHEDULER": Setting("none", text),
     "FMA_SCHEDULE_EXPRESSION": Setting("rate(1 minute)", text, from_environment=True),
+    # The deployment's EventBridge Scheduler group and the role its schedules invoke the aggregator with; both
+    # stacks create them, settings_remote requires them.
+    "FMA_SCHEDULE_GROUP": Setting("", text, from_environment=True),
+    "FMA_SCHEDULE_ROLE_ARN": Setting("", text, from_environment=True),
     # The aggregator Lambda the "lambda" trigger invokes and the schedules target; settings_remote requires it.
     "AGGREGATOR_LAMBDA_ARN": Setting("", text, from_environment=True),
     # With the local trigger, the local server sweeps for models with work left every this many seconds.

@@ -5,6 +5,4 @@ locals {
 
   api_function_name        = "${var.name_prefix}-api"
   aggregator_function_name = "${var.name_prefix}-aggregator"
-  # The API names each model's EventBridge rule fma-scheduled-<model id> (fma_django_connectors.aggregation.schedules).
-  schedule_rule_arn_pattern = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/fma-scheduled-*"
 }

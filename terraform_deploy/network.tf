@@ -43,7 +43,7 @@ resource "aws_vpc_security_group_ingress_rule" "database_from_lambda" {
 # cold start would wait on Secrets Manager until Lambda's init limit. Interface endpoints with private
 # DNS make the services' usual host names resolve to addresses inside the VPC, so no client changes.
 locals {
-  interface_endpoint_services = var.vpc_routes_to_aws ? toset([]) : toset(["secretsmanager", "lambda", "events", "logs"])
+  interface_endpoint_services = var.vpc_routes_to_aws ? toset([]) : toset(["secretsmanager", "lambda", "scheduler", "events", "logs"])
 }
 
 resource "aws_security_group" "endpoints" {

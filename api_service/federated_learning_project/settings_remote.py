@@ -7,6 +7,8 @@ Read from the environment (a missing one stops the start, naming it):
   ``{"username": ..., "password": ...}``;
 - ``FMA_MODEL_DATA_BUCKET``: S3 bucket of the weights files;
 - ``TRUSTED_ORIGIN`` and ``AGGREGATOR_LAMBDA_ARN``: the defaults below, overridden by the environment;
+- ``FMA_SCHEDULE_GROUP`` and ``FMA_SCHEDULE_ROLE_ARN``: the deployment's EventBridge Scheduler group and
+  the role its schedules invoke the aggregator with;
 - ``FMA_SECRET_KEY_SECRET_ID`` (or ``FMA_SECRET_KEY``): see ``settings_secret``.
 
 Optional: ``FMA_URL_PREFIX`` (API Gateway stage, e.g. ``/Prod``), ``FMA_DATABASE_SSLMODE`` (default
@@ -144,4 +146,8 @@ STORAGES = {
 # --- Aggregation -----------------------------------------------------------------------------------
 AGGREGATOR_LAMBDA_ARN = _require("AGGREGATOR_LAMBDA_ARN", _DEFAULT_AGGREGATOR_LAMBDA_ARN)
 FMA_AGGREGATION_TRIGGER = "lambda"
-FMA_SCHEDULER = "eventbridge"
+FMA_SCHEDULER = "eventbridge-scheduler"
+# The deployment's EventBridge Scheduler group (its stack creates and deletes it) and the role the schedules
+# invoke the aggregator with (fma_django_connectors.aggregation.schedules).
+FMA_SCHEDULE_GROUP = _require("FMA_SCHEDULE_GROUP")
+FMA_SCHEDULE_ROLE_ARN = _require("FMA_SCHEDULE_ROLE_ARN")

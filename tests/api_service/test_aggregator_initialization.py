@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import importlib
+import json
 
+import boto3
 import pytest
 
 import aggregator_initialization
 from fma_core.exceptions import ConfigurationError
-from fma_django_connectors.aggregation.schedules import rule_name, schedule_sync
+from fma_django_connectors.aggregation.schedules import schedule_sync
 from fma_django_connectors.models import ModelAggregate, ModelUpdate
-from tests.fma_django_connectors.test_schedules import events  # noqa: F401 (the moto EventBridge fixture)
 from tests.fma_django_connectors.workflow_support import make_model, make_update, result_of, statuses
+from tests.schedules_support import AGGREGATOR_ARN, schedule_names, schedule_of
 
 Status = ModelUpdate.Status
 
@@ -58,14 +60,13 @@ class TestScheduledEvents:
 
 @pytest.mark.django_db
 class TestScheduleSettled:
-    """After each run the model's EventBridge rule (moto) is left enabled only while work is pending."""
+    """After each run the model's schedule (moto's EventBridge Scheduler) is left enabled only while work is pending."""
 
     @pytest.fixture
-    def rules(self, request):
-        eventbridge = request.getfixturevalue("events")
-        return lambda model: eventbridge.describe_rule(Name=rule_name(model.pk))["State"]
+    def rules(self, scheduler):
+        return lambda model: schedule_of(scheduler, model.pk)["state"]
 
-    def test_a_run_that_takes_everything_disables_the_rule(self, rules):
+    def test_a_run_that_takes_everything_disables_the_schedule(self, rules):
         model = make_model()
         make_update(model, [1.0])
         schedule_sync(model=model)
@@ -99,6 +100,30 @@ class TestDirectEvents:
         make_update(model, [2.0])
 
         assert aggregator_initialization.handler({"model_id": model.pk}, None) is None
+
+
+@pytest.mark.django_db
+class TestSchedulesMigrationEvents:
+    """``{"detail": "migrate_schedules"}``, sent by each deploy after the database migration."""
+
+    def test_this_deployments_rules_give_way_to_schedules(self, scheduler):
+        events = boto3.client("events", region_name="us-east-1")
+        model = make_model()
+        make_update(model, [1.0])
+        events.put_rule(Name=f"fma-scheduled-{model.pk}", ScheduleExpression="rate(1 minute)")
+        events.put_targets(
+            Rule=f"fma-scheduled-{model.pk}",
+            Targets=[{"Id": "fma-aggregator", "Arn": AGGREGATOR_ARN, "Input": json.dumps({"detail": {"model_id": 1}})}],
+        )
+
+        answer = aggregator_initialization.handler({"detail": "migrate_schedules"}, None)
+
+        assert answer["statusCode"] == 200
+        assert json.loads(answer["body"]) == {
+            "data": "deleted 1 EventBridge rule(s) of earlier versions; scheduled 1 model(s) with pending work"
+        }
+        assert events.list_rules()["Rules"] == []
+        assert schedule_names(scheduler) == [f"model-{model.pk}"]
 
 
 class TestUnknownEvents:

@@ -134,16 +134,61 @@ def _statement(function, sid):
     return found
 
 
-def test_the_api_may_manage_only_the_per_model_rules(functions):
-    rules = _statement(functions["ApiFunction"], "ManagePerModelSchedules")
-    assert rules["Resource"]["Fn::Sub"].endswith(":rule/fma-scheduled-*")
-    assert all(action.startswith("events:") for action in rules["Action"])
+def _in_the_stacks_group(statement):
+    return statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${AggregationSchedules}/*"
+    }
 
 
-def test_the_aggregator_may_settle_only_the_per_model_rules(functions):
-    rules = _statement(functions["AggregatorFunction"], "SettlePerModelSchedules")
-    assert rules["Resource"]["Fn::Sub"].endswith(":rule/fma-scheduled-*")
-    assert sorted(rules["Action"]) == ["events:DisableRule", "events:EnableRule", "events:PutRule", "events:PutTargets"]
+def test_the_stack_owns_its_schedule_group(template, environment):
+    group = template["Resources"]["AggregationSchedules"]
+    assert group["Type"] == "AWS::Scheduler::ScheduleGroup"
+    assert group["Properties"]["Name"] == {"Ref": "AWS::StackName"}
+    assert "DeletionPolicy" not in group  # deleting the stack deletes the group and its schedules
+    assert environment["FMA_SCHEDULE_GROUP"] == {"Ref": "AggregationSchedules"}
+    assert environment["FMA_SCHEDULE_ROLE_ARN"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+
+
+def test_the_schedules_role_may_invoke_only_the_aggregator_for_only_the_stacks_group(template):
+    role = template["Resources"]["SchedulerRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"]["ArnEquals"] == {"aws:SourceArn": {"Fn::GetAtt": ["AggregationSchedules", "Arn"]}}
+    (policy,) = role["Policies"]
+    (invoke,) = policy["PolicyDocument"]["Statement"]
+    aggregator = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-aggregator"
+    assert invoke["Action"] == "lambda:InvokeFunction"
+    assert invoke["Resource"] == [{"Fn::Sub": aggregator}, {"Fn::Sub": f"{aggregator}:*"}]
+
+
+def test_the_api_may_manage_only_the_schedules_of_the_stacks_group(functions):
+    schedules = _statement(functions["ApiFunction"], "DeploymentSchedules")
+    assert _in_the_stacks_group(schedules)
+    assert sorted(schedules["Action"]) == [
+        "scheduler:CreateSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:UpdateSchedule",
+    ]
+    assert _statement(functions["ApiFunction"], "PassSchedulerRole")["Resource"] == {
+        "Fn::GetAtt": ["SchedulerRole", "Arn"]
+    }
+
+
+def test_the_aggregator_may_settle_only_the_schedules_of_the_stacks_group(functions):
+    schedules = _statement(functions["AggregatorFunction"], "DeploymentSchedules")
+    assert _in_the_stacks_group(schedules)
+    assert sorted(schedules["Action"]) == ["scheduler:CreateSchedule", "scheduler:UpdateSchedule"]
+    passed = _statement(functions["AggregatorFunction"], "PassSchedulerRole")
+    assert passed["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    legacy = _statement(functions["AggregatorFunction"], "DeleteLegacyRules")
+    assert legacy["Resource"]["Fn::Sub"].endswith(":rule/fma-scheduled-*")
+
+
+def test_no_eventbridge_rule_may_invoke_the_aggregator(template):
+    permissions = [
+        resource for resource in template["Resources"].values() if resource["Type"] == "AWS::Lambda::Permission"
+    ]
+    assert all(permission["Properties"]["Principal"] != "events.amazonaws.com" for permission in permissions)
 
 
 def test_the_aggregator_has_reserved_concurrency_and_an_on_failure_queue(template, functions):
@@ -182,12 +227,12 @@ def test_vpc_endpoints_are_created_unless_the_vpc_routes_to_aws(template):
         for resource in template["Resources"].values()
         if resource["Type"] == "AWS::EC2::VPCEndpoint"
     }
-    assert set(endpoints) == {"secretsmanager", "lambda", "events", "logs", "s3"}
+    assert set(endpoints) == {"secretsmanager", "lambda", "scheduler", "events", "logs", "s3"}
     assert template["Parameters"]["VpcRoutesToAws"]["Default"] == "false"
     assert template["Conditions"]["CreateEndpoints"] == {
         "Fn::And": [{"Condition": "HasVpc"}, {"Fn::Equals": [{"Ref": "VpcRoutesToAws"}, "false"]}]
     }
-    for service in ("secretsmanager", "lambda", "events", "logs"):
+    for service in ("secretsmanager", "lambda", "scheduler", "events", "logs"):
         assert endpoints[service]["Condition"] == "CreateEndpoints"
         assert endpoints[service]["Properties"]["PrivateDnsEnabled"] is True
 
@@ -213,3 +258,18 @@ def test_transient_objects_expire_in_the_model_data_bucket(template):
     assert expiring == {f"{UPLOADS_FOLDER}/": 1, f"{DOWNLOADS_FOLDER}/": 1}
     (versions,) = [rule for rule in rules if "NoncurrentVersionExpiration" in rule]
     assert versions["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
+
+
+def test_sam_bootstrap_migrates_the_schedules_after_the_database():
+    # -n prints the recipe without running it (nothing reaches AWS).
+    result = subprocess.run(
+        ["make", "-n", "-C", str(REPOSITORY), "sam-bootstrap", "STACK=fma"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    events = re.findall(r'--event \'\{"detail": "([a-z_]+)"\}\'', result.stdout)
+    assert events[0] == "update_metadata_db"
+    assert "migrate_schedules" in events[1:]

@@ -43,10 +43,10 @@ class _UnavailableScheduler:
     """A scheduler whose AWS side is down, as ``schedules`` reports it."""
 
     def sync(self, *, model_id: int, enabled: bool) -> None:
-        raise ScheduleUnavailableError(f"Could not update the aggregation schedule fma-scheduled-{model_id}: down")
+        raise ScheduleUnavailableError(f"Could not update the aggregation schedule fma/model-{model_id}: down")
 
     def remove(self, *, model_id: int) -> None:
-        raise ScheduleUnavailableError(f"Could not remove the aggregation schedule fma-scheduled-{model_id}: down")
+        raise ScheduleUnavailableError(f"Could not remove the aggregation schedule fma/model-{model_id}: down")
 
 
 UNAVAILABLE_SCHEDULER = "unavailable (tests)"
