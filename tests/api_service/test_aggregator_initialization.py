@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
 import importlib
-import json
-import threading
 import time
 
 import pytest
@@ -18,6 +15,7 @@ from fma_core.exceptions import ConfigurationError
 from fma_django_connectors.aggregation.schedules import rule_name, schedule_sync
 from fma_django_connectors.models import ModelAggregate, ModelUpdate
 from tests.api_service.test_operations import PASSWORD, admin_secret  # noqa: F401 (the admin secret fixture)
+from tests.custom_resources import custom_resource_event, response_url_server
 from tests.fma_django_connectors.test_schedules import events  # noqa: F401 (the moto EventBridge fixture)
 from tests.fma_django_connectors.workflow_support import make_model, make_update, result_of, statuses
 
@@ -149,33 +147,11 @@ class TestColdStart:
             importlib.reload(aggregator_initialization)
 
 
-class _CloudFormation(http.server.BaseHTTPRequestHandler):
-    """CloudFormation's side of a custom resource: the pre-signed ResponseURL that receives the PUT."""
-
-    def do_PUT(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.received.append({"path": self.path, "headers": dict(self.headers), "body": json.loads(body)})
-        status = self.server.statuses.pop(0) if self.server.statuses else 200
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format, *args):
-        pass
-
-
 @pytest.fixture
 def response_url():
     """A real HTTP server on 127.0.0.1 standing for the ResponseURL; ``.received`` holds the PUTs it got."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CloudFormation)
-    server.received = []
-    server.statuses = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.url = f"http://127.0.0.1:{server.server_address[1]}/stack-bucket/response?X-Amz-Signature=abc"
-    yield server
-    server.shutdown()
-    server.server_close()
+    with response_url_server() as server:
+        yield server
 
 
 class LambdaContext:
@@ -188,20 +164,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self):
         return int((self._deadline - time.monotonic()) * 1000)
-
-
-def custom_resource_event(url, request_type, **fields):
-    return {
-        "RequestType": request_type,
-        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:fma-deploy",
-        "ResponseURL": url,
-        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/fma/5b6f2a30-0000-11ef-8000-0a1b2c3d4e5f",
-        "RequestId": "6f1e2d3c-request",
-        "LogicalResourceId": "DeployOperations",
-        "ResourceType": "Custom::DeployOperations",
-        "ResourceProperties": {"ServiceToken": "arn", "CodeVersion": "arn:aws:lambda:...:function:fma-deploy:7"},
-        **fields,
-    }
 
 
 def answered(response_url):

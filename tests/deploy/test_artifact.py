@@ -18,6 +18,7 @@ import boto3
 import pytest
 from cfnlint.decode import decode
 
+from tests.custom_resources import custom_resource_event, response_url_server
 from tests.deploy.support import REMOTE_VARIABLES, REPOSITORY, SAMPLE_ENVIRONMENT, SECRET_VALUES, TEMPLATE
 from tests.events import make_v2_event
 from tests.integration.lambda_support import (
@@ -336,6 +337,21 @@ def functions(artifact, deployment, tmp_path_factory):
     yield containers
     for container in containers.values():
         container.close()
+
+
+@pytest.mark.integration
+def test_the_built_artifact_answers_the_deploy_custom_resource(functions):
+    # What SAM's DeployOperations sends <stack>-deploy (the aggregator's handler), answered at a real ResponseURL.
+    deploy = functions["aggregator"]
+    with response_url_server() as cloudformation:
+        assert deploy.invoke(custom_resource_event(cloudformation.url, "Update")) is None
+        assert deploy.invoke(custom_resource_event(cloudformation.url, "Delete")) is None
+
+    update, delete = (received["body"] for received in cloudformation.received)
+    assert update["Status"] == "SUCCESS", update["Reason"]
+    assert update["Data"]["Migration"] == "database updated successfully"
+    assert update["Data"]["Admin"] in {"admin user 'admin' created", "an admin user exists; nothing changed"}
+    assert (delete["Status"], delete["Data"]) == ("SUCCESS", {})
 
 
 @pytest.mark.integration
