@@ -340,21 +340,6 @@ def functions(artifact, deployment, tmp_path_factory):
 
 
 @pytest.mark.integration
-def test_the_built_artifact_answers_the_deploy_custom_resource(functions):
-    # What SAM's DeployOperations sends <stack>-deploy (the aggregator's handler), answered at a real ResponseURL.
-    deploy = functions["aggregator"]
-    with response_url_server() as cloudformation:
-        assert deploy.invoke(custom_resource_event(cloudformation.url, "Update")) is None
-        assert deploy.invoke(custom_resource_event(cloudformation.url, "Delete")) is None
-
-    update, delete = (received["body"] for received in cloudformation.received)
-    assert update["Status"] == "SUCCESS", update["Reason"]
-    assert update["Data"]["Migration"] == "database updated successfully"
-    assert update["Data"]["Admin"] in {"admin user 'admin' created", "an admin user exists; nothing changed"}
-    assert (delete["Status"], delete["Data"]) == ("SUCCESS", {})
-
-
-@pytest.mark.integration
 def test_the_built_artifact_migrates_bootstraps_serves_and_aggregates(functions, invokes, deployment):
     aggregator, api_function = functions["aggregator"], functions["api"]
 
@@ -399,3 +384,22 @@ def test_the_built_artifact_migrates_bootstraps_serves_and_aggregates(functions,
     # Nothing of the secrets reached the functions' logs.
     for container in functions.values():
         assert ADMIN["password"] not in container.log_path.read_text()
+
+
+@pytest.mark.integration
+def test_the_built_artifact_answers_the_deploy_custom_resource(functions):
+    # What SAM's DeployOperations sends <stack>-deploy (the aggregator's handler) at the first deploy, at an
+    # upgrade and at the stack's deletion, each answered at a real ResponseURL.
+    deploy = functions["aggregator"]
+    with response_url_server() as cloudformation:
+        for request_type in ("Create", "Update", "Delete"):
+            assert deploy.invoke(custom_resource_event(cloudformation.url, request_type)) is None
+
+    create, update, delete = (received["body"] for received in cloudformation.received)
+    assert (create["Status"], update["Status"]) == ("SUCCESS", "SUCCESS"), create["Reason"] + update["Reason"]
+    assert update["Data"] == {
+        "Migration": "database updated successfully",
+        "Admin": "an admin user exists; nothing changed",
+        "OrphanResults": "deleted 0 result file(s) no aggregate records",
+    }
+    assert (delete["Status"], delete["Data"]) == ("SUCCESS", {})
