@@ -115,6 +115,9 @@ class TestUnknownEvents:
             {"detail": {"update_metadata_db": True}},
             {"detail": "model_id"},
             {"requestContext": {}, "path": "/"},
+            # Not CloudFormation's: no URL to answer at, or a request type it never sends.
+            {"RequestType": "Create"},
+            {"RequestType": "Rename", "ResponseURL": "http://127.0.0.1:9/"},
         ],
     )
     def test_is_rejected_quoting_the_event(self, event):
