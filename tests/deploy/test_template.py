@@ -324,6 +324,16 @@ def test_every_alarm_tells_the_alarm_topic_when_it_fires_and_clears(template):
     assert template["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
 
 
+def test_the_dashboard_shows_every_alarm(template):
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    # CloudFormation substitutes ${Resource} and ${Resource.Attribute}; what remains must be JSON.
+    dashboard = json.loads(re.sub(r"\$\{([A-Za-z:]+)(?:\.(\w+))?\}", r"\1", body))
+    (alarm_widget,) = [widget for widget in dashboard["widgets"] if widget["type"] == "alarm"]
+    assert sorted(alarm_widget["properties"]["alarms"]) == sorted(_alarms(template))
+    referenced = set(re.findall(r"\$\{(\w+)", body)) - {"AWS"}
+    assert referenced <= set(template["Resources"])
+
+
 def test_the_stage_throttle_and_the_api_concurrency_are_parameters(template, functions):
     route = template["Resources"]["FmaApi"]["Properties"]["DefaultRouteSettings"]
     assert route == {
