@@ -131,7 +131,7 @@ def bootstrap_admin() -> dict[str, Any]:
 # --- CloudFormation custom resource ----------------------------------------------------------------------------------
 # The protocol is one PUT of a small JSON document to a pre-signed S3 URL
 # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html). AWS's cfnresponse module
-# exists only for inline template code, and crhelper reconfigures the root logger of the whole function: the few
+# exists only for inline template code, and crhelper configures the function's root logger as its own: the few
 # lines below, on urllib3 (already in the artifact through botocore), do it with bounded retries instead.
 _CUSTOM_RESOURCE_REQUESTS = frozenset({"Create", "Update", "Delete"})
 # A response is at most 4096 bytes; the reason is cut well below that.
@@ -156,12 +156,13 @@ def deploy_operations() -> dict[str, str]:
 
     Returns each one's answer, by name (the custom resource's ``Data``).
     """
-    answers = {
+    # In this order: the admin and the sweep need the migrated schema.
+    operations = {
         "Migration": migrate_metadata_db,
         "Admin": bootstrap_admin,
         "OrphanResults": delete_orphan_results,
     }
-    return {name: json.loads(operation()["body"])["data"] for name, operation in answers.items()}
+    return {name: json.loads(operation()["body"])["data"] for name, operation in operations.items()}
 
 
 class _CustomResourceAnswer:
