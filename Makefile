@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
 .PHONY: install run demo migrate test test-postgres test-sqlite test-and-coverage lint fma-django-compile bench bench-cold-start clean \
-	lambda-package sam-install sam-build-local sam-build-remote sam-bootstrap sam-local build-ApiFunction build-AggregatorFunction \
+	lambda-package sam-install sam-build-local sam-build-remote sam-local build-ApiFunction build-AggregatorFunction build-DeployFunction \
 	checkov-install checkov terraform-validate
 
 install: $(VENV)/.installed
@@ -126,8 +126,8 @@ $(LAMBDA_ZIP): fma-django-compile
 # The zip that terraform_deploy/ uploads (variable lambda_zip_path).
 lambda-package: $(LAMBDA_ZIP)
 
-# SAM calls these (BuildMethod: makefile) with ARTIFACTS_DIR set; both functions share one artifact.
-build-ApiFunction build-AggregatorFunction: fma-django-compile
+# SAM calls these (BuildMethod: makefile) with ARTIFACTS_DIR set; the functions share one artifact.
+build-ApiFunction build-AggregatorFunction build-DeployFunction: fma-django-compile
 	mkdir -p build
 	$(call lambda_artifact,$(ARTIFACTS_DIR))
 
@@ -147,17 +147,6 @@ sam-build-local: $(SAM)
 sam-build-remote: $(SAM)
 	$(SAM) validate --lint
 	$(SAM) build --build-in-source
-
-# After each `sam deploy`: migrate the database on the aggregator (900 s timeout; the API's 30 s could cut
-# a long migration off), then create the first admin user from the stack's admin secret (a no-op once
-# an admin exists), sweep orphan result files, and replace this stack's EventBridge rules of earlier
-# versions by schedules in its group. `sam remote invoke` prints each answer; STACK names the deployed stack.
-STACK ?= fma
-sam-bootstrap: $(SAM)
-	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "update_metadata_db"}'
-	$(SAM) remote invoke ApiFunction --stack-name $(STACK) --event '{"detail": "bootstrap_admin"}'
-	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "delete_orphan_results"}'
-	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "migrate_schedules"}'
 
 # Needs Docker (sam runs the function in a container); without it use `make run`.
 sam-local: sam-build-local

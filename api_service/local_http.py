@@ -73,8 +73,9 @@ class _PacedSocketReader(io.RawIOBase):
 
     Sockets, socketserver and werkzeug know only a timeout per read, which a client sending a byte now and then
     never reaches; Apache's ``mod_reqtimeout`` adds a deadline for the whole head and a minimum rate for the
-    body, and so does this reader, set before each ``recv``. The head's deadline runs from its first byte (waiting for a request is
-    the idle timeout's business); the body's from the end of the head, as ``idle timeout + received / rate``.
+    body, and so does this reader, set before each ``recv``. The head's deadline runs from its first byte
+    (waiting for a request is the idle timeout's business); the body's from the end of the head, as
+    ``idle timeout + received / rate``.
     A passed deadline raises :class:`RequestTooSlow`, a ``TimeoutError``, which the server treats as a client
     that went silent.
     """

@@ -18,6 +18,7 @@ import boto3
 import pytest
 from cfnlint.decode import decode
 
+from tests.custom_resources import custom_resource_event, response_url_server
 from tests.deploy.support import REMOTE_VARIABLES, REPOSITORY, SAMPLE_ENVIRONMENT, SECRET_VALUES, TEMPLATE
 from tests.events import make_v2_event
 from tests.integration.lambda_support import (
@@ -406,3 +407,23 @@ def test_the_built_artifact_migrates_bootstraps_serves_and_aggregates(functions,
     # Nothing of the secrets reached the functions' logs.
     for container in functions.values():
         assert ADMIN["password"] not in container.log_path.read_text()
+
+
+@pytest.mark.integration
+def test_the_built_artifact_answers_the_deploy_custom_resource(functions):
+    # What SAM's DeployOperations sends <stack>-deploy (the aggregator's handler) at the first deploy, at an
+    # upgrade and at the stack's deletion, each answered at a real ResponseURL.
+    deploy = functions["aggregator"]
+    with response_url_server() as cloudformation:
+        for request_type in ("Create", "Update", "Delete"):
+            assert deploy.invoke(custom_resource_event(cloudformation.url, request_type)) is None
+
+    create, update, delete = (received["body"] for received in cloudformation.received)
+    assert (create["Status"], update["Status"]) == ("SUCCESS", "SUCCESS"), create["Reason"] + update["Reason"]
+    assert update["Data"] == {
+        "Migration": "database updated successfully",
+        "Admin": "an admin user exists; nothing changed",
+        "OrphanResults": "deleted 0 result file(s) no aggregate records",
+        "Schedules": "deleted 0 EventBridge rule(s) of earlier versions; scheduled 0 model(s) with pending work",
+    }
+    assert (delete["Status"], delete["Data"]) == ("SUCCESS", {})

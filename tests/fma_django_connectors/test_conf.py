@@ -22,8 +22,8 @@ class TestStartUp:
             ("FMA_DOWNLOAD_LIFETIME_SECONDS = 0", "FMA_DOWNLOAD_LIFETIME_SECONDS must be positive, not 0"),
             ("FMA_SCHEDULE_EXPRESSION = 60", "FMA_SCHEDULE_EXPRESSION must be a string, not 60"),
             (
-                'FMA_SCHEDULR = "eventbridge-scheduler"',
-                "Unknown FMA setting(s) FMA_SCHEDULR='eventbridge-scheduler'; known: see fma_django_connectors/conf.py SETTINGS",
+                'FMA_SCHEDULR = "none"',
+                "Unknown FMA setting(s) FMA_SCHEDULR='none'; known: see fma_django_connectors/conf.py SETTINGS",
             ),
             (
                 'INSTALLED_PACKAGES = ["fma_django_connectors"]',
