@@ -15,6 +15,9 @@ from tests.fma_django_connectors.workflow_support import make_model, make_update
 
 Status = ModelUpdate.Status
 
+# The handler closes connections after each event, as Django after a request; not the test's own.
+pytestmark = pytest.mark.usefixtures("keep_test_connection")
+
 
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):

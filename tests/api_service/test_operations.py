@@ -14,6 +14,9 @@ from secrets_managers import SecretUnavailableError
 from tests.fma_django_connectors.workflow_support import make_aggregate, make_model
 from tests.storage_faults import stored_files
 
+# The handler closes connections after each event, as Django after a request; not the test's own.
+pytestmark = pytest.mark.usefixtures("keep_test_connection")
+
 SECRET_ID = "FMA_TEST_ADMIN_SECRET"
 PASSWORD = "first admin's long password 4711"
 BOOTSTRAP = {"detail": "bootstrap_admin"}

@@ -27,6 +27,7 @@ from tests.integration.lambda_support import (
     create_aggregator_function,
     fresh_database,
     moto_server,
+    terminate_connections,
     watched_invokes,
 )
 from tests.s3_storage import moto_environment
@@ -379,6 +380,21 @@ def test_the_built_artifact_migrates_bootstraps_serves_and_aggregates(functions,
     assert aggregate_id is not None
     status, latest = api("GET", f"/api/v1/models/{model['id']}/get_latest_model/", headers=client)
     assert (status, latest) == (200, {"values": [4.0], "aggregate": aggregate_id})
+
+    # PostgreSQL drops the warm functions' connections (a failover, the proxy's idle timeout): the next update
+    # and aggregation get new ones.
+    terminate_connections(deployment["FMA_DATABASE_NAME"])
+    status, update = api(
+        "POST",
+        "/api/v1/model_updates/",
+        {"federated_model": model["id"], "data": [6.0], "base_aggregate": aggregate_id},
+        client,
+    )
+    assert status == 201, update
+    second_id = aggregator.invoke(invokes[-1]["payload"])
+    assert second_id is not None
+    status, latest = api("GET", f"/api/v1/models/{model['id']}/get_latest_model/", headers=client)
+    assert (status, latest) == (200, {"values": [6.0], "aggregate": second_id})
 
     # Nothing of the secrets reached the functions' logs.
     for container in functions.values():
