@@ -53,13 +53,16 @@ def _number(variable: str) -> float:
     return value
 
 
-def client_config(*, best_effort: bool = False) -> Any:
+def client_config(*, best_effort: bool = False, service: str | None = None) -> Any:
     """The ``botocore.config.Config`` every client gets (timeouts and retries from the environment).
 
     Parameters
     ----------
     best_effort
         One attempt, connect and read timeouts of ``FMA_AWS_BEST_EFFORT_TIMEOUT`` seconds.
+    service
+        The client's service, for what one service needs besides (S3: signature version 4). The S3 storage
+        of django-storages is given this config too (``fma_django_connectors.storage.s3``).
 
     Raises
     ------
@@ -78,12 +81,17 @@ def client_config(*, best_effort: bool = False) -> Any:
         connect, read, attempts = timeout, timeout, 1
     else:
         connect, read = _number("FMA_AWS_CONNECT_TIMEOUT"), _number("FMA_AWS_READ_TIMEOUT")
-    return Config(
+    config = Config(
         connect_timeout=connect,
         read_timeout=read,
         # total_max_attempts counts the first attempt; botocore's max_attempts would count retries only.
         retries={"total_max_attempts": int(attempts), "mode": "standard"},
     )
+    if service == "s3":
+        # Signature version 4 everywhere: presigned URLs then bind their headers (Content-Length of an upload),
+        # and botocore would otherwise presign with the deprecated version 2 against some endpoints.
+        config = config.merge(Config(signature_version="s3v4"))
+    return config
 
 
 @cache
@@ -95,13 +103,8 @@ def aws_client(service: str, *, region_name: str | None = None, best_effort: boo
     Tests that change the environment call ``aws_client.cache_clear()``.
     """
     import boto3
-    from botocore.config import Config
 
-    config = client_config(best_effort=best_effort)
-    if service == "s3":
-        # Signature version 4 everywhere: presigned URLs then bind their headers (Content-Length of an upload),
-        # and botocore would otherwise presign with the deprecated version 2 against some endpoints.
-        config = config.merge(Config(signature_version="s3v4"))
+    config = client_config(best_effort=best_effort, service=service)
     return boto3.client(service, region_name=region_name or os.environ.get("AWS_REGION"), config=config)
 
 

@@ -116,6 +116,13 @@ def _as_operator_error(exc: Exception) -> Exception:
         unavailable.__cause__ = exc
         return unavailable
 
+    if isinstance(exc, BotoCoreError | ClientError):
+        # The one AWS service a request reaches without its own wrapper: S3, through django-storages.
+        # Before OSError: botocore's timeouts are OSErrors too (they subclass requests' ReadTimeout).
+        return aws_error(
+            exc, action="Could not read or write model data", service="AWS S3", setting="FMA_MODEL_DATA_BUCKET"
+        )
+
     if isinstance(exc, OSError) and not isinstance(exc, UnreadablePostError):
         # The local model data folder failed (a full disk, a read-only mount, a folder that is not one): a
         # request cannot reach the filesystem otherwise. The reason, not the path: the path is the operator's.
@@ -126,11 +133,6 @@ def _as_operator_error(exc: Exception) -> Exception:
         unavailable.__cause__ = exc
         return unavailable
 
-    if isinstance(exc, BotoCoreError | ClientError):
-        # The one AWS service a request reaches without its own wrapper: S3, through django-storages.
-        return aws_error(
-            exc, action="Could not read or write model data", service="AWS S3", setting="FMA_MODEL_DATA_BUCKET"
-        )
     return exc
 
 

@@ -37,7 +37,7 @@ def store_model_data_in_s3(
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
+            "BACKEND": "fma_django_connectors.storage.s3.BoundedS3Storage",
             "OPTIONS": {"bucket_name": bucket, "default_acl": None, **options},
         },
     }

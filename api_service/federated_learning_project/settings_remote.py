@@ -134,7 +134,8 @@ DATABASES = {
 STORAGES = {
     **STORAGES,
     "default": {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        # django-storages' S3 storage with the bounded timeouts and retries of fma_core.aws.
+        "BACKEND": "fma_django_connectors.storage.s3.BoundedS3Storage",
         # Files are private (the bucket blocks public access) and reached only through the API.
         "OPTIONS": {"bucket_name": _require("FMA_MODEL_DATA_BUCKET"), "default_acl": None, "file_overwrite": False},
     },

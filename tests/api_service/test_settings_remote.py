@@ -120,7 +120,7 @@ class TestFromTheEnvironment:
                 "connect_timeout": 10,
             },
         }
-        assert settings["STORAGES"]["default"]["BACKEND"] == "storages.backends.s3.S3Storage"
+        assert settings["STORAGES"]["default"]["BACKEND"] == "fma_django_connectors.storage.s3.BoundedS3Storage"
         assert settings["STORAGES"]["default"]["OPTIONS"]["bucket_name"] == "fma-model-data"
         assert settings["STORAGES"]["staticfiles"] == {
             "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"

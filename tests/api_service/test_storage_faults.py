@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 import safetensors.numpy
+from django.core.files.storage import default_storage
 from moto.server import ThreadedMotoServer
 
 import service_initialization
+from fma_core.aws import aws_client
 from fma_django_connectors import services
 from fma_django_connectors.models import ModelUpdate, Upload
 from fma_django_connectors.storage import transfers
@@ -45,11 +47,13 @@ NO_BUCKET = (
 UNREACHABLE = "Could not read or write model data: AWS S3 is unreachable ("
 
 
-def _call(method, path, *, client, body=None):
+def _call(method, path, *, client, body=None, query=None):
     headers = {"CLIENT-UUID": str(client.uuid), "Accept": "application/json"}
     if body is not None:
         headers["Content-Type"] = "application/json"
-    event = make_v2_event(method=method, path=path, headers=headers, body=None if body is None else json.dumps(body))
+    event = make_v2_event(
+        method=method, path=path, headers=headers, query=query, body=None if body is None else json.dumps(body)
+    )
     response = service_initialization.handler(event, make_context())
     return response["statusCode"], json.loads(response_body(response))
 
@@ -282,3 +286,78 @@ class TestS3:
         assert Upload.objects.filter(pk=target["id"]).exists()
         assert completed[0] == 201, completed
         assert _bucket_keys(s3) == [f"models/{name}" for name in _update_files()]
+
+
+class TestS3Silent:
+    """S3 accepting connections and never answering (a private subnet without the gateway endpoint, a brown-out):
+    each route that reads or writes model data answers a JSON 503 naming S3 and its setting, after the bounded
+    timeouts and retries of every FMA AWS client (``fma_core.aws``), the S3 storage's included."""
+
+    @pytest.fixture
+    def silence(self, s3, silent_endpoint, monkeypatch, settings):
+        """Point every S3 client (the storage's and ``aws_client``'s) at the silent endpoint, from the next call."""
+        # Short bounds keep the test quick; that the storage takes them at all is what is checked.
+        monkeypatch.setenv("FMA_AWS_CONNECT_TIMEOUT", "0.5")
+        monkeypatch.setenv("FMA_AWS_READ_TIMEOUT", "0.5")
+
+        def silence():
+            monkeypatch.setenv("AWS_ENDPOINT_URL", silent_endpoint)
+            aws_client.cache_clear()
+            settings.STORAGES = {**settings.STORAGES}  # a new default storage, hence a new client
+
+        return silence
+
+    @pytest.fixture
+    def stored_update(self, model, fed_client):
+        status, update = _push(model, fed_client, [1.0, 2.0])
+        assert status == 201, update
+        return update
+
+    def test_the_storage_client_has_the_bounded_timeouts_and_retries(self, s3, monkeypatch):
+        monkeypatch.setenv("FMA_AWS_READ_TIMEOUT", "1.5")
+        monkeypatch.setenv("FMA_AWS_MAX_ATTEMPTS", "3")
+        config = default_storage.connection.meta.client.meta.config
+
+        assert (config.connect_timeout, config.read_timeout, config.retries) == (
+            2.0,
+            1.5,
+            {"total_max_attempts": 3, "mode": "standard"},
+        )
+        assert config.signature_version == "s3v4"
+
+    def test_a_json_update_is_a_503_naming_s3_and_the_bucket_setting(self, model, fed_client, silence):
+        silence()
+
+        failed = _push(model, fed_client, [1.0, 2.0])
+
+        assert_s3_unavailable(failed)
+        assert ModelUpdate.objects.count() == 0
+
+    def test_completing_an_upload_is_a_503_naming_s3_and_the_bucket_setting(self, model, fed_client, s3, silence):
+        data = safetensors.numpy.save(_tensors(3))
+        target = _make_upload(model, fed_client, data)
+        request = urllib.request.Request(target["upload_url"], data=data, headers=target["headers"], method="PUT")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+        silence()
+
+        failed = _complete(fed_client, target)
+
+        assert_s3_unavailable(failed)
+        assert Upload.objects.filter(pk=target["id"]).exists()
+
+    @pytest.mark.parametrize("fmt", ["safetensors", "npz", "json"])
+    def test_a_download_is_a_503_naming_s3_and_the_bucket_setting(self, fed_client, stored_update, silence, fmt):
+        silence()
+
+        failed = _call("GET", f"{UPDATES}{stored_update['id']}/data/", client=fed_client, query={"format": fmt})
+
+        assert_s3_unavailable(failed)
+
+
+def assert_s3_unavailable(answer):
+    status, body = answer
+    assert status == 503, body
+    assert body["detail"].startswith(UNREACHABLE), body
+    assert "FMA_MODEL_DATA_BUCKET" in body["detail"]
+    assert "MEDIA_ROOT" not in body["detail"]

@@ -39,6 +39,14 @@ class TestConfig:
         monkeypatch.setenv("FMA_AWS_BEST_EFFORT_TIMEOUT", "0.25")
         assert settings_of(client_config(best_effort=True)) == (0.25, 0.25, 1)
 
+    def test_s3_signs_with_version_4_and_keeps_the_bounds(self, monkeypatch):
+        monkeypatch.setenv("FMA_AWS_READ_TIMEOUT", "3")
+        config = client_config(service="s3")
+
+        assert settings_of(config) == (2.0, 3.0, 2)
+        assert config.signature_version == "s3v4"
+        assert client_config().signature_version is None
+
     @pytest.mark.parametrize(
         ("variable", "value", "message"),
         [
