@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
+from botocore.exceptions import BotoCoreError
 
 import aggregator_initialization
 from fma_core.exceptions import ConfigurationError
@@ -12,6 +13,7 @@ from fma_django_connectors.aggregation.schedules import rule_name, schedule_sync
 from fma_django_connectors.models import ModelAggregate, ModelUpdate
 from tests.fma_django_connectors.test_schedules import events  # noqa: F401 (the moto EventBridge fixture)
 from tests.fma_django_connectors.workflow_support import make_model, make_update, result_of, statuses
+from tests.s3_storage import MotoS3, store_model_data_in_s3
 
 Status = ModelUpdate.Status
 
@@ -142,3 +144,43 @@ class TestColdStart:
                 "model_data_connector": {"type": "DjangoModelDataConnector"},
             }
             importlib.reload(aggregator_initialization)
+
+
+@pytest.mark.django_db
+class TestInfrastructureFailures:
+    """The storage or the database failing is the deployment's fault, not the updates': the invocation fails
+    (Lambda retries it, then sends it to the on-failure queue, which raises an alarm) and the updates stay
+    pending for the next run. Data at fault is settled as before, and the invocation succeeds."""
+
+    @pytest.fixture
+    def s3(self, monkeypatch, settings):
+        server = MotoS3()
+        client = store_model_data_in_s3(monkeypatch, settings, bucket="fma-aggregator-faults", endpoint_url=server.url)
+        yield server, client
+        if not server.running:
+            server.start()
+        server.stop()
+
+    def test_s3_unreachable_fails_the_invocation_and_the_updates_stay_pending(self, s3):
+        server, _ = s3
+        model = make_model()
+        updates = [make_update(model, [1.0, 3.0]), make_update(model, [3.0, 5.0])]
+        server.stop()
+
+        with pytest.raises(BotoCoreError):
+            aggregator_initialization.handler({"model_id": model.pk}, None)
+
+        assert statuses(*updates) == [Status.PENDING, Status.PENDING]
+        server.start()
+        aggregate_id = aggregator_initialization.handler({"model_id": model.pk}, None)
+        assert result_of(ModelAggregate.objects.get(pk=aggregate_id)) == [2.0, 4.0]
+
+    def test_an_update_whose_file_is_gone_is_failed_and_the_invocation_succeeds(self, s3):
+        _, client = s3
+        model = make_model()
+        update = make_update(model, [1.0])
+        client.delete_object(Bucket="fma-aggregator-faults", Key=update.data.name)
+
+        assert aggregator_initialization.handler({"model_id": model.pk}, None) is None
+
+        assert statuses(update) == [Status.FAILED]

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import safetensors.numpy
 from django.core.files.storage import default_storage
-from moto.server import ThreadedMotoServer
 
 import service_initialization
 from fma_core.aws import aws_client
@@ -24,7 +23,7 @@ from fma_django_connectors import services
 from fma_django_connectors.models import ModelUpdate, Upload
 from fma_django_connectors.storage import transfers
 from tests.events import make_context, make_v2_event, response_body
-from tests.s3_storage import store_model_data_in_s3
+from tests.s3_storage import MotoS3, store_model_data_in_s3
 from tests.storage_faults import block_folder, full_disk_storages, stored_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -175,26 +174,6 @@ class TestLocalFolder:
         assert completed[1]["id"] == update.pk
         assert Upload.objects.get().update == update
         assert stored_files(media_root) == _update_files()
-
-
-class MotoS3:
-    """A moto S3 server of one test alone, stopped and started again at the same address (its buckets are kept
-    in this process, as S3 keeps them while it is unreachable)."""
-
-    def __init__(self):
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        self.host, self.port = self._server.get_host_and_port()
-        self.running = True
-
-    def stop(self):
-        self._server.stop()
-        self.running = False
-
-    def start(self):
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
-        self.running = True
 
 
 @pytest.fixture
