@@ -9,6 +9,7 @@ same request succeeds once the storage is back.
 
 import io
 import json
+import logging
 import urllib.request
 from urllib.parse import urlsplit
 
@@ -340,3 +341,60 @@ def assert_s3_unavailable(answer):
     assert body["detail"].startswith(UNREACHABLE), body
     assert "FMA_MODEL_DATA_BUCKET" in body["detail"]
     assert "MEDIA_ROOT" not in body["detail"]
+
+
+class TestLogs:
+    """A storage that fails makes every request fail alike: each 503 is one JSON line an operator can search and
+    count (the cause, the request ids), not a traceback; a 500 (a setting to fix) keeps its traceback."""
+
+    @pytest.fixture(autouse=True)
+    def _wsgi_ready(self):
+        # The first request of a process sets Django up for WSGI, which configures logging anew and so removes the
+        # handler pytest captures the test's records with: made before the test, not in it.
+        service_initialization.handler(make_v2_event(path="/no-such-page/"), make_context())
+
+    def _logged(self, caplog, model, fed_client):
+        event = make_v2_event(
+            method="POST",
+            path=UPDATES,
+            headers={"CLIENT-UUID": str(fed_client.uuid), "Content-Type": "application/json"},
+            body=json.dumps({"federated_model": model.pk, "data": [1.0]}),
+        )
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            response = service_initialization.handler(event, make_context(request_id="lambda-request-7"))
+        records = [record for record in caplog.records if record.levelno >= logging.WARNING]
+        return response, event, records
+
+    def test_a_503_is_one_json_line_with_its_cause_and_request_ids_and_no_traceback(
+        self, model, fed_client, s3, moto_server, caplog
+    ):
+        moto_server.stop()
+
+        response, event, records = self._logged(caplog, model, fed_client)
+
+        assert response["statusCode"] == 503
+        (record,) = records
+        assert record.exc_info is None
+        line = json.loads(record.getMessage())
+        assert line.pop("cause").startswith("EndpointConnectionError: Could not connect to the endpoint URL")
+        assert line == {
+            "status": 503,
+            "error": json.loads(response_body(response))["detail"],
+            "request_id": "lambda-request-7",
+            "api_request_id": event["requestContext"]["requestId"],
+            "method": "POST",
+            "path": UPDATES,
+        }
+
+    def test_a_500_is_logged_with_its_traceback(self, model, fed_client, s3, monkeypatch, settings, caplog):
+        monkeypatch.setenv("FMA_AWS_MAX_ATTEMPTS", "many")
+        settings.STORAGES = {**settings.STORAGES}  # the storage is made again, with the bad setting
+
+        response, _, records = self._logged(caplog, model, fed_client)
+
+        assert response["statusCode"] == 500
+        assert json.loads(response_body(response)) == {
+            "detail": "FMA_AWS_MAX_ATTEMPTS must be a number of seconds, not 'many'"
+        }
+        assert any(record.exc_info for record in records)
