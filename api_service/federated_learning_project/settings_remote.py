@@ -122,6 +122,11 @@ DATABASES = {
         # connection may have been closed by the server meanwhile.
         "CONN_MAX_AGE": _int("FMA_DB_CONN_MAX_AGE", os.environ.get("FMA_DB_CONN_MAX_AGE", "600")),
         "CONN_HEALTH_CHECKS": True,
+        # QuerySet.iterator() would open a server-side cursor, WITH HOLD outside a transaction: a cursor that
+        # outlives its transaction pins the connection to one client in RDS Proxy (or breaks under any
+        # transaction pooler). Off everywhere, proxy or not: the few iterator() calls read ids and names, which a
+        # client-side cursor holds easily, and one setting cannot then be forgotten when a proxy is added.
+        "DISABLE_SERVER_SIDE_CURSORS": True,
         "OPTIONS": {
             "sslmode": os.environ.get("FMA_DATABASE_SSLMODE", "verify-full"),
             "sslrootcert": str(RDS_CA_BUNDLE),

@@ -113,6 +113,8 @@ class TestFromTheEnvironment:
             "PASSWORD": DB_PASSWORD,
             "CONN_MAX_AGE": 600,
             "CONN_HEALTH_CHECKS": True,
+            # No server-side cursors, which would pin connections to one client behind RDS Proxy.
+            "DISABLE_SERVER_SIDE_CURSORS": True,
             # verify-full against the shipped RDS CA bundle: the chain and the host name are checked.
             "OPTIONS": {
                 "sslmode": "verify-full",
