@@ -6,7 +6,8 @@
   Manager secret named by ``FMA_ADMIN_SECRET_ID`` (JSON ``{"username": ..., "password": ...}``), or
   leave things alone when an admin exists. The password never appears in an answer, log or error.
 - ``{"detail": "delete_orphan_results"}`` (aggregator, after each deploy's migration): delete the result files
-  no aggregate records that are older than the claim lease, listing the results folder (docs/aggregation.md).
+  no aggregate records that are older than the claim lease, and the update files no update records that are
+  older than an hour, listing their folders (docs/aggregation.md).
 
 Import after Django is set up (``cold_start.setup_django``).
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 
 from fma_core.connectors.factory import connector_from_settings
 from fma_core.exceptions import ConfigurationError
-from fma_django_connectors.services import aggregate_orphans_delete
+from fma_django_connectors.services import orphans_delete
 from secrets_managers import get_secrets_manager
 
 __all__ = [
@@ -68,12 +68,12 @@ def migrate_metadata_db() -> dict[str, Any]:
 
 
 def delete_orphan_results() -> dict[str, Any]:
-    """Delete the result files no aggregate records, older than the claim lease (names stored before results were
-    named after their claims, mostly)."""
-    lease = connector_from_settings().claim_lease
-    deleted = aggregate_orphans_delete(written_before=datetime.now(UTC) - lease)
-    logger.info("delete_orphan_results: deleted %s", deleted)
-    return _answer(200, f"deleted {len(deleted)} result file(s) no aggregate records")
+    """Delete the stored files no row names: results no aggregate records, older than the claim lease (names
+    stored before results were named after their claims, mostly), and update files no update records, older than
+    ``UPDATE_ORPHAN_MIN_AGE`` (a request killed between writing the file and committing the row)."""
+    deleted = orphans_delete(claim_lease=connector_from_settings().claim_lease)
+    logger.info("delete_orphan_results: deleted %s", [*deleted.results, *deleted.updates])
+    return _answer(200, str(deleted))
 
 
 def _admin_credentials() -> tuple[str, str]:

@@ -158,6 +158,6 @@ def test_the_aggregator_deletes_the_results_no_aggregate_records_once_older_than
     assert answer == {
         "statusCode": 200,
         "headers": {"Content-Type": "application/json"},
-        "body": '{"data": "deleted 1 result file(s) no aggregate records"}',
+        "body": '{"data": "deleted 1 result file(s) no aggregate records and 0 update file(s) no update records"}',
     }
     assert stored_files(tmp_path / "aggregates") == [recorded.result.name.removeprefix("aggregates/")]
