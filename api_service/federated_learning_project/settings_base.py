@@ -144,6 +144,12 @@ CACHES = {
     }
 }
 
+# Secret ids of the database's owner and of the application's least-privilege role (settings_remote sets them
+# from FMA_DB_SECRET_PATH and FMA_APP_DB_SECRET_PATH). With an application secret, the migration event runs as the
+# owner and creates or updates the role (api_service/operations.py); empty: no role is managed.
+FMA_DATABASE_OWNER_SECRET = ""
+FMA_DATABASE_APP_SECRET = ""
+
 # Largest request body accepted, in bytes; API Gateway itself stops at 10 MB and Lambda at 6 MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 
