@@ -367,34 +367,29 @@ def test_the_built_artifact_migrates_bootstraps_serves_and_aggregates(functions,
     status, registered = api("POST", f"/api/v1/models/{model['id']}/register_client/")
     assert status == 200, registered
     client = {"CLIENT-UUID": registered["uuid"]}
-    status, update = api(
-        "POST",
-        "/api/v1/model_updates/",
-        {"federated_model": model["id"], "data": [4.0], "base_aggregate": None},
-        client,
-    )
-    assert status == 201, update
-    assert [(invoke["type"], invoke["payload"]) for invoke in invokes] == [("Event", {"model_id": model["id"]})]
 
-    aggregate_id = aggregator.invoke(invokes[0]["payload"])
-    assert aggregate_id is not None
-    status, latest = api("GET", f"/api/v1/models/{model['id']}/get_latest_model/", headers=client)
-    assert (status, latest) == (200, {"values": [4.0], "aggregate": aggregate_id})
+    def aggregated(values, base_aggregate):
+        """Send an update, run the aggregation it asked for, and check the model's latest is its aggregate."""
+        status, update = api(
+            "POST",
+            "/api/v1/model_updates/",
+            {"federated_model": model["id"], "data": values, "base_aggregate": base_aggregate},
+            client,
+        )
+        assert status == 201, update
+        aggregate_id = aggregator.invoke(invokes[-1]["payload"])
+        assert aggregate_id is not None
+        status, latest = api("GET", f"/api/v1/models/{model['id']}/get_latest_model/", headers=client)
+        assert (status, latest) == (200, {"values": values, "aggregate": aggregate_id})
+        return aggregate_id
+
+    first = aggregated([4.0], None)
+    assert [(invoke["type"], invoke["payload"]) for invoke in invokes] == [("Event", {"model_id": model["id"]})]
 
     # PostgreSQL drops the warm functions' connections (a failover, the proxy's idle timeout): the next update
     # and aggregation get new ones.
     terminate_connections(deployment["FMA_DATABASE_NAME"])
-    status, update = api(
-        "POST",
-        "/api/v1/model_updates/",
-        {"federated_model": model["id"], "data": [6.0], "base_aggregate": aggregate_id},
-        client,
-    )
-    assert status == 201, update
-    second_id = aggregator.invoke(invokes[-1]["payload"])
-    assert second_id is not None
-    status, latest = api("GET", f"/api/v1/models/{model['id']}/get_latest_model/", headers=client)
-    assert (status, latest) == (200, {"values": [6.0], "aggregate": second_id})
+    aggregated([6.0], first)
 
     # Nothing of the secrets reached the functions' logs.
     for container in functions.values():
