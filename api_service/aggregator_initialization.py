@@ -21,6 +21,8 @@ Anything else is rejected by value.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from cold_start import setup_django
@@ -31,6 +33,7 @@ from fma_core.connectors.base import ModelNotFoundError  # noqa: E402  (needs Dj
 from fma_core.connectors.factory import connector_from_settings  # noqa: E402
 from fma_core.workflows.aggregation import agg_service  # noqa: E402
 from fma_django_connectors.aggregation.schedules import schedule_settle  # noqa: E402
+from invocation import django_invocation  # noqa: E402
 from operations import (  # noqa: E402
     MIGRATION_REQUEST,
     ORPHAN_RESULTS_REQUEST,
@@ -66,7 +69,15 @@ def _model_id(value: Any, event: dict[str, Any]) -> int:
 
 
 def handler(event: dict[str, Any], context: Any) -> int | dict[str, Any] | None:
-    """Run one aggregation of the model the event names (or a deploy-time event)."""
+    """Run one aggregation of the model the event names (or a deploy-time operation)."""
+    run = _work_of(event, context)
+    # Connections are opened, checked and closed around the event as around an HTTP request (invocation.py).
+    with django_invocation():
+        return run()
+
+
+def _work_of(event: Any, context: Any) -> Callable[[], int | dict[str, Any] | None]:
+    """What the event asks for, checked before anything touches the database."""
     if not isinstance(event, dict):
         raise ValueError(f"Unsupported event for the aggregator: {event!r}")
     if _is_scheduled_event(event):
@@ -74,15 +85,19 @@ def handler(event: dict[str, Any], context: Any) -> int | dict[str, Any] | None:
     elif _is_direct_event(event):
         model_id = _model_id(event["model_id"], event)
     elif event.get("detail") == MIGRATION_REQUEST:
-        return migrate_metadata_db()
+        return migrate_metadata_db
     elif event.get("detail") == ORPHAN_RESULTS_REQUEST:
-        return delete_orphan_results()
+        return delete_orphan_results
     elif event.get("detail") == SCHEDULES_MIGRATION_REQUEST:
-        return migrate_schedules()
+        return migrate_schedules
     elif is_custom_resource_event(event):
-        return answer_custom_resource(event, context)
+        return partial(answer_custom_resource, event, context)
     else:
         raise ValueError(f"Unsupported event for the aggregator: {event!r}")
+    return partial(_aggregate, model_id)
+
+
+def _aggregate(model_id: int) -> int | None:
     try:
         aggregate_id = agg_service(model_id, connector=_connector)
     except ModelNotFoundError:

@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import Message
 from pathlib import Path
 from types import FrameType
@@ -426,9 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         if fma_settings.FMA_AGGREGATION_TRIGGER == "local":
             # Picks up what a previous run of this server left: pending updates, claims of a killed aggregation (the
             # sweeper's runs take them back with their result files), and result files the claims cannot name
-            # (written under older names; listing a local folder is cheap).
-            lease = connector_from_settings().claim_lease
-            services.aggregate_orphans_delete(written_before=datetime.now(UTC) - lease)
+            # (written under older names), and update files a killed request wrote (listing a local folder is cheap).
+            services.orphans_delete(claim_lease=connector_from_settings().claim_lease)
             triggers.start_local_sweeper(fma_settings.FMA_LOCAL_SWEEP_SECONDS)
         host, port = server.server_address[:2]
         url = f"http://{host}:{port}/"

@@ -17,6 +17,7 @@ setup_django()
 
 from fma_core.handlers import handlers  # noqa: E402  (needs Django set up)
 from fma_django_connectors.conf import fma_settings  # noqa: E402
+from invocation import django_invocation  # noqa: E402
 from operations import (  # noqa: E402
     bootstrap_admin,
     is_bootstrap_admin_event,
@@ -36,10 +37,13 @@ def _is_http_event(event: dict[str, Any]) -> bool:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Serve one Lambda event."""
+    # HTTP events get their connection lifecycle from Django's WSGI handler; the others from django_invocation.
     if is_bootstrap_admin_event(event):
-        return bootstrap_admin()
+        with django_invocation():
+            return bootstrap_admin()
     if is_migration_event(event):
-        return migrate_metadata_db()
+        with django_invocation():
+            return migrate_metadata_db()
     if _is_http_event(event):
         return _http_handler(event, context)
     raise ValueError(f"Unsupported event for the API service: keys {sorted(event)!r}")

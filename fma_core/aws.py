@@ -60,7 +60,7 @@ def configure_aws(settings: AwsSettings) -> AwsSettings:
     return previous
 
 
-def client_config(*, best_effort: bool = False, settings: AwsSettings | None = None) -> Any:
+def client_config(*, best_effort: bool = False, service: str | None = None, settings: AwsSettings | None = None) -> Any:
     """The ``botocore.config.Config`` every client gets (``settings``, default: the configured ones).
 
     Parameters
@@ -69,6 +69,9 @@ def client_config(*, best_effort: bool = False, settings: AwsSettings | None = N
         One attempt, connect and read timeouts of ``best_effort_timeout`` seconds.
     settings
         Timeouts and attempts; default: those given to ``configure_aws``.
+    service
+        The client's service, for what one service needs besides (S3: signature version 4). The S3 storage
+        of django-storages is given this config too (``fma_django_connectors.storage.s3``).
     """
     from botocore.config import Config
 
@@ -77,12 +80,17 @@ def client_config(*, best_effort: bool = False, settings: AwsSettings | None = N
         connect, read, attempts = settings.best_effort_timeout, settings.best_effort_timeout, 1
     else:
         connect, read, attempts = settings.connect_timeout, settings.read_timeout, settings.max_attempts
-    return Config(
+    config = Config(
         connect_timeout=connect,
         read_timeout=read,
         # total_max_attempts counts the first attempt; botocore's max_attempts would count retries only.
         retries={"total_max_attempts": attempts, "mode": "standard"},
     )
+    if service == "s3":
+        # Signature version 4 everywhere: presigned URLs then bind their headers (Content-Length of an upload),
+        # and botocore would otherwise presign with the deprecated version 2 against some endpoints.
+        config = config.merge(Config(signature_version="s3v4"))
+    return config
 
 
 @cache
@@ -94,13 +102,8 @@ def aws_client(service: str, *, region_name: str | None = None, best_effort: boo
     Tests that change the environment (``AWS_ENDPOINT_URL``) call ``aws_client.cache_clear()``.
     """
     import boto3
-    from botocore.config import Config
 
-    config = client_config(best_effort=best_effort)
-    if service == "s3":
-        # Signature version 4 everywhere: presigned URLs then bind their headers (Content-Length of an upload),
-        # and botocore would otherwise presign with the deprecated version 2 against some endpoints.
-        config = config.merge(Config(signature_version="s3v4"))
+    config = client_config(best_effort=best_effort, service=service)
     return boto3.client(service, region_name=region_name or _settings.region, config=config)
 
 

@@ -165,6 +165,11 @@ SETTINGS: dict[str, Setting] = {
     # Seconds a secret read from AWS Secrets Manager is kept by api_service.secrets_managers.aws_secrets (0: never).
     "FMA_SECRETS_CACHE_TTL": Setting(300.0, non_negative_float, from_environment=True),
     # --- Deploy-time operations (api_service/operations.py) ------------------------------------------------
+    # Secret ids of the database's owner and of the application's least-privilege role (settings_remote sets them
+    # from FMA_DB_SECRET_PATH and FMA_APP_DB_SECRET_PATH). With an application secret, the migration event runs as
+    # the owner and creates or updates the role; empty: no role is managed.
+    "FMA_DATABASE_OWNER_SECRET": Setting("", text),
+    "FMA_DATABASE_APP_SECRET": Setting("", text),
     # Secrets Manager id of the first admin's {"username", "password"}; bootstrap_admin needs it.
     "FMA_ADMIN_SECRET_ID": Setting("", text, from_environment=True),
 }

@@ -10,12 +10,16 @@ handler maps them once, by whose fault they are:
   filesystem error (the local model data folder) are 503s as well.
   The message names the setting or the service for the operator; it never holds a secret value.
 
+A 503 is logged as one JSON line (status, error, cause, the Lambda and API Gateway request ids, method,
+path) without a traceback; a 500 with its traceback.
+
 The ``bad_request``/``permission_denied``/``not_found``/``server_error`` views make the errors Django
 itself answers (outside DRF) JSON as well.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -92,16 +96,47 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
     exc = _as_operator_error(exc)
+    if isinstance(exc, ServiceUnavailableError):
+        set_rollback()
+        response = Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        _log_unavailable(exc, context.get("request"))
+        # Django would log the 503 once more ("Service Unavailable: /path", django.request): its log_response
+        # skips a response marked so.
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
     if isinstance(exc, FMAError):
         set_rollback()
-        # Logged with its cause: the operator reads the log, the caller only learns it is not their fault.
+        # A 500 is a fault to fix (a setting): logged with its traceback. The caller only learns it is not theirs.
         logger.error("%s", exc, exc_info=exc)
-        unavailable = isinstance(exc, ServiceUnavailableError)
-        return Response(
-            {"detail": str(exc)},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE if unavailable else status.HTTP_500_INTERNAL_SERVER_ERROR,
-        )
+        return Response({"detail": str(exc)}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     return drf_exception_handler(exc, context)
+
+
+def _log_unavailable(exc: ServiceUnavailableError, request: Any) -> None:
+    """One JSON line for a 503, without a traceback: a dependency that is down fails every request alike, and a
+    traceback each (hundreds a minute) says nothing more than the cause does, at CloudWatch's price per byte.
+
+    ``request_id`` is the Lambda invocation's (``context.aws_request_id``), ``api_request_id`` API Gateway's
+    (``requestContext.requestId``): the two ids an operator finds the request by in the function's and the
+    stage's logs.
+    """
+    meta = getattr(request, "META", {})
+    lambda_context = meta.get("apig_wsgi.context")
+    request_context = meta.get("apig_wsgi.request_context") or {}
+    cause = exc.__cause__
+    logger.error(
+        json.dumps(
+            {
+                "status": status.HTTP_503_SERVICE_UNAVAILABLE,
+                "error": str(exc),
+                "cause": f"{type(cause).__name__}: {cause}" if cause is not None else type(exc).__name__,
+                "request_id": getattr(lambda_context, "aws_request_id", None),
+                "api_request_id": request_context.get("requestId"),
+                "method": getattr(request, "method", None),
+                "path": getattr(request, "path", None),
+            }
+        )
+    )
 
 
 def _as_operator_error(exc: Exception) -> Exception:
@@ -116,6 +151,15 @@ def _as_operator_error(exc: Exception) -> Exception:
         unavailable.__cause__ = exc
         return unavailable
 
+    if isinstance(exc, BotoCoreError | ClientError):
+        # The one AWS service a request reaches without its own wrapper: S3, through django-storages.
+        # Before OSError: botocore's timeouts are OSErrors too (they subclass requests' ReadTimeout).
+        unavailable = aws_error(
+            exc, action="Could not read or write model data", service="AWS S3", setting="FMA_MODEL_DATA_BUCKET"
+        )
+        unavailable.__cause__ = exc
+        return unavailable
+
     if isinstance(exc, OSError) and not isinstance(exc, UnreadablePostError):
         # The local model data folder failed (a full disk, a read-only mount, a folder that is not one): a
         # request cannot reach the filesystem otherwise. The reason, not the path: the path is the operator's.
@@ -126,11 +170,6 @@ def _as_operator_error(exc: Exception) -> Exception:
         unavailable.__cause__ = exc
         return unavailable
 
-    if isinstance(exc, BotoCoreError | ClientError):
-        # The one AWS service a request reaches without its own wrapper: S3, through django-storages.
-        return aws_error(
-            exc, action="Could not read or write model data", service="AWS S3", setting="FMA_MODEL_DATA_BUCKET"
-        )
     return exc
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -556,6 +557,36 @@ def upload_cleanup_expired(*, limit: int | None = None) -> int:
     return len(names)
 
 
+# An update's file is written, then its row committed, within one request, which ends within its function's
+# timeout (at most 15 minutes in Lambda). A file no update names that is older than this was left by a request
+# killed in between (a timeout, an out-of-memory kill): no request still running can be about to commit it.
+UPDATE_ORPHAN_MIN_AGE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class DeletedOrphans:
+    """The names of the files ``orphans_delete`` deleted; ``str()`` says how many of each."""
+
+    results: list[str]
+    updates: list[str]
+
+    def __str__(self) -> str:
+        return (
+            f"deleted {len(self.results)} result file(s) no aggregate records "
+            f"and {len(self.updates)} update file(s) no update records"
+        )
+
+
+def orphans_delete(*, claim_lease: timedelta) -> DeletedOrphans:
+    """Delete the stored files no row names: results older than ``claim_lease``, update files older than
+    ``UPDATE_ORPHAN_MIN_AGE``."""
+    now = timezone.now()
+    return DeletedOrphans(
+        results=aggregate_orphans_delete(written_before=now - claim_lease),
+        updates=update_orphans_delete(written_before=now - UPDATE_ORPHAN_MIN_AGE),
+    )
+
+
 def aggregate_orphans_delete(*, written_before: datetime) -> list[str]:
     """Delete result files that no aggregate points at, written before ``written_before``; their names.
 
@@ -563,16 +594,35 @@ def aggregate_orphans_delete(*, written_before: datetime) -> list[str]:
     (``DjangoModelDataConnector.aggregate_result_ref``). This sweep lists the folder instead: it finds results
     stored under the names used before (a uuid), and one a run slower than its lease stored after its claim was
     taken back and was killed before deleting. A result younger than the lease may belong to a run still
-    recording it. Files no aggregate records are the only ones whose age is asked (one request each on S3).
+    recording it.
     """
-    field = ModelAggregate._meta.get_field("result")
+    return _unnamed_files_delete(ModelAggregate, "result", written_before=written_before)
+
+
+def update_orphans_delete(*, written_before: datetime) -> list[str]:
+    """Delete update files that no update points at, written before ``written_before``; their names.
+
+    A request writes an update's file before it commits the row (a row never names a missing file); one killed in
+    between leaves the file. ``written_before`` must leave out files a running request may still commit
+    (``UPDATE_ORPHAN_MIN_AGE``).
+    """
+    return _unnamed_files_delete(ModelUpdate, "data", written_before=written_before)
+
+
+def _unnamed_files_delete(model: type[Model], field_name: str, *, written_before: datetime) -> list[str]:
+    """Delete the files in the folder of ``model.field_name`` that no row names, written before ``written_before``.
+
+    The folder is listed (on S3 one request per thousand names); files no row names are the only ones whose age is
+    asked (one request each on S3).
+    """
+    field = model._meta.get_field(field_name)
     storage, folder = field.storage, str(field.upload_to).rstrip("/")
     try:
         _, names = storage.listdir(folder)
     except FileNotFoundError:
         return []
     # Every recorded name at once: the folder may hold more names than a query may bind (SQLite: 32766).
-    recorded = set(ModelAggregate.objects.values_list("result", flat=True).iterator())
+    recorded = set(model._default_manager.values_list(field_name, flat=True).iterator())
     unrecorded = [f"{folder}/{name}" for name in names if f"{folder}/{name}" not in recorded]
     orphans = [name for name in unrecorded if storage.get_modified_time(name) < written_before]
     for name in orphans:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+from moto.server import ThreadedMotoServer
 
 from fma_core.aws import aws_client
 
@@ -37,8 +38,32 @@ def store_model_data_in_s3(
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
+            "BACKEND": "fma_django_connectors.storage.s3.BoundedS3Storage",
             "OPTIONS": {"bucket_name": bucket, "default_acl": None, **options},
         },
     }
     return client
+
+
+class MotoS3:
+    """A moto S3 server of one test alone, stopped and started again at the same address (its buckets are kept
+    in this process, as S3 keeps them while it is unreachable)."""
+
+    def __init__(self) -> None:
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        self.host, self.port = self._server.get_host_and_port()
+        self.running = True
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        self._server.stop()
+        self.running = False
+
+    def start(self) -> None:
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        self.running = True

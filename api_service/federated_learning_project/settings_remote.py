@@ -3,7 +3,7 @@
 Read from the environment (a missing one stops the start, naming it):
 
 - ``FMA_DATABASE_NAME``, ``FMA_DATABASE_HOST``, ``FMA_DATABASE_PORT``;
-- ``FMA_DB_SECRET_PATH``: Secrets Manager id of the database credentials, RDS form
+- ``FMA_DB_SECRET_PATH``: Secrets Manager id of the database owner's credentials (RDS's master user), RDS form
   ``{"username": ..., "password": ...}``;
 - ``FMA_MODEL_DATA_BUCKET``: S3 bucket of the weights files;
 - ``TRUSTED_ORIGIN`` and ``AGGREGATOR_LAMBDA_ARN``: the defaults below, overridden by the environment;
@@ -11,11 +11,13 @@ Read from the environment (a missing one stops the start, naming it):
   the role its schedules invoke the aggregator with;
 - ``FMA_SECRET_KEY_SECRET_ID`` (or ``FMA_SECRET_KEY``): see ``settings_secret``.
 
-Optional: ``FMA_URL_PREFIX`` (API Gateway stage, e.g. ``/Prod``), ``FMA_DATABASE_SSLMODE`` (default
-``verify-full`` against the RDS CA bundle shipped in ``certs/``; ``disable`` for a local PostgreSQL
-without TLS), ``FMA_DB_CONN_MAX_AGE`` (seconds, default 600), and the FMA settings the environment may set
-(``FMA_SCHEDULE_EXPRESSION``, ``FMA_SECRETS_CACHE_TTL``, the ``FMA_AWS_*`` timeouts, ...: read in
-``settings_base``, defaults in ``fma_django_connectors/conf.py``). Static files: see ``settings_static``.
+Optional: ``FMA_APP_DB_SECRET_PATH`` (the application role's credentials, same form: the functions connect as
+it, and the migration event creates it; see ``operations``), ``FMA_URL_PREFIX`` (API Gateway stage, e.g.
+``/Prod``), ``FMA_DATABASE_SSLMODE`` (default ``verify-full`` against the RDS CA bundle shipped in ``certs/``;
+``disable`` for a local PostgreSQL without TLS), ``FMA_DB_CONN_MAX_AGE`` (seconds, default 600), and the FMA
+settings the environment may set (``FMA_SCHEDULE_EXPRESSION``, ``FMA_SECRETS_CACHE_TTL``, the ``FMA_AWS_*``
+timeouts, ...: read in ``settings_base``, defaults in ``fma_django_connectors/conf.py``). Static files: see
+``settings_static``.
 """
 
 from __future__ import annotations
@@ -109,13 +111,23 @@ SILENCED_SYSTEM_CHECKS = [
 ]
 
 # --- Metadata database -------------------------------------------------------------------------
-_database_secret = _require("FMA_DB_SECRET_PATH")
-_database_user, _database_password = database_credentials(_database_secret)
+# The database's owner (RDS's master user): migrations run as it, and it keeps the application role up to date.
+FMA_DATABASE_OWNER_SECRET = _require("FMA_DB_SECRET_PATH")
+# The least-privilege role the functions connect as, when one is given (docs/aws.md, "The application's database
+# role"); its secret alone is read at cold start. Without it they connect as the owner.
+FMA_DATABASE_APP_SECRET = os.environ.get("FMA_APP_DB_SECRET_PATH", "")
+_database_secret, _database_setting = (
+    (FMA_DATABASE_APP_SECRET, "FMA_APP_DB_SECRET_PATH")
+    if FMA_DATABASE_APP_SECRET
+    else (FMA_DATABASE_OWNER_SECRET, "FMA_DB_SECRET_PATH")
+)
+_database_user, _database_password = database_credentials(_database_secret, setting=_database_setting)
 DATABASES = {
     "default": {
         # PostgreSQL that reads the secret again when the password it holds is refused (rotation).
         "ENGINE": "federated_learning_project.postgresql_secret",
         "CREDENTIALS_SECRET": _database_secret,
+        "CREDENTIALS_SETTING": _database_setting,
         "NAME": _require("FMA_DATABASE_NAME"),
         "HOST": _require("FMA_DATABASE_HOST"),
         "PORT": _int("FMA_DATABASE_PORT", _require("FMA_DATABASE_PORT")),
@@ -125,6 +137,11 @@ DATABASES = {
         # connection may have been closed by the server meanwhile.
         "CONN_MAX_AGE": _int("FMA_DB_CONN_MAX_AGE", os.environ.get("FMA_DB_CONN_MAX_AGE", "600")),
         "CONN_HEALTH_CHECKS": True,
+        # QuerySet.iterator() would open a server-side cursor, WITH HOLD outside a transaction: a cursor that
+        # outlives its transaction pins the connection to one client in RDS Proxy (or breaks under any
+        # transaction pooler). Off everywhere, proxy or not: the few iterator() calls read ids and names, which a
+        # client-side cursor holds easily, and one setting cannot then be forgotten when a proxy is added.
+        "DISABLE_SERVER_SIDE_CURSORS": True,
         "OPTIONS": {
             "sslmode": os.environ.get("FMA_DATABASE_SSLMODE", "verify-full"),
             "sslrootcert": str(RDS_CA_BUNDLE),
@@ -137,7 +154,8 @@ DATABASES = {
 STORAGES = {
     **STORAGES,
     "default": {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        # django-storages' S3 storage with the bounded timeouts and retries of fma_core.aws.
+        "BACKEND": "fma_django_connectors.storage.s3.BoundedS3Storage",
         # Files are private (the bucket blocks public access) and reached only through the API.
         "OPTIONS": {"bucket_name": _require("FMA_MODEL_DATA_BUCKET"), "default_acl": None, "file_overwrite": False},
     },

@@ -9,6 +9,10 @@ A secret id is looked up, in this order:
 3. inside Lambda with the extension layer enabled (``PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`` set), the
    extension on ``localhost``; anywhere else ``secretsmanager:GetSecretValue`` through boto3.
 
+A *fresh* read (``fresh=True``: the value in hand was found out of date, as the database's password after a
+rotation) always goes to Secrets Manager through boto3: the extension keeps its own cache (300 s by default,
+``SECRETS_MANAGER_TTL``) and would answer the old password again until it expires.
+
 JSON objects and lists (the RDS credentials form) are decoded. No value is ever logged or put in an error.
 """
 
@@ -40,7 +44,8 @@ _cache: dict[str, tuple[float, SecretValue]] = {}
 def get_secret(secret_id: str, *, fresh: bool = False) -> SecretValue:
     """The secret ``secret_id``: text, or the decoded JSON object/list it holds; bytes for a binary secret.
 
-    ``fresh``: ask the manager even if the cache holds a value (the value was found out of date).
+    ``fresh``: ask Secrets Manager itself even if a cache (this process's, the extension's) holds a value (the
+    value was found out of date).
     """
     # The environment is read here, outside the settings modules, because reading it is this manager's job: a
     # secret may come from a variable named like it, and the Lambda runtime's variables say how to reach the
@@ -52,7 +57,7 @@ def get_secret(secret_id: str, *, fresh: bool = False) -> SecretValue:
     if not fresh and cached is not None and now - cached[0] < cache_ttl_seconds:
         return cached[1]
     port = os.environ.get("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT")
-    if port and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    if port and os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and not fresh:
         value = _value_of(_read_through_extension(secret_id, port), base64_binary=True)
     else:
         value = _value_of(_read_through_api(secret_id), base64_binary=False)

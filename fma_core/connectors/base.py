@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from fma_core.exceptions import CallerError, FMAError
+from fma_core.exceptions import CallerError, FMAError, OperatorError
 from fma_core.serialization import Structure, Weights
 from fma_core.settings import resolve_settings
 from fma_core.tensors import TensorSource
@@ -226,3 +226,11 @@ class AggregatorConnector:
         self.model_data = model_data
         self.claim_lease = timedelta(seconds=settings["claim_lease_seconds"])
         self.memory_budget_bytes: int = settings["memory_budget_bytes"]
+
+    def is_infrastructure_failure(self, error: BaseException) -> bool:
+        """Whether ``error`` is the deployment's fault (a database, a storage or a service that failed), not the
+        data's: the workflow then leaves the updates pending and raises, so the failure is seen (docs/aggregation.md).
+
+        The core knows only its own ``OperatorError``; connectors add the errors of what they run on.
+        """
+        return isinstance(error, OperatorError)

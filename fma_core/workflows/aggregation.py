@@ -8,6 +8,10 @@ select the eligible updates, check the requirement, claim them), ``_aggregate_an
 times concurrently: updates are claimed atomically, so no update is used twice, and none is lost:
 
 - an update whose aggregation fails is marked FAILED and is eligible again in the next run;
+- a failure of the infrastructure (the database, the storage, an AWS service: what the connector calls one)
+  is not the updates' fault: the claim is released (or taken back when its lease expires, if the database
+  is what failed) and the error is raised, so that the run fails where an operator sees it (a failed Lambda
+  invocation, its retries, the on-failure queue and its alarm);
 - updates too few for the aggregator's arguments (Krum's ``2f + 3``) go back to PENDING;
 - a result holding NaN or ±Inf is never stored: the update(s) that produce it on their own are marked
   INVALID with the reason (``status_reason``), the others go back to PENDING;
@@ -193,6 +197,9 @@ def agg_service(model_id: int, *, connector: AggregatorConnector | None = None) 
     ------
     ModelNotFoundError
         No such model.
+    Exception
+        A failure of the infrastructure (``connector.is_infrastructure_failure``), as raised: the claimed updates
+        stay pending for the next run.
     ConfigurationError, InvalidArgumentsError
         The model's requirement or its arguments are unusable (nothing is claimed then).
     """
@@ -204,6 +211,8 @@ def agg_service(model_id: int, *, connector: AggregatorConnector | None = None) 
         aggregate_id, result = _aggregate_and_record(claim)
     except Exception as error:
         _release(claim, error)
+        if connector.is_infrastructure_failure(error):
+            raise
         return None
     if result.state is not None:
         try:
@@ -329,7 +338,19 @@ def _aggregate_and_record(claim: _Claim) -> tuple[int, AggregationResult]:
 def _release(claim: _Claim, error: Exception) -> None:
     """Settle a claim whose aggregation raised ``error``: pending again, invalid, or failed, by whose fault."""
     metadata, model_id, update_ids = claim.connector.metadata, claim.model.model_id, claim.update_ids
-    if isinstance(error, InvalidArgumentsError):
+    if claim.connector.is_infrastructure_failure(error):
+        # Not the updates' fault: they wait for the next run. The error is raised by the caller (and logged there,
+        # with its traceback, by whoever runs the workflow), so one line says what became of the updates.
+        logger.error("model %s: aggregation stopped (%s); update(s) %s stay pending", model_id, error, update_ids)
+        try:
+            metadata.release_claims(update_ids, claimed_at=claim.claimed_at)
+        except Exception:
+            logger.warning(
+                "model %s: could not release update(s) %s; they are taken back when the claim's lease expires",
+                model_id,
+                update_ids,
+            )
+    elif isinstance(error, InvalidArgumentsError):
         # The arguments do not suit this many updates (Krum with too few): the updates are not at fault,
         # they wait for more to arrive.
         logger.warning("model %s: %s; update(s) %s stay pending", model_id, error, update_ids)

@@ -3,10 +3,11 @@ API handler, whose requests and responses Lambda caps at 6 MB.
 
 Two backends, chosen by the storage in use:
 
-- S3 (``storages.backends.s3.S3Storage``, the deployed stacks): presigned ``PUT``/``GET`` URLs of the
-  bucket itself (signature version 4; the upload URL signs its ``Content-Length``, so S3 refuses a body of
-  another size). The bytes go between the caller and S3, never through the function. A URL made with a
-  Lambda role's temporary credentials stops working when they expire, whatever ``expires_in`` says.
+- S3 (django-storages' ``S3Storage``; ``storage.s3.BoundedS3Storage`` in the deployed stacks): presigned
+  ``PUT``/``GET`` URLs of the bucket itself (signature version 4; the upload URL signs its ``Content-Length``,
+  so S3 refuses a body of another size). The bytes go between the caller and S3, never through the function.
+  A URL made with a Lambda role's temporary credentials stops working when they expire, whatever
+  ``expires_in`` says.
 - Any other storage (the local server's folder): a URL of the service itself under
   :data:`LOCAL_TRANSFER_PATH`, carrying the storage name, the method, the exact size of an upload and the
   expiry, signed with ``SECRET_KEY``. ``api_service/local_server.py`` serves these outside the handler,

@@ -8,6 +8,7 @@ import time
 
 import boto3
 import pytest
+from botocore.exceptions import BotoCoreError
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
@@ -19,9 +20,13 @@ from fma_django_connectors.models import ModelAggregate, ModelUpdate
 from tests.api_service.test_operations import PASSWORD, admin_secret  # noqa: F401 (the admin secret fixture)
 from tests.custom_resources import custom_resource_event, response_url_server
 from tests.fma_django_connectors.workflow_support import make_model, make_update, result_of, statuses
+from tests.s3_storage import MotoS3, store_model_data_in_s3
 from tests.schedules_support import AGGREGATOR_ARN, schedule_names, schedule_of
 
 Status = ModelUpdate.Status
+
+# The handler closes connections after each event, as Django after a request; not the test's own.
+pytestmark = pytest.mark.usefixtures("keep_test_connection")
 
 
 @pytest.fixture(autouse=True)
@@ -221,7 +226,7 @@ class TestCustomResourceEvents:
             "Data": {
                 "Migration": "database updated successfully",
                 "Admin": "admin user 'root' created",
-                "OrphanResults": "deleted 0 result file(s) no aggregate records",
+                "OrphanResults": "deleted 0 result file(s) no aggregate records and 0 update file(s) no update records",
                 "Schedules": "deleted 0 EventBridge rule(s) of earlier versions; "
                 "scheduled 0 model(s) with pending work",
             },
@@ -292,3 +297,43 @@ def test_a_failing_migration_answers_failed_with_its_reason(response_url):
     assert "already exists" in body["Reason"]
     # The operations after the migration did not run.
     assert not get_user_model().objects.exists()
+
+
+@pytest.mark.django_db
+class TestInfrastructureFailures:
+    """The storage or the database failing is the deployment's fault, not the updates': the invocation fails
+    (Lambda retries it, then sends it to the on-failure queue, which raises an alarm) and the updates stay
+    pending for the next run. Data at fault is settled as before, and the invocation succeeds."""
+
+    @pytest.fixture
+    def s3(self, monkeypatch, settings):
+        server = MotoS3()
+        client = store_model_data_in_s3(monkeypatch, settings, bucket="fma-aggregator-faults", endpoint_url=server.url)
+        yield server, client
+        if not server.running:
+            server.start()
+        server.stop()
+
+    def test_s3_unreachable_fails_the_invocation_and_the_updates_stay_pending(self, s3):
+        server, _ = s3
+        model = make_model()
+        updates = [make_update(model, [1.0, 3.0]), make_update(model, [3.0, 5.0])]
+        server.stop()
+
+        with pytest.raises(BotoCoreError):
+            aggregator_initialization.handler({"model_id": model.pk}, None)
+
+        assert statuses(*updates) == [Status.PENDING, Status.PENDING]
+        server.start()
+        aggregate_id = aggregator_initialization.handler({"model_id": model.pk}, None)
+        assert result_of(ModelAggregate.objects.get(pk=aggregate_id)) == [2.0, 4.0]
+
+    def test_an_update_whose_file_is_gone_is_failed_and_the_invocation_succeeds(self, s3):
+        _, client = s3
+        model = make_model()
+        update = make_update(model, [1.0])
+        client.delete_object(Bucket="fma-aggregator-faults", Key=update.data.name)
+
+        assert aggregator_initialization.handler({"model_id": model.pk}, None) is None
+
+        assert statuses(update) == [Status.FAILED]

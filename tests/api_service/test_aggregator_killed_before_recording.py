@@ -25,7 +25,7 @@ from tests.fma_django_connectors.workflow_support import (
 )
 from tests.s3_storage import store_model_data_in_s3
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_connection")]
 
 Status = ModelUpdate.Status
 BUCKET = "fma-model-data"

@@ -1,11 +1,16 @@
 """Deploy-time events: the first admin user from a secret, migrations and the orphan results sweep on the aggregator."""
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import time
 
+import psycopg2
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 import aggregator_initialization
 import service_initialization
@@ -13,6 +18,9 @@ from fma_core.exceptions import ConfigurationError
 from secrets_managers import SecretUnavailableError
 from tests.fma_django_connectors.workflow_support import make_aggregate, make_model
 from tests.storage_faults import stored_files
+
+# The handler closes connections after each event, as Django after a request; not the test's own.
+pytestmark = pytest.mark.usefixtures("keep_test_connection")
 
 SECRET_ID = "FMA_TEST_ADMIN_SECRET"
 PASSWORD = "first admin's long password 4711"
@@ -156,6 +164,96 @@ def test_the_aggregator_deletes_the_results_no_aggregate_records_once_older_than
     assert answer == {
         "statusCode": 200,
         "headers": {"Content-Type": "application/json"},
-        "body": '{"data": "deleted 1 result file(s) no aggregate records"}',
+        "body": '{"data": "deleted 1 result file(s) no aggregate records and 0 update file(s) no update records"}',
     }
     assert stored_files(tmp_path / "aggregates") == [recorded.result.name.removeprefix("aggregates/")]
+
+
+# --- the application's least-privilege database role ---------------------------------------------------------
+
+APP_ROLE = "fma_app_operations_test"
+OWNER_SECRET, APP_SECRET = "FMA_TEST_OWNER_DB_SECRET", "FMA_TEST_APP_DB_SECRET"
+
+
+def scram_matches(verifier, password):
+    """Whether a PostgreSQL SCRAM-SHA-256 verifier (``pg_authid.rolpassword``) was made from ``password``.
+
+    RFC 5802/7677 by hand (a few lines of hashlib): the local server trusts every connection, so logging in cannot
+    tell whether the role's password is the secret's.
+    """
+    method, rest = verifier.split("$", 1)
+    parameters, keys = rest.split("$")
+    iterations, salt = parameters.split(":")
+    stored_key = keys.split(":")[0]
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    return method == "SCRAM-SHA-256" and hashlib.sha256(client_key).digest() == base64.b64decode(stored_key)
+
+
+@pytest.fixture
+def application_role(settings, monkeypatch):
+    """Secrets of the owner (the test's own PostgreSQL user) and of an application role; the role dropped after."""
+    owner = connection.settings_dict
+    monkeypatch.setenv(OWNER_SECRET, json.dumps({"username": owner["USER"], "password": owner["PASSWORD"] or ""}))
+    settings.FMA_DATABASE_OWNER_SECRET, settings.FMA_DATABASE_APP_SECRET = OWNER_SECRET, APP_SECRET
+
+    def secret(password):
+        monkeypatch.setenv(APP_SECRET, json.dumps({"username": APP_ROLE, "password": password}))
+
+    yield secret
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE])
+        if cursor.fetchone():
+            cursor.execute(f"DROP OWNED BY {APP_ROLE}")
+            cursor.execute(f"DROP ROLE {APP_ROLE}")
+
+
+def connect_as(role):
+    settings = connection.settings_dict
+    return psycopg2.connect(dbname=settings["NAME"], host=settings["HOST"], port=settings["PORT"], user=role)
+
+
+def role_password(role):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", [role])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.requires_postgres
+@pytest.mark.django_db(transaction=True)
+class TestApplicationRole:
+    def test_the_migration_creates_a_role_that_writes_rows_and_cannot_change_the_schema(self, application_role):
+        application_role("first password 0815")
+
+        answer = aggregator_initialization.handler({"detail": "update_metadata_db"}, None)
+
+        assert json.loads(answer["body"]) == {"data": "database updated successfully"}
+        assert scram_matches(role_password(APP_ROLE), "first password 0815")
+        app = connect_as(APP_ROLE)
+        try:
+            with app, app.cursor() as cursor:
+                cursor.execute("SELECT current_user")
+                assert cursor.fetchone() == (APP_ROLE,)
+                cursor.execute("INSERT INTO auth_group (name) VALUES ('written by the application') RETURNING id")
+                cursor.execute("UPDATE auth_group SET name = 'changed' WHERE id = %s", cursor.fetchone())
+            for ddl in ("CREATE TABLE app_made (id int)", "ALTER TABLE auth_group ADD COLUMN extra int"):
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege), app, app.cursor() as cursor:
+                    cursor.execute(ddl)
+        finally:
+            app.close()
+
+    def test_a_new_password_in_the_secret_is_the_roles_after_the_next_migration(self, application_role):
+        application_role("first password 0815")
+        aggregator_initialization.handler({"detail": "update_metadata_db"}, None)
+        application_role("rotated password 4711")
+
+        aggregator_initialization.handler({"detail": "update_metadata_db"}, None)
+
+        assert scram_matches(role_password(APP_ROLE), "rotated password 4711")
+        assert not scram_matches(role_password(APP_ROLE), "first password 0815")
+
+    def test_the_owner_is_never_made_the_application_role(self, application_role, monkeypatch):
+        monkeypatch.setenv(APP_SECRET, os.environ[OWNER_SECRET])
+
+        with pytest.raises(ConfigurationError, match="name the same database user"):
+            aggregator_initialization.handler({"detail": "update_metadata_db"}, None)

@@ -23,6 +23,7 @@ from moto.secretsmanager.models import SecretsManagerBackend
 
 from federated_learning_project.postgresql_secret.credentials import database_credentials
 from secrets_managers import aws_secrets
+from tests.api_service.secrets_managers.test_aws_secrets import extension  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -157,6 +158,23 @@ def test_a_rotated_password_is_read_again_once_and_used(server, secretsmanager, 
     database.close()
     assert current_user(database) == ROLE
     assert reads == [SECRET_ID]
+
+
+def test_with_the_extension_the_read_after_a_refusal_skips_its_stale_cache(
+    server, secretsmanager, database, monkeypatch, request
+):
+    fake_extension = request.getfixturevalue("extension")
+    # The Lambda extension layer serves secrets from its own cache (300 s by default): still the old password.
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # Secrets Manager itself is moto's, in this process
+    manager, reads = secretsmanager
+    fake_extension.secrets[SECRET_ID] = {"SecretString": json.dumps({"username": ROLE, "password": "before-rotation"})}
+    new_password = secrets.token_urlsafe(16)
+    rotate(server, manager, secret_password=new_password, role_password=new_password)
+    database.close()
+
+    assert current_user(database) == ROLE
+    assert reads == [SECRET_ID]
+    assert fake_extension.requests == []
 
 
 def test_a_secret_that_does_not_match_fails_naming_it_without_the_password(server, secretsmanager, database):

@@ -112,6 +112,7 @@ class TestFromTheEnvironment:
         assert settings["DATABASES"]["default"] == {
             "ENGINE": "federated_learning_project.postgresql_secret",
             "CREDENTIALS_SECRET": "FMA_TEST_DB_CREDENTIALS",
+            "CREDENTIALS_SETTING": "FMA_DB_SECRET_PATH",
             "NAME": "fma",
             "HOST": "fma.cluster.example.internal",
             "PORT": 5432,
@@ -119,6 +120,8 @@ class TestFromTheEnvironment:
             "PASSWORD": DB_PASSWORD,
             "CONN_MAX_AGE": 600,
             "CONN_HEALTH_CHECKS": True,
+            # No server-side cursors, which would pin connections to one client behind RDS Proxy.
+            "DISABLE_SERVER_SIDE_CURSORS": True,
             # verify-full against the shipped RDS CA bundle: the chain and the host name are checked.
             "OPTIONS": {
                 "sslmode": "verify-full",
@@ -126,7 +129,7 @@ class TestFromTheEnvironment:
                 "connect_timeout": 10,
             },
         }
-        assert settings["STORAGES"]["default"]["BACKEND"] == "storages.backends.s3.S3Storage"
+        assert settings["STORAGES"]["default"]["BACKEND"] == "fma_django_connectors.storage.s3.BoundedS3Storage"
         assert settings["STORAGES"]["default"]["OPTIONS"]["bucket_name"] == "fma-model-data"
         assert settings["STORAGES"]["staticfiles"] == {
             "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -186,6 +189,34 @@ class TestFromTheEnvironment:
             in process.stderr
         )
         assert DB_PASSWORD not in process.stderr + process.stdout
+
+    def test_with_an_application_role_the_functions_connect_as_it_and_read_no_owner_secret(self):
+        application = {"username": "fma_app", "password": "app-pa55word"}
+        environment = BASE_ENVIRONMENT | {
+            "FMA_APP_DB_SECRET_PATH": "FMA_TEST_APP_CREDENTIALS",
+            "FMA_TEST_APP_CREDENTIALS": json.dumps(application),
+        }
+
+        # The owner's secret is not there to read: only the migration event reads it.
+        settings, process = boot(environment, unset=["FMA_TEST_DB_CREDENTIALS"])
+
+        assert process.returncode == 0, process.stderr
+        database = settings["DATABASES"]["default"]
+        assert (database["USER"], database["PASSWORD"]) == ("fma_app", "app-pa55word")
+        assert (database["CREDENTIALS_SECRET"], database["CREDENTIALS_SETTING"]) == (
+            "FMA_TEST_APP_CREDENTIALS",
+            "FMA_APP_DB_SECRET_PATH",
+        )
+
+    def test_malformed_application_credentials_name_their_variable(self):
+        environment = BASE_ENVIRONMENT | {
+            "FMA_APP_DB_SECRET_PATH": "FMA_TEST_APP_CREDENTIALS",
+            "FMA_TEST_APP_CREDENTIALS": json.dumps({"username": "fma_app"}),
+        }
+
+        _, process = boot(environment)
+
+        assert "Secret 'FMA_TEST_APP_CREDENTIALS' (FMA_APP_DB_SECRET_PATH) must be JSON" in process.stderr
 
     def test_check_deploy_is_clean(self):
         process = run_python(

@@ -9,20 +9,22 @@ same request succeeds once the storage is back.
 
 import io
 import json
+import logging
 import urllib.request
 from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 import safetensors.numpy
-from moto.server import ThreadedMotoServer
+from django.core.files.storage import default_storage
 
 import service_initialization
+from fma_core.aws import aws_client
 from fma_django_connectors import services
 from fma_django_connectors.models import ModelUpdate, Upload
 from fma_django_connectors.storage import transfers
 from tests.events import make_context, make_v2_event, response_body
-from tests.s3_storage import store_model_data_in_s3
+from tests.s3_storage import MotoS3, store_model_data_in_s3
 from tests.storage_faults import block_folder, full_disk_storages, stored_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,11 +47,13 @@ NO_BUCKET = (
 UNREACHABLE = "Could not read or write model data: AWS S3 is unreachable ("
 
 
-def _call(method, path, *, client, body=None):
+def _call(method, path, *, client, body=None, query=None):
     headers = {"CLIENT-UUID": str(client.uuid), "Accept": "application/json"}
     if body is not None:
         headers["Content-Type"] = "application/json"
-    event = make_v2_event(method=method, path=path, headers=headers, body=None if body is None else json.dumps(body))
+    event = make_v2_event(
+        method=method, path=path, headers=headers, query=query, body=None if body is None else json.dumps(body)
+    )
     response = service_initialization.handler(event, make_context())
     return response["statusCode"], json.loads(response_body(response))
 
@@ -173,26 +177,6 @@ class TestLocalFolder:
         assert stored_files(media_root) == _update_files()
 
 
-class MotoS3:
-    """A moto S3 server of one test alone, stopped and started again at the same address (its buckets are kept
-    in this process, as S3 keeps them while it is unreachable)."""
-
-    def __init__(self):
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        self.host, self.port = self._server.get_host_and_port()
-        self.running = True
-
-    def stop(self):
-        self._server.stop()
-        self.running = False
-
-    def start(self):
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
-        self.running = True
-
-
 @pytest.fixture
 def moto_server():
     server = MotoS3()
@@ -282,3 +266,135 @@ class TestS3:
         assert Upload.objects.filter(pk=target["id"]).exists()
         assert completed[0] == 201, completed
         assert _bucket_keys(s3) == [f"models/{name}" for name in _update_files()]
+
+
+class TestS3Silent:
+    """S3 accepting connections and never answering (a private subnet without the gateway endpoint, a brown-out):
+    each route that reads or writes model data answers a JSON 503 naming S3 and its setting, after the bounded
+    timeouts and retries of every FMA AWS client (``fma_core.aws``), the S3 storage's included."""
+
+    @pytest.fixture
+    def silence(self, s3, silent_endpoint, monkeypatch, settings):
+        """Point every S3 client (the storage's and ``aws_client``'s) at the silent endpoint, from the next call."""
+        # Short bounds keep the test quick; that the storage takes them at all is what is checked.
+        monkeypatch.setenv("FMA_AWS_CONNECT_TIMEOUT", "0.5")
+        monkeypatch.setenv("FMA_AWS_READ_TIMEOUT", "0.5")
+
+        def silence():
+            monkeypatch.setenv("AWS_ENDPOINT_URL", silent_endpoint)
+            aws_client.cache_clear()
+            settings.STORAGES = {**settings.STORAGES}  # a new default storage, hence a new client
+
+        return silence
+
+    @pytest.fixture
+    def stored_update(self, model, fed_client):
+        status, update = _push(model, fed_client, [1.0, 2.0])
+        assert status == 201, update
+        return update
+
+    def test_the_storage_client_has_the_bounded_timeouts_and_retries(self, s3, monkeypatch):
+        monkeypatch.setenv("FMA_AWS_READ_TIMEOUT", "1.5")
+        monkeypatch.setenv("FMA_AWS_MAX_ATTEMPTS", "3")
+        config = default_storage.connection.meta.client.meta.config
+
+        assert (config.connect_timeout, config.read_timeout, config.retries) == (
+            2.0,
+            1.5,
+            {"total_max_attempts": 3, "mode": "standard"},
+        )
+        assert config.signature_version == "s3v4"
+
+    def test_a_json_update_is_a_503_naming_s3_and_the_bucket_setting(self, model, fed_client, silence):
+        silence()
+
+        failed = _push(model, fed_client, [1.0, 2.0])
+
+        assert_s3_unavailable(failed)
+        assert ModelUpdate.objects.count() == 0
+
+    def test_completing_an_upload_is_a_503_naming_s3_and_the_bucket_setting(self, model, fed_client, s3, silence):
+        data = safetensors.numpy.save(_tensors(3))
+        target = _make_upload(model, fed_client, data)
+        request = urllib.request.Request(target["upload_url"], data=data, headers=target["headers"], method="PUT")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+        silence()
+
+        failed = _complete(fed_client, target)
+
+        assert_s3_unavailable(failed)
+        assert Upload.objects.filter(pk=target["id"]).exists()
+
+    @pytest.mark.parametrize("fmt", ["safetensors", "npz", "json"])
+    def test_a_download_is_a_503_naming_s3_and_the_bucket_setting(self, fed_client, stored_update, silence, fmt):
+        silence()
+
+        failed = _call("GET", f"{UPDATES}{stored_update['id']}/data/", client=fed_client, query={"format": fmt})
+
+        assert_s3_unavailable(failed)
+
+
+def assert_s3_unavailable(answer):
+    status, body = answer
+    assert status == 503, body
+    assert body["detail"].startswith(UNREACHABLE), body
+    assert "FMA_MODEL_DATA_BUCKET" in body["detail"]
+    assert "MEDIA_ROOT" not in body["detail"]
+
+
+class TestLogs:
+    """A storage that fails makes every request fail alike: each 503 is one JSON line an operator can search and
+    count (the cause, the request ids), not a traceback; a 500 (a setting to fix) keeps its traceback."""
+
+    @pytest.fixture(autouse=True)
+    def _wsgi_ready(self):
+        # The first request of a process sets Django up for WSGI, which configures logging anew and so removes the
+        # handler pytest captures the test's records with: made before the test, not in it.
+        service_initialization.handler(make_v2_event(path="/no-such-page/"), make_context())
+
+    def _logged(self, caplog, model, fed_client):
+        event = make_v2_event(
+            method="POST",
+            path=UPDATES,
+            headers={"CLIENT-UUID": str(fed_client.uuid), "Content-Type": "application/json"},
+            body=json.dumps({"federated_model": model.pk, "data": [1.0]}),
+        )
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            response = service_initialization.handler(event, make_context(request_id="lambda-request-7"))
+        records = [record for record in caplog.records if record.levelno >= logging.WARNING]
+        return response, event, records
+
+    def test_a_503_is_one_json_line_with_its_cause_and_request_ids_and_no_traceback(
+        self, model, fed_client, s3, moto_server, caplog
+    ):
+        moto_server.stop()
+
+        response, event, records = self._logged(caplog, model, fed_client)
+
+        assert response["statusCode"] == 503
+        (record,) = records
+        assert record.exc_info is None
+        line = json.loads(record.getMessage())
+        assert line.pop("cause").startswith("EndpointConnectionError: Could not connect to the endpoint URL")
+        assert line == {
+            "status": 503,
+            "error": json.loads(response_body(response))["detail"],
+            "request_id": "lambda-request-7",
+            "api_request_id": event["requestContext"]["requestId"],
+            "method": "POST",
+            "path": UPDATES,
+        }
+
+    def test_a_500_is_logged_with_its_traceback(self, model, fed_client, s3, monkeypatch, settings, caplog):
+        monkeypatch.setenv("FMA_AWS_MAX_ATTEMPTS", "many")
+        settings.STORAGES = {**settings.STORAGES}  # the storage is made again, with the bad setting
+
+        response, _, records = self._logged(caplog, model, fed_client)
+
+        assert response["statusCode"] == 500
+        assert json.loads(response_body(response)) == {
+            "detail": "FMA_AWS_MAX_ATTEMPTS must be a number of seconds, not 'many'"
+        }
+        assert any(record.exc_info for record in records)

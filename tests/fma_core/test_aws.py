@@ -45,6 +45,13 @@ class TestConfig:
         given = AwsSettings(max_attempts=4, best_effort_timeout=0.25)
         assert settings_of(client_config(best_effort=True, settings=given)) == (0.25, 0.25, 1)
 
+    def test_s3_signs_with_version_4_and_keeps_the_bounds(self):
+        config = client_config(service="s3", settings=AwsSettings(read_timeout=3.0))
+
+        assert settings_of(config) == (2.0, 3.0, 2)
+        assert config.signature_version == "s3v4"
+        assert client_config().signature_version is None
+
     def test_clients_get_the_configured_values(self, configure):
         configure(AwsSettings(connect_timeout=0.5, read_timeout=3.0, max_attempts=4))
 

@@ -1,9 +1,10 @@
 """Storage failing while an aggregation writes its result: nothing recorded, nothing left, nothing lost.
 
 The updates are read from a working storage; only the result's folder is broken (a plain file in its
-place), or the disk fills up while the result is written. The run records no aggregate, leaves no result
-file (not even part of one), and marks its updates FAILED; the next run once the storage is back
-aggregates every one of them exactly once.
+place), or the disk fills up while the result is written. The run fails (the storage's error is raised: a
+failure of the deployment, not of the updates), records no aggregate, leaves no result file (not even part of
+one), and leaves its updates PENDING; the next run once the storage is back aggregates every one of them
+exactly once.
 """
 
 from __future__ import annotations
@@ -44,14 +45,14 @@ def test_a_result_the_storage_cannot_keep_records_nothing_and_the_next_run_aggre
     mend = _break_results(fault, settings, media_root)
 
     # Execute
-    failed_run = agg_service(model.pk)
+    with pytest.raises(OSError, match=r"is not a directory|No space left"):
+        agg_service(model.pk)
     after_failure = statuses(*updates), ModelAggregate.objects.count(), stored_files(media_root)
     mend()
     aggregate_id = agg_service(model.pk)
 
     # Assert: the failed run left no aggregate and no result file; the next one took all the updates, once.
-    assert failed_run is None
-    assert after_failure[:2] == ([Status.FAILED] * len(updates), 0)
+    assert after_failure[:2] == ([Status.PENDING] * len(updates), 0)
     assert [name for name in after_failure[2] if name.startswith("aggregates/")] == []
     aggregate = ModelAggregate.objects.get()
     assert aggregate.pk == aggregate_id

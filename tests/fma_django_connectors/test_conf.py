@@ -193,11 +193,11 @@ class TestRegistration:
         from fma_core.connectors.factory import aggregator_connectors, metadata_connectors, model_data_connectors
         from fma_core.handlers import handlers
 
-        assert [handlers.names(), aggregator_connectors.names()] == [["django_lambda_handler"], ["DjangoAggConnector"]]
-        assert [metadata_connectors.names(), model_data_connectors.names()] == [
-            ["DjangoMetadataConnector"],
-            ["DjangoModelDataConnector"],
-        ]
+        # Tests register in-memory twins too (tests/fma_core/connectors/memory.py): the settings' names must be there.
+        assert "django_lambda_handler" in handlers.names()
+        assert "DjangoAggConnector" in aggregator_connectors.names()
+        assert "DjangoMetadataConnector" in metadata_connectors.names()
+        assert "DjangoModelDataConnector" in model_data_connectors.names()
 
 
 def _literal(node):

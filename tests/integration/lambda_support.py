@@ -72,26 +72,40 @@ def watched_invokes() -> Iterator[list[dict]]:
         yield seen
 
 
+def _execute(statement, arguments=()):
+    """``statement`` on the test server's maintenance database, outside a transaction; its rows."""
+    connection = psycopg2.connect(dbname="postgres", **PG)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, arguments)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        connection.close()
+
+
+def terminate_connections(database: str) -> int:
+    """End every connection to ``database`` from the server side (as a failover or an RDS Proxy's idle timeout
+    does); how many there were."""
+    ended = _execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        [database],
+    )
+    assert ended, f"no connection to {database}"
+    assert all(row == (True,) for row in ended), ended
+    return len(ended)
+
+
 @contextmanager
 def fresh_database(name: str) -> Iterator[str]:
     """An empty PostgreSQL database ``name`` on the test server, dropped when done."""
-
-    def execute(statement):
-        connection = psycopg2.connect(dbname="postgres", **PG)
-        connection.autocommit = True
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
-        finally:
-            connection.close()
-
     drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    execute(drop)
-    execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    _execute(drop)
+    _execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield name
     finally:
-        execute(drop)
+        _execute(drop)
 
 
 def create_aggregator_function(iam, lambda_client) -> str:

@@ -10,7 +10,7 @@ from federated_learning_project.settings_local import STORAGES
 STORAGES = {
     **STORAGES,
     "default": {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "fma_django_connectors.storage.s3.BoundedS3Storage",
         "OPTIONS": {"bucket_name": os.environ["FMA_MODEL_DATA_BUCKET"], "default_acl": None, "file_overwrite": False},
     },
 }

@@ -19,7 +19,9 @@ def _password_refused(error: Exception) -> bool:
 
 class DatabaseWrapper(base.DatabaseWrapper):
     """Connects with ``USER``/``PASSWORD``; if the server refuses the password, reads
-    ``CREDENTIALS_SECRET`` again (once, bypassing the secrets cache) and retries with what it holds."""
+    ``CREDENTIALS_SECRET`` again (once, bypassing the secrets cache) and retries with what it holds.
+    ``CREDENTIALS_SETTING`` names the variable that gave the secret's id, for errors (default ``FMA_DB_SECRET_PATH``).
+    """
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         try:
@@ -28,7 +30,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
             secret_id = self.settings_dict.get("CREDENTIALS_SECRET")
             if not secret_id or not _password_refused(refused):
                 raise
-        user, password = database_credentials(secret_id, fresh=True)
+        setting = self.settings_dict.get("CREDENTIALS_SETTING", SETTING)
+        user, password = database_credentials(secret_id, setting=setting, fresh=True)
         logger.warning("The database refused the password of %r: read secret %r again (rotated?)", user, secret_id)
         # The settings dict is shared by every connection of this alias: they all take the new credentials.
         self.settings_dict["USER"], self.settings_dict["PASSWORD"] = user, password
@@ -38,6 +41,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if not _password_refused(again):
                 raise
             raise self.Database.OperationalError(
-                f"The database refused the password of user {user!r} from secret {secret_id!r} ({SETTING}), "
+                f"The database refused the password of user {user!r} from secret {secret_id!r} ({setting}), "
                 "read again just now: the secret does not hold the user's current password"
             ) from None

@@ -188,6 +188,19 @@ class TestLambdaExtension:
         with pytest.raises(SecretUnavailableError, match=rf"Secret 'fma/db'.*extension on localhost:{unused_port}"):
             get_secret("fma/db")
 
+    def test_a_fresh_read_asks_secrets_manager_not_the_extensions_cache(self, secretsmanager, extension, monkeypatch):
+        # After a rotation the extension's cache still holds the old password; Secrets Manager has the new one.
+        monkeypatch.delenv("AWS_ENDPOINT_URL")
+        extension.secrets["fma/db"] = {"SecretString": json.dumps(DB_CREDENTIALS)}
+        rotated = {**DB_CREDENTIALS, "password": "rotated-pa55word"}
+        secretsmanager.create_secret(Name="fma/db", SecretString=json.dumps(rotated))
+        assert get_secret("fma/db") == DB_CREDENTIALS
+
+        assert get_secret("fma/db", fresh=True) == rotated
+        assert len(extension.requests) == 1
+        # The fresh value is the one cached for the reads that follow.
+        assert get_secret("fma/db") == rotated
+
     def test_outside_lambda_the_extension_port_alone_is_ignored(self, secretsmanager, extension, monkeypatch):
         monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
         monkeypatch.delenv("AWS_ENDPOINT_URL")

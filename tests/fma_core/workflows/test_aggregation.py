@@ -10,7 +10,7 @@ import pytest
 
 from fma_core.connectors.base import ClaimKey, ModelNotFoundError
 from fma_core.connectors.factory import connector_from_settings
-from fma_core.exceptions import ConfigurationError
+from fma_core.exceptions import ConfigurationError, ServiceUnavailableError
 from fma_core.serialization import Weights
 from fma_core.workflows.aggregation import agg_service
 from tests.fma_core.connectors.memory import (
@@ -262,6 +262,46 @@ class TestFailures:
         aggregate_id = world.run()
         assert world.result(aggregate_id) == [2.0]
         assert [good.status, unreadable.status] == [COMPLETE, COMPLETE]
+
+    def test_a_storage_that_fails_is_raised_and_leaves_the_updates_pending_for_the_next_run(self, monkeypatch, caplog):
+        world = World()
+        updates = [world.update("a", 1.0), world.update("b", 3.0)]
+        outage = ServiceUnavailableError("the storage is unreachable")
+
+        def unreachable(ref):
+            raise outage
+
+        monkeypatch.setattr(world.data, "open_weights", unreachable)
+        with (
+            caplog.at_level(logging.ERROR, logger="fma_core.workflows.aggregation"),
+            pytest.raises(ServiceUnavailableError) as raised,
+        ):
+            world.run()
+        assert raised.value is outage
+        assert [update.status for update in updates] == [PENDING, PENDING]
+        assert f"update(s) {[u.update_id for u in updates]} stay pending" in caplog.text
+        assert world.metadata.aggregates == []
+
+        monkeypatch.undo()
+        assert world.result(world.run()) == [2.0]
+        assert [update.status for update in updates] == [COMPLETE, COMPLETE]
+
+    def test_when_the_claim_cannot_be_released_either_the_lease_brings_the_updates_back(self, monkeypatch):
+        world = World()
+        update = world.update("a", 1.0)
+
+        def unreachable(*args, **kwargs):
+            raise ServiceUnavailableError("the database is unreachable")
+
+        monkeypatch.setattr(world.data, "open_weights", unreachable)
+        monkeypatch.setattr(world.metadata, "release_claims", unreachable)
+        with pytest.raises(ServiceUnavailableError):
+            world.run()
+        assert update.status == RUNNING
+
+        monkeypatch.undo()
+        update.claimed_at = update.renewed_at = datetime.now(UTC) - world.connector.claim_lease - timedelta(seconds=1)
+        assert world.result(world.run()) == [1.0]
 
     def test_too_few_updates_for_the_aggregator_stay_pending(self, caplog):
         world = World(aggregator="krum", aggregator_args={"f": 1})
