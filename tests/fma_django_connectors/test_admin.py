@@ -13,6 +13,7 @@ from django.test import Client as BrowserClient
 from django.utils import timezone
 from rest_framework import status
 
+from fma_client import signing
 from fma_core import signatures
 from fma_core.serialization import parse_weights
 from fma_django_connectors import services
@@ -230,7 +231,7 @@ def test_deleting_a_row_removes_the_weights_files_it_owns(
 
 
 def _public_key(key: Ed25519PrivateKey) -> bytes:
-    return signatures.parse_public_key(signatures.public_key_text(key))
+    return signatures.parse_public_key(signing.public_key_text(key))
 
 
 def _register(model, **body):
@@ -305,7 +306,7 @@ class TestAddingClients:
     def test_a_client_added_to_a_signed_model_signs_with_its_key(self, browser, developer):
         model = make_model(developer, registration="closed", client_auth="signed", initial_model=[1.0])
         key = Ed25519PrivateKey.generate()
-        form = {"federated_model": model.pk, "public_key": signatures.public_key_text(key)}
+        form = {"federated_model": model.pk, "public_key": signing.public_key_text(key)}
         assert browser.post(f"{ADMIN}/client/add/", form).status_code == status.HTTP_302_FOUND
         client = model.clients.get()
         assert bytes(client.public_key) == _public_key(key)
