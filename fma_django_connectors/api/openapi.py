@@ -9,6 +9,8 @@ this module so that the extensions are registered before the first schema is gen
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from django.db.models import Model
@@ -54,14 +56,20 @@ SIGNATURE_SCHEMES = {
     "signature": signatures.SIGNATURE_HEADER,
     "contentDigest": signatures.DIGEST_HEADER,
 }
-# A worked signature base: a client's update (the values are placeholders but for the structure).
-SIGNATURE_BASE_EXAMPLE = """\
+# A worked example: a client's update, its Content-Digest and signature base (RFC 9421 section 2.5).
+EXAMPLE_BODY = b'{"federated_model": 3, "data": [0.5]}'
+EXAMPLE_UUID = "0b7e1c7a-3f52-4c1e-9a0e-2d4f5e6a7b8c"
+EXAMPLE_DIGEST = f"sha-256=:{base64.b64encode(hashlib.sha256(EXAMPLE_BODY).digest()).decode()}:"
+EXAMPLE_PARAMS = (
+    '("@method" "@target-uri" "client-uuid" "content-digest");created=1700000000;'
+    f'keyid="{EXAMPLE_UUID}";nonce="pQz0m3v4E1pPAjqvS1mQZb3f1y8";alg="{signatures.ALGORITHM}"'
+)
+SIGNATURE_BASE_EXAMPLE = f"""\
 "@method": POST
 "@target-uri": https://abc123.execute-api.eu-west-1.amazonaws.com/api/v1/model_updates/?page=2
-"client-uuid": 0b7e1c7a-3f52-4c1e-9a0e-2d4f5e6a7b8c
-"content-digest": sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:
-"@signature-params": ("@method" "@target-uri" "client-uuid" "content-digest");created=1700000000;\
-keyid="0b7e1c7a-3f52-4c1e-9a0e-2d4f5e6a7b8c";nonce="pQz0m3v4E1pPAjqvS1mQZb3f1y8";alg="ed25519\""""
+"client-uuid": {EXAMPLE_UUID}
+"content-digest": {EXAMPLE_DIGEST}
+"@signature-params": {EXAMPLE_PARAMS}"""
 
 _SIGNING = f"""Models with `client_auth: "signed"` take only signed requests from their clients: \
 [RFC 9421](https://www.rfc-editor.org/rfc/rfc9421) HTTP Message Signatures with the algorithm \
@@ -76,7 +84,8 @@ proves it holds the key. A key names one client: registering it for a second cli
 **Each request** of the client then carries, beside `CLIENT-UUID`:
 
 - `Signature-Input: fma=("@method" "@target-uri" "client-uuid" "content-digest");created=<Unix seconds>;\
-keyid="<the client's uuid>";nonce="<fresh random>";alg="{signatures.ALGORITHM}"` (any label; one signature);
+keyid="<the client's uuid>";nonce="<fresh random>";alg="{signatures.ALGORITHM}"` (any label, one signature; \
+without a body, leave `"content-digest"` out);
 - `Signature: fma=:<base64 of the 64-byte Ed25519 signature of the signature base>:`;
 - with a body, `Content-Digest: sha-256=:<base64 of the SHA-256 of the body as sent>:`.
 
@@ -85,7 +94,10 @@ Covered components (all required, in any order): `@method`; `@target-uri`: `<sch
 `/Prod` is left out: the service never sees it), percent-encoded only where RFC 3986 requires (outside \
 `A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * + , ; = : @ /`), then `?` and the query **exactly as sent** (so reordering \
 or repeating a parameter breaks the signature); `client-uuid`; `content-digest` when the request has a body \
-(checked against the body). The signature base (RFC 9421 section 2.5) of an update is, for example:
+(checked against the body). For example, the update `{EXAMPLE_BODY.decode()}` sent to \
+`https://abc123.execute-api.eu-west-1.amazonaws.com/Prod/api/v1/model_updates/?page=2` has the signature base \
+below (its lines joined by `\\n`, no newline at the end; the base's bytes are what Ed25519 signs), and is \
+sent with `Content-Digest: {EXAMPLE_DIGEST}` and `Signature-Input: fma={EXAMPLE_PARAMS}`:
 
 ```
 {SIGNATURE_BASE_EXAMPLE}

@@ -1,13 +1,13 @@
 """``fma_client`` signing its requests (``client_auth: "signed"``), proven against the real local server.
 
-The SDK writes the signing scheme itself (it is installed without the service); the service's acceptance,
+The SDK signs with an RFC 9421 library (it is installed without the service); the service's acceptance,
 and ``fma_core.signatures`` checking what the SDK signs, are the proof that both say the same.
 """
 
-import base64
 import json
 import stat
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -24,7 +24,9 @@ from tests.clients.support import INITIAL, UPDATE, wait_for
 pytestmark = pytest.mark.integration
 
 # The service's answer to a registered client's unsigned request on a signed model (``permissions.py``).
-SIGNATURE_REQUIRED = "This model takes signed requests only: sign it with the client's key (FMA-Signature)."
+SIGNATURE_REQUIRED = (
+    "This model takes signed requests only: sign it with the client's key (RFC 9421: Signature-Input, Signature)."
+)
 
 
 @pytest.fixture
@@ -160,16 +162,23 @@ class TestKeys:
             WebClient(1, key_file=tmp_path / "k.pem", private_key=signing.generate_key())
 
 
-def _service_checks(headers, public_key_text, method, path, query, body):
-    """Whether ``fma_core.signatures`` (the service's code) accepts the signature headers of a request."""
-    message = signatures.canonical_message(
-        method=method,
-        target=signatures.canonical_target(path, query),
-        timestamp=headers[signatures.TIMESTAMP_HEADER],
-        nonce=headers[signatures.NONCE_HEADER],
-        body=body,
-    )
-    return signatures.signature_valid(base64.b64decode(public_key_text), headers[signatures.SIGNATURE_HEADER], message)
+def _service_checks(headers, public_key_text, method, url, body):
+    """Whether ``fma_core.signatures`` (the service's code) accepts the signature of a request to ``url``."""
+    try:
+        signatures.signature_verify(
+            method=method,
+            url=url,
+            headers=dict(headers).items(),
+            body=body or b"",
+            key_id=headers["CLIENT-UUID"],
+            key_id_rule="the client's uuid",
+            public_key=signatures.parse_public_key(public_key_text),
+            components=signatures.CLIENT_COMPONENTS,
+            now=time.time(),
+        )
+    except signatures.SignatureError:
+        return False
+    return True
 
 
 class TestSigner:
@@ -180,14 +189,29 @@ class TestSigner:
             "https://api.example/Prod/api/v1/model_updates/",
             params={"b": "x y", "a": "/"},
             json={"data": [1.0]},
+            headers={"CLIENT-UUID": "0b7e1c7a-3f52-4c1e-9a0e-2d4f5e6a7b8c"},
         ).prepare()
 
         signing.RequestSigner(key, "https://api.example/Prod/")(request)
 
         public = signing.public_key_text(key)
         query = request.url.split("?", 1)[1]
-        assert _service_checks(request.headers, public, "POST", "/api/v1/model_updates/", query, request.body)
-        assert not _service_checks(request.headers, public, "POST", "/Prod/api/v1/model_updates/", query, request.body)
+        seen = f"https://api.example/api/v1/model_updates/?{query}"
+        assert _service_checks(request.headers, public, "POST", seen, request.body)
+        with_stage = f"https://api.example/Prod/api/v1/model_updates/?{query}"
+        assert not _service_checks(request.headers, public, "POST", with_stage, request.body)
+
+    def test_the_path_is_sent_as_signed_and_a_default_port_is_left_out(self):
+        key = signing.generate_key()
+        request = requests.Request(
+            "GET", "http://api.example:80/api/v1/models/1%2C2/", headers={"CLIENT-UUID": "x" * 36}
+        ).prepare()
+
+        signing.RequestSigner(key, "http://api.example:80/")(request)
+
+        assert request.url == "http://api.example:80/api/v1/models/1,2/"
+        url = signatures.target_uri(scheme="http", authority="api.example", path="/api/v1/models/1,2/", query="")
+        assert _service_checks(request.headers, signing.public_key_text(key), "GET", url, b"")
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -229,8 +253,8 @@ def test_a_retry_is_signed_afresh_so_the_service_does_not_take_it_for_a_replay()
 
     (first_path, first), (retry_path, retry) = _Recorder.seen[:2]
     assert first_path == retry_path
-    assert first[signatures.NONCE_HEADER] != retry[signatures.NONCE_HEADER]
-    path, query = retry_path.split("?", 1)
+    assert first["Signature-Input"] != retry["Signature-Input"], "a fresh nonce (and created) for the retry"
+    url = f"http://127.0.0.1:{service.server_port}{retry_path}"
     for headers in (first, retry):
         assert headers["CLIENT-UUID"] == client.uuid
-        assert _service_checks(headers, signing.public_key_text(key), "GET", path, query, b"")
+        assert _service_checks(headers, signing.public_key_text(key), "GET", url, b"")
