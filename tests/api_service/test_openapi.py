@@ -211,7 +211,8 @@ class TestSignedClients:
         assert verified.key_id == headers["CLIENT-UUID"]
         assert f"`Content-Digest: {headers['Content-Digest']}`" in description
         assert f"±{signatures.MAX_SKEW_SECONDS} s" in description
-        assert "/Prod/api/v1/model_updates/" in description and "/Prod/" not in lines['"@target-uri"']
+        assert "/Prod/api/v1/model_updates/" in description
+        assert "/Prod/" not in lines['"@target-uri"']
 
     def test_the_401_answers_are_the_services_own_messages(self, schema):
         examples = schema["components"]["examples"]
