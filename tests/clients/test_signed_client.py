@@ -5,10 +5,14 @@ and ``fma_core.signatures`` checking what the SDK signs, are the proof that both
 """
 
 import json
+import os
+import shutil
 import stat
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +26,8 @@ from fma_django_connectors.client_ids import client_public_id
 from tests.clients.support import INITIAL, UPDATE, wait_for
 
 pytestmark = pytest.mark.integration
+
+SIGNED_CLIENT_SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "signed-client.sh"
 
 # The service's answer to a registered client's unsigned request on a signed model (``permissions.py``).
 SIGNATURE_REQUIRED = (
@@ -114,6 +120,35 @@ class TestSignedModel:
             WebClient(signed_model["id"], url=server.url).register()
 
         assert "public_key" in refused.value.body
+
+
+def _openssl_signs_ed25519() -> bool:
+    """Whether this machine's openssl makes Ed25519 keys and signs raw input (OpenSSL 1.1.1 and later)."""
+    if shutil.which("openssl") is None or shutil.which("curl") is None:
+        return False
+    probe = subprocess.run(["openssl", "pkeyutl", "-help"], capture_output=True, text=True)
+    return "-rawin" in probe.stdout + probe.stderr
+
+
+@pytest.mark.skipif(not _openssl_signs_ed25519(), reason="needs curl and openssl with Ed25519 (-rawin)")
+def test_the_documented_curl_and_openssl_client_registers_reads_and_pushes(server, developer, signed_model, tmp_path):
+    """``docs/signed-client.sh``, the RFC 9421 client of docs/security.md, run as written against the service."""
+    environment = {
+        **os.environ,
+        "SERVICE_URL": server.url,
+        "MODEL_ID": str(signed_model["id"]),
+        "KEY_FILE": str(tmp_path / "client.pem"),
+        "UPDATE": "[[1.0, 2.0, 3.0], [4.0, 5.0]]",  # the shapes of the model's weights (INITIAL)
+    }
+    run = subprocess.run(
+        ["bash", str(SIGNED_CLIENT_SCRIPT)], env=environment, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    registered, latest, update = (json.loads(line) for line in run.stdout.splitlines() if line.strip())
+    assert developer.get_model(signed_model["id"])["clients"] == [client_public_id(registered["uuid"])]
+    assert latest["aggregate"] is None
+    assert (update["federated_model"], update["client"]) == (signed_model["id"], registered["uuid"])
 
 
 class TestUuidModel:
