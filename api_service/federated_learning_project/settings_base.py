@@ -118,8 +118,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "FMA API",
     "DESCRIPTION": "Federated Model Aggregation: federated models, clients' updates, aggregates, scores and "
     'artifacts. Clients authenticate with `CLIENT-UUID` (and, on models with `client_auth: "signed"`, sign each '
-    "request with their Ed25519 key, RFC 9421: see the `signatureInput` security scheme), developers with a token, Basic or the "
-    "admin session.",
+    "request with their Ed25519 key, RFC 9421: see the `signatureInput` security scheme), developers with a "
+    "token, Basic or the admin session.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
