@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -95,6 +96,24 @@ def test_created_must_be_within_the_window(key, offset):
     headers = _signed(key, created=int(time.time()) + offset)
     with pytest.raises(SignatureError, match="within 300 seconds"):
         _verify(headers, key)
+
+
+def test_an_expired_signature_is_refused(key):
+    class Message:
+        method, url, headers = "GET", URL, {"Client-UUID": UUID}
+
+    HTTPMessageSigner(
+        signature_algorithm=algorithms.ED25519,
+        key_resolver=MappingKeyResolver(public_keys={}, private_keys={UUID: key}),
+    ).sign(
+        Message,
+        key_id=UUID,
+        nonce="a-nonce-of-sixteen-or-more",
+        expires=datetime.now(UTC) - timedelta(seconds=1),
+        covered_component_ids=signatures.CLIENT_COMPONENTS,
+    )
+    with pytest.raises(SignatureError, match="within 300 seconds"):
+        _verify(Message.headers, key, method="GET", body=b"")
 
 
 def test_the_keyid_must_name_the_expected_signer(key):
