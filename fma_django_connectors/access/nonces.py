@@ -9,11 +9,10 @@ nonce could be on time, then goes with the expired rows each process deletes abo
 
 from __future__ import annotations
 
-import threading
-
 from django.db import IntegrityError, transaction
 
 from fma_core.signatures import VerifiedSignature, public_key_text
+from fma_django_connectors.access.sweeps import PeriodicSweep
 from fma_django_connectors.models import SignatureNonce
 
 # Expired rows are deleted by the first nonce a process stores after this many seconds.
@@ -21,8 +20,7 @@ CLEANUP_INTERVAL_SECONDS = 60
 # Rows are deleted this long after they expire, so that containers whose clocks differ a little still agree.
 CLOCK_MARGIN_SECONDS = 60
 
-_cleanup_lock = threading.Lock()
-_last_cleanup = 0.0
+sweep = PeriodicSweep(CLEANUP_INTERVAL_SECONDS)
 
 
 def nonce_use(*, public_key: bytes, signature: VerifiedSignature, now: float) -> bool:
@@ -41,9 +39,6 @@ def nonce_use(*, public_key: bytes, signature: VerifiedSignature, now: float) ->
 
 def _delete_expired(now: float) -> None:
     """Delete the nonces no request can carry on time any more, at most once per interval per process."""
-    global _last_cleanup
-    with _cleanup_lock:
-        if now - _last_cleanup < CLEANUP_INTERVAL_SECONDS:
-            return
-        _last_cleanup = now
+    if not sweep.due(now):
+        return
     SignatureNonce.objects.filter(expires_at__lt=int(now) - CLOCK_MARGIN_SECONDS).delete()

@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote, urlencode
 
 import pytest
-from apig_wsgi import make_lambda_handler
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from django.core.wsgi import get_wsgi_application
-from django.db import connection
 from rest_framework import status
 
 import service_initialization
@@ -26,6 +21,7 @@ from fma_core.serialization import parse_weights
 from fma_django_connectors import services
 from fma_django_connectors.models import ModelUpdate, SignatureNonce
 from tests.events import make_context, make_v1_event, make_v2_event, response_body
+from tests.parallel import all_at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,22 +89,6 @@ def test_the_stage_is_not_part_of_what_is_signed(signed):
     assert (code, answer) == (status.HTTP_401_UNAUTHORIZED, {"detail": "Invalid signature."})
 
 
-def _all_at_once(events):
-    """Each event served by its own handler (its own WSGI application and connection), released together."""
-    start = threading.Barrier(len(events))
-
-    def serve(event):
-        handler = make_lambda_handler(get_wsgi_application(), binary_support=True)
-        try:
-            start.wait()
-            return handler(event, make_context())["statusCode"]
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=len(events)) as pool:
-        return list(pool.map(serve, events))
-
-
 # The SQLite test database lives in memory, where concurrent writers fail at once instead of waiting.
 @pytest.mark.requires_postgres
 def test_one_signed_update_sent_by_many_handlers_at_once_is_taken_once(signed):
@@ -116,7 +96,7 @@ def test_one_signed_update_sent_by_many_handlers_at_once_is_taken_once(signed):
     body = json.dumps({"federated_model": model.pk, "data": WEIGHTS}).encode()
     event = _signed_event(make_v2_event, key, uuid, "POST", "/api/v1/model_updates/", body=body)
 
-    statuses = _all_at_once([json.loads(json.dumps(event)) for _ in range(8)])
+    statuses = all_at_once([json.loads(json.dumps(event)) for _ in range(8)])
 
     assert sorted(statuses) == [status.HTTP_201_CREATED] + [status.HTTP_401_UNAUTHORIZED] * 7
     assert ModelUpdate.objects.count() == 1

@@ -208,7 +208,7 @@ class TestSignedRequests:
 
     def test_expired_nonces_are_deleted(self, signer, signed_model, monkeypatch):
         stale = SignatureNonce.objects.create(key="k" * 44, nonce="n" * 16, expires_at=int(time.time()) - 3600)
-        monkeypatch.setattr(nonces, "_last_cleanup", 0.0)
+        monkeypatch.setattr(nonces.sweep, "last", 0.0)
         assert signer.call("GET", latest(signed_model)).status_code == status.HTTP_200_OK
         assert not SignatureNonce.objects.filter(pk=stale.pk).exists()
         # The signer's own (its registration's and this request's) are kept: they could still be on time.
