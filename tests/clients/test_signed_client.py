@@ -20,7 +20,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from fma_client import BadRequest, RetryPolicy, Unauthorized, WebClient, signing
+from fma_client import BadRequest, Conflict, RetryPolicy, Unauthorized, WebClient, signing
 from fma_core import signatures
 from fma_django_connectors.client_ids import client_public_id
 from tests.clients.support import INITIAL, UPDATE, wait_for
@@ -114,6 +114,16 @@ class TestSignedModel:
             impostor.check_for_latest_model()
 
         assert refused.value.message == "Invalid signature."
+
+    def test_a_key_registered_for_a_second_new_client_is_a_conflict(self, server, signed_model, tmp_path):
+        key_file = tmp_path / "k.pem"
+        WebClient(signed_model["id"], url=server.url, key_file=key_file, progress=False).register()
+
+        with pytest.raises(Conflict) as refused:
+            WebClient(signed_model["id"], url=server.url, key_file=key_file, progress=False).register()
+
+        assert refused.value.status_code == 409
+        assert "public_key" in refused.value.body
 
     def test_a_new_client_without_a_key_is_told_to_bring_one(self, server, signed_model):
         with pytest.raises(BadRequest) as refused:
