@@ -326,3 +326,13 @@ class TestAddingClients:
         assert response.status_code == status.HTTP_200_OK
         assert message in response.content.decode()
         assert not Client.objects.exists()
+
+    def test_a_key_another_client_has_is_refused_on_the_form(self, browser, developer):
+        model = make_model(developer, registration="closed", client_auth="signed")
+        key = Ed25519PrivateKey.generate()
+        form = {"federated_model": model.pk, "public_key": signing.public_key_text(key)}
+        assert browser.post(f"{ADMIN}/client/add/", form).status_code == status.HTTP_302_FOUND
+        again = browser.post(f"{ADMIN}/client/add/", form)
+        assert again.status_code == status.HTTP_200_OK
+        assert "This public key is another client&#x27;s" in again.content.decode()
+        assert Client.objects.count() == 1
