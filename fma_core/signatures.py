@@ -29,13 +29,6 @@ from urllib.parse import quote
 
 import http_sf
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from http_message_signatures import (
-    ContentDigest,
-    HTTPMessageSignaturesException,
-    HTTPMessageVerifier,
-    MappingKeyResolver,
-    algorithms,
-)
 
 from fma_core.exceptions import CallerError
 
@@ -283,6 +276,10 @@ def signature_verify(
         raise SignatureError(uncovered(required))
     if parameters["keyid"] != key_id:
         raise SignatureError(wrong_key_id(key_id_rule))
+    # Imported at the first signed request, not at start-up: the library loads all of cryptography's algorithms
+    # (about a third of a second of every Lambda cold start otherwise).
+    from http_message_signatures import ContentDigest, HTTPMessageSignaturesException
+
     digest = fields.get(DIGEST_HEADER)
     if digest is not None or "content-digest" in required:
         try:
@@ -295,17 +292,23 @@ def signature_verify(
     return VerifiedSignature(key_id=key_id, nonce=parameters["nonce"], created=parameters["created"])
 
 
-class _Verifier(HTTPMessageVerifier):
-    """The library's verifier, its time checks left to :func:`signature_verify` (against the service's ``now``)."""
-
-    def validate_created_and_expires(self, sig_input: Any, max_age: Any = None) -> None:
-        # ``created`` and ``expires`` were checked before, against the clock the caller passed.
-        return None
-
-
 def _verify(request: _Request, *, body: bytes, key_id: str, public_key: bytes) -> None:
+    from http_message_signatures import (
+        HTTPMessageSignaturesException,
+        HTTPMessageVerifier,
+        MappingKeyResolver,
+        algorithms,
+    )
+
+    class Verifier(HTTPMessageVerifier):
+        """The library's verifier, its time checks left to :func:`signature_verify` (against the caller's clock)."""
+
+        def validate_created_and_expires(self, sig_input: Any, max_age: Any = None) -> None:
+            # ``created`` and ``expires`` were checked before, against the clock the caller passed.
+            return None
+
     resolver = MappingKeyResolver(public_keys={key_id: Ed25519PublicKey.from_public_bytes(public_key)}, private_keys={})
-    verifier = _Verifier(signature_algorithm=algorithms.ED25519, key_resolver=resolver)
+    verifier = Verifier(signature_algorithm=algorithms.ED25519, key_resolver=resolver)
     try:
         verifier.verify(request, max_age=None, body=body)
     except (HTTPMessageSignaturesException, ValueError, TypeError):
