@@ -1,124 +1,133 @@
-"""Signed client requests (Ed25519): what a client signs, how it signs, how the service checks.
+"""Signed client requests: RFC 9421 HTTP Message Signatures with Ed25519, as the service checks them.
 
-Shared by the service (which verifies) and any Python client or SDK (which signs); framework-free.
+Framework-free: the service hands in the request (method, target URI, headers, body) and the key it expects;
+the signature base, its parsing and the cryptography are the ``http-message-signatures`` library's (RFC 9421),
+the body digest is RFC 9530's ``Content-Digest``. ``docs/security.md`` is the full description (with a
+``curl`` + ``openssl`` client); the OpenAPI description says the same.
 
-A request is signed over the canonical message::
+What a signature must cover (its ``Signature-Input`` lists them, in any order):
 
-    FMA-SIG-V1\\n<METHOD>\\n<path?query>\\n<timestamp>\\n<nonce>\\n<sha256 hex of the body>
+- ``@method``, ``@target-uri`` (:func:`target_uri`: scheme, host, the path below the service root and the
+  query exactly as sent, so a reordered or repeated query parameter breaks the signature);
+- ``client-uuid``: the ``CLIENT-UUID`` header, so a signature cannot be carried over to another client;
+- ``content-digest`` whenever the request has a body (``sha-256``, checked against the body);
 
-where ``path?query`` is the path relative to the service root (``/api/v1/models/3/get_latest_model/``)
-with the query pairs sorted and percent-encoded (:func:`canonical_target`), ``timestamp`` whole seconds
-since the epoch and ``nonce`` a fresh random string of 16 to 128 URL-safe characters. The headers:
-
-- ``CLIENT-UUID``: the client, as in unsigned requests;
-- ``FMA-Timestamp``, ``FMA-Nonce``: as signed;
-- ``FMA-Signature``: the Ed25519 signature of the message, base64 (standard alphabet).
-
-The service refuses a timestamp more than ``MAX_SKEW_SECONDS`` away from its clock and a nonce it has
-seen within that window (a replay).
+with the parameters ``created`` (within ``MAX_SKEW_SECONDS`` of the service's clock), ``nonce`` (fresh,
+never reused with the same key) and ``keyid`` (who signs: the client's uuid; on the registration of a new
+client, which has no uuid yet, the ``public_key`` it registers). ``alg``, when given, is ``ed25519``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
-import secrets
-import time
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+import http_sf
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from fma_core.exceptions import CallerError
 
 __all__ = [
-    "HEADERS",
+    "ALGORITHM",
+    "CLIENT_COMPONENTS",
     "MAX_SKEW_SECONDS",
-    "NONCE_LIFETIME_SECONDS",
-    "SIGNATURE_VERSION",
+    "REGISTRATION_COMPONENTS",
     "InvalidPublicKeyError",
-    "canonical_message",
-    "canonical_target",
+    "SignatureError",
+    "VerifiedSignature",
     "parse_public_key",
     "public_key_text",
-    "sign_request",
-    "signature_valid",
+    "signature_key_id",
+    "signature_verify",
+    "target_uri",
 ]
 
-# Header names (as sent; WSGI spells them HTTP_FMA_TIMESTAMP, ...).
-TIMESTAMP_HEADER = "FMA-Timestamp"
-NONCE_HEADER = "FMA-Nonce"
-SIGNATURE_HEADER = "FMA-Signature"
-HEADERS = (TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
-
-# How far a request's timestamp may be from the service's clock, either way.
+# The RFC 9421 algorithm (section 3.3.6), the only one taken.
+ALGORITHM = "ed25519"
+# How far a signature's ``created`` may be from the service's clock, either way.
 MAX_SKEW_SECONDS = 300
-# How long a used nonce is remembered: as long as a request carrying it could still be on time (both ways).
-NONCE_LIFETIME_SECONDS = 2 * MAX_SKEW_SECONDS
+# What a client's signature must cover; ``content-digest`` too when the request has a body.
+CLIENT_COMPONENTS = ("@method", "@target-uri", "client-uuid")
+# What the signature of a new client's registration must cover (its body holds the key: ``content-digest``).
+REGISTRATION_COMPONENTS = ("@method", "@target-uri", "content-digest")
+# A nonce: 16 to 128 visible ASCII characters (a Structured Field String without escapes), e.g. base64.
+NONCE_PATTERN = re.compile(r"[!#-\[\]-~]{16,128}")
+# Characters a path keeps unencoded in the signed target URI: RFC 3986 ``pchar`` and ``/`` (section 3.3).
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
-NONCE_PATTERN = re.compile(r"[A-Za-z0-9_\-]{16,128}")
-# First line of every signed message: the scheme and its version.
-SIGNATURE_VERSION = "FMA-SIG-V1"
+SIGNATURE_HEADER = "Signature"
+SIGNATURE_INPUT_HEADER = "Signature-Input"
+DIGEST_HEADER = "Content-Digest"
+
+# The 401 ``detail`` of each refusal (the OpenAPI description and docs/security.md quote them).
+INCOMPLETE = f"A signed request needs both {SIGNATURE_INPUT_HEADER} and {SIGNATURE_HEADER} (RFC 9421)."
+MALFORMED = (
+    f"{SIGNATURE_INPUT_HEADER} and {SIGNATURE_HEADER} must each be a Structured Field Dictionary (RFC 8941) "
+    "holding one signature under the same label: an Inner List of covered components with created, nonce and "
+    "keyid, and a Byte Sequence."
+)
+STALE = (
+    f"The signature's created must be the time of the request, within {MAX_SKEW_SECONDS} seconds of the server's clock."
+)
+MALFORMED_NONCE = "The signature's nonce must be 16 to 128 visible ASCII characters, without quotes or backslashes."
+WRONG_ALGORITHM = f'The signature\'s alg, when given, must be "{ALGORITHM}".'
+DIGEST_INVALID = (
+    f"{DIGEST_HEADER} must be sha-256=:<base64 of the body's SHA-256>: (RFC 9530) and match the body as sent."
+)
+INVALID = "Invalid signature."
+
+
+def uncovered(components: Sequence[str]) -> str:
+    """The 401 ``detail`` of a signature that leaves out some of ``components``."""
+    return f"The signature must cover {', '.join(components)}."
+
+
+def wrong_key_id(expected: str) -> str:
+    """The 401 ``detail`` of a signature whose ``keyid`` is not the one expected (``expected`` says which)."""
+    return f"The signature's keyid must be {expected}."
+
+
+class SignatureError(CallerError):
+    """A signed request refused (its message is the 401 ``detail``)."""
 
 
 class InvalidPublicKeyError(CallerError):
     """A public key that is not 32 bytes of Ed25519 key in base64."""
 
 
-def canonical_target(path: str, query: str = "") -> str:
-    """The path and query as signed: the path and each query part percent-encoded the same way, pairs sorted.
+@dataclass(frozen=True)
+class VerifiedSignature:
+    """A signature that verified: who signed (``key_id``), its ``nonce`` and ``created`` (seconds since the epoch)."""
 
-    The path is decoded then encoded again (all but ``A-Z a-z 0-9 _ . - ~ /``), so a path signed as sent
-    (``/a%2Cb/``) and the same path as the service reads it (``/a,b/``) sign alike.
+    key_id: str
+    nonce: str
+    created: int
 
-    Parameters
-    ----------
-    path : str
-        The path relative to the service root, starting with ``/``, percent-encoded or not.
-    query : str
-        The query string without ``?`` (empty when none).
+    @property
+    def expires(self) -> int:
+        """Until when (seconds since the epoch) a request carrying this signature could still be on time."""
+        return self.created + MAX_SKEW_SECONDS
 
-    Returns
-    -------
-    str
-        ``path`` alone, or ``path?query`` in canonical form.
+
+def target_uri(*, scheme: str, authority: str, path: str, query: str) -> str:
+    """The ``@target-uri`` the service checks a signature against.
+
+    ``path`` is the path below the service's root as the service reads it (decoded; an API Gateway stage
+    prefix is not part of it): it is percent-encoded again where RFC 3986 requires (UTF-8, all but
+    ``pchar`` and ``/``). ``query`` is the query string as the client sent it, without ``?``.
     """
-    path = quote(unquote(path), safe="/")
-    pairs = sorted(parse_qsl(query, keep_blank_values=True))
-    if not pairs:
-        return path
-    return f"{path}?{urlencode(pairs, quote_via=quote)}"
+    uri = f"{scheme}://{authority}{quote(path, safe=_PATH_SAFE)}"
+    return f"{uri}?{query}" if query else uri
 
 
-def canonical_message(*, method: str, target: str, timestamp: str, nonce: str, body: bytes) -> bytes:
-    """The bytes a client signs (see the module's docstring).
-
-    Parameters
-    ----------
-    method : str
-        The HTTP method; upper-cased here.
-    target : str
-        :func:`canonical_target` of the request.
-    timestamp, nonce : str
-        The values of the ``FMA-Timestamp`` and ``FMA-Nonce`` headers.
-    body : bytes
-        The request body as sent (empty for none).
-
-    Returns
-    -------
-    bytes
-    """
-    digest = hashlib.sha256(body).hexdigest()
-    return "\n".join([SIGNATURE_VERSION, method.upper(), target, timestamp, nonce, digest]).encode()
-
-
-def public_key_text(private_key: Ed25519PrivateKey) -> str:
-    """The public half of ``private_key`` as the service takes it: 32 raw bytes, base64."""
-    raw = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return base64.b64encode(raw).decode()
+def public_key_text(public_key: bytes) -> str:
+    """A raw public key as clients give it: base64 (standard alphabet) of its 32 bytes."""
+    return base64.b64encode(public_key).decode()
 
 
 def parse_public_key(text: str) -> bytes:
@@ -142,46 +151,165 @@ def parse_public_key(text: str) -> bytes:
     return raw
 
 
-def sign_request(
-    private_key: Ed25519PrivateKey,
+@dataclass(frozen=True)
+class _Request:
+    """The request as ``http-message-signatures`` reads it (method, absolute URL, header field lines)."""
+
+    method: str
+    url: str
+    headers: _Fields
+
+
+class _Fields:
+    """Read-only header field lines; ``items()`` is all the verifier reads."""
+
+    def __init__(self, fields: Iterable[tuple[str, str]]) -> None:
+        self._fields = list(fields)
+
+    def items(self) -> list[tuple[str, str]]:
+        return self._fields
+
+    def __iter__(self) -> Any:
+        return iter(dict.fromkeys(name for name, _ in self._fields))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any(field.lower() == name.lower() for field, _ in self._fields)
+
+    def get(self, name: str) -> str | None:
+        values = [value for field, value in self._fields if field.lower() == name.lower()]
+        return ", ".join(values) if values else None
+
+
+def _dictionary(text: str) -> dict[str, Any]:
+    try:
+        parsed = http_sf.parse(text.encode("ascii"), tltype="dictionary")
+    except (ValueError, TypeError, UnicodeError):  # http_sf's parse errors are ValueErrors
+        raise SignatureError(MALFORMED) from None
+    if not isinstance(parsed, dict):
+        raise SignatureError(MALFORMED)
+    return parsed
+
+
+def _signature_input(fields: _Fields) -> tuple[list[str], dict[str, Any]] | None:
+    """The covered components and parameters of the request's one signature; None when it carries none."""
+    inputs, signatures = fields.get(SIGNATURE_INPUT_HEADER), fields.get(SIGNATURE_HEADER)
+    if inputs is None and signatures is None:
+        return None
+    if inputs is None or signatures is None:
+        raise SignatureError(INCOMPLETE)
+    members, values = _dictionary(inputs), _dictionary(signatures)
+    if len(members) != 1 or members.keys() != values.keys():
+        raise SignatureError(MALFORMED)
+    (covered, parameters), (value, _) = next(iter(members.values())), next(iter(values.values()))
+    if not isinstance(covered, list) or not isinstance(value, bytes):
+        raise SignatureError(MALFORMED)
+    # Each covered component is an Item: (value, parameters); a component with parameters is not ours.
+    names = [item[0] if isinstance(item[0], str) and not item[1] else "" for item in covered]
+    created, nonce, key_id = (parameters.get(name) for name in ("created", "nonce", "keyid"))
+    if type(created) is not int or not isinstance(nonce, str) or not isinstance(key_id, str):
+        raise SignatureError(MALFORMED)
+    return names, parameters
+
+
+def signature_key_id(headers: Iterable[tuple[str, str]]) -> str | None:
+    """The ``keyid`` of the request's signature; None when it carries none.
+
+    Raises
+    ------
+    SignatureError
+        The signature headers are incomplete or malformed.
+    """
+    found = _signature_input(_Fields(headers))
+    return None if found is None else found[1]["keyid"]
+
+
+def signature_verify(
     *,
     method: str,
-    path: str,
-    query: str = "",
-    body: bytes = b"",
-    timestamp: int | None = None,
-    nonce: str | None = None,
-) -> dict[str, str]:
-    """The signature headers of one request (add ``CLIENT-UUID`` beside them).
+    url: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    key_id: str,
+    key_id_rule: str,
+    public_key: bytes | None,
+    components: Sequence[str],
+    now: float,
+) -> VerifiedSignature | None:
+    """Check the request's signature; None when it carries none (no ``Signature``, no ``Signature-Input``).
 
     Parameters
     ----------
-    private_key : Ed25519PrivateKey
-        The client's key (``Ed25519PrivateKey.generate()``; keep it on the client).
-    method, path, query, body
-        The request as it will be sent; ``path`` relative to the service root.
-    timestamp, nonce
-        Now and a fresh random nonce unless given (tests give them to build stale or replayed requests).
+    method, url, headers, body
+        The request: its method, :func:`target_uri`, header field lines (name, value) and body bytes as received.
+    key_id
+        The ``keyid`` the signature must name; ``key_id_rule`` says so in words, for the refusal.
+    public_key
+        The 32 raw bytes of the key that must have signed; None when the signer has no key (always refused).
+    components
+        What the signature must cover (``CLIENT_COMPONENTS`` or ``REGISTRATION_COMPONENTS``);
+        ``content-digest`` is required on top whenever ``body`` is not empty.
+    now
+        The service's clock, seconds since the epoch.
 
-    Returns
-    -------
-    dict of str to str
-        ``FMA-Timestamp``, ``FMA-Nonce`` and ``FMA-Signature``.
+    Raises
+    ------
+    SignatureError
+        The signature is incomplete, malformed, stale, covers too little, names another key, does not verify,
+        or the body does not match its digest. Replays are the caller's to refuse (with ``nonce``).
     """
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    nonce = secrets.token_urlsafe(24) if nonce is None else nonce
-    message = canonical_message(
-        method=method, target=canonical_target(path, query), timestamp=stamp, nonce=nonce, body=body
+    fields = _Fields(headers)
+    found = _signature_input(fields)
+    if found is None:
+        return None
+    names, parameters = found
+    expires = parameters.get("expires")
+    if abs(now - parameters["created"]) > MAX_SKEW_SECONDS:
+        raise SignatureError(STALE)
+    if expires is not None and (type(expires) is not int or expires < now):
+        raise SignatureError(STALE)
+    if not NONCE_PATTERN.fullmatch(parameters["nonce"]):
+        raise SignatureError(MALFORMED_NONCE)
+    if parameters.get("alg", ALGORITHM) != ALGORITHM:
+        raise SignatureError(WRONG_ALGORITHM)
+    required = [*components, *(["content-digest"] if body and "content-digest" not in components else [])]
+    if not set(required) <= set(names):
+        raise SignatureError(uncovered(required))
+    if parameters["keyid"] != key_id:
+        raise SignatureError(wrong_key_id(key_id_rule))
+    # Imported at the first signed request, not at start-up: the library loads all of cryptography's algorithms
+    # (about a third of a second of every Lambda cold start otherwise).
+    from http_message_signatures import ContentDigest, HTTPMessageSignaturesException
+
+    digest = fields.get(DIGEST_HEADER)
+    if digest is not None or "content-digest" in required:
+        try:
+            ContentDigest.verify(digest or "", body)
+        except HTTPMessageSignaturesException:
+            raise SignatureError(DIGEST_INVALID) from None
+    if public_key is None:
+        raise SignatureError(INVALID)
+    _verify(_Request(method, url, fields), body=body, key_id=key_id, public_key=public_key)
+    return VerifiedSignature(key_id=key_id, nonce=parameters["nonce"], created=parameters["created"])
+
+
+def _verify(request: _Request, *, body: bytes, key_id: str, public_key: bytes) -> None:
+    from http_message_signatures import (
+        HTTPMessageSignaturesException,
+        HTTPMessageVerifier,
+        MappingKeyResolver,
+        algorithms,
     )
-    signature = base64.b64encode(private_key.sign(message)).decode()
-    return {TIMESTAMP_HEADER: stamp, NONCE_HEADER: nonce, SIGNATURE_HEADER: signature}
 
+    class Verifier(HTTPMessageVerifier):
+        """The library's verifier, its time checks left to :func:`signature_verify` (against the caller's clock)."""
 
-def signature_valid(public_key: bytes, signature: str, message: bytes) -> bool:
-    """Whether ``signature`` (base64) is ``public_key``'s Ed25519 signature of ``message``."""
+        def validate_created_and_expires(self, sig_input: Any, max_age: Any = None) -> None:
+            # ``created`` and ``expires`` were checked before, against the clock the caller passed.
+            return None
+
+    resolver = MappingKeyResolver(public_keys={key_id: Ed25519PublicKey.from_public_bytes(public_key)}, private_keys={})
+    verifier = Verifier(signature_algorithm=algorithms.ED25519, key_resolver=resolver)
     try:
-        raw = base64.b64decode(signature, validate=True)
-        Ed25519PublicKey.from_public_bytes(public_key).verify(raw, message)
-    except (binascii.Error, ValueError, InvalidSignature):
-        return False
-    return True
+        verifier.verify(request, max_age=None, body=body)
+    except (HTTPMessageSignaturesException, ValueError, TypeError):
+        raise SignatureError(INVALID) from None

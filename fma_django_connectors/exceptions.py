@@ -61,6 +61,12 @@ class DuplicateError(ApplicationError):
     """A second artifact with the same version, or a second score of one client for one aggregate."""
 
 
+class KeyTakenError(ApplicationError):
+    """A public key that is already another client's: a key names one client (409)."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+
 class NotRegisteredError(ApplicationError):
     """A client acting on a model it is not registered to."""
 

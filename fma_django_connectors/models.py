@@ -17,8 +17,9 @@ class Client(models.Model):
     """A federated client, known by its uuid; on ``signed`` models by its Ed25519 public key as well."""
 
     uuid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # Raw 32-byte Ed25519 public key, when the client registered one (only the public half is ever stored).
-    public_key = models.BinaryField(max_length=32, null=True, blank=True, editable=False)
+    # Raw 32-byte Ed25519 public key, when the client registered one (only the public half is ever stored). A key
+    # names one client: a signature by it can then never speak for another one.
+    public_key = models.BinaryField(max_length=32, null=True, blank=True, editable=False, unique=True)
     created_on = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -266,3 +267,24 @@ class ThrottleCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} from {self.window_start}: {self.count}"
+
+
+class SignatureNonce(models.Model):
+    """A nonce a client's key signed with, kept while a request carrying it could be on time (``nonces``).
+
+    The unique (key, nonce) pair refuses a replay atomically, however many processes receive it at once; rows
+    leave only once expired, never to make room for others.
+    """
+
+    # The signing key: base64 of its 32 raw bytes (every signature is checked against a key; a key names one
+    # client, and a registering client has a key before it has a uuid).
+    key = models.CharField(max_length=44)
+    nonce = models.CharField(max_length=128)
+    # Seconds since the epoch after which no request carrying the nonce is on time any more (created + window).
+    expires_at = models.BigIntegerField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "nonce"], name="signature_nonce_once_per_key")]
+
+    def __str__(self) -> str:
+        return f"{self.nonce} of {self.key}"

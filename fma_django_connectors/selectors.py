@@ -36,6 +36,11 @@ def client_get(*, uuid: uuid_module.UUID) -> Client | None:
     return Client.objects.filter(uuid=uuid).first()
 
 
+def client_key_taken(*, public_key: bytes) -> bool:
+    """Whether a client has the public key ``public_key`` (a key names one client)."""
+    return Client.objects.filter(public_key=public_key).exists()
+
+
 def client_all() -> QuerySet[Client]:
     """Every client (a developer may name any; actions check registration)."""
     return Client.objects.all()

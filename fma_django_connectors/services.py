@@ -31,6 +31,7 @@ from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.exceptions import (
     ApplicationError,
     DuplicateError,
+    KeyTakenError,
     NotRegisteredError,
     UploadExpiredError,
     UploadGoneError,
@@ -90,9 +91,20 @@ def _delete_files_on_commit(files: Iterable[FieldFile]) -> None:
         transaction.on_commit(partial(weights_delete, field))
 
 
+KEY_TAKEN = "This public key is another client's: a key names one client. Make a new key for a new client."
+
+
 def client_create(*, public_key: bytes | None = None) -> Client:
-    """A new client with a fresh uuid (and the raw Ed25519 public key it signs with, if any)."""
-    return Client.objects.create(public_key=public_key)
+    """A new client with a fresh uuid (and the raw Ed25519 public key it signs with, if any).
+
+    Raises ``KeyTakenError`` (409) when another client has ``public_key``.
+    """
+    try:
+        # A savepoint: losing on the unique key (two registrations at once) leaves the transaction usable.
+        with transaction.atomic():
+            return Client.objects.create(public_key=public_key)
+    except IntegrityError:
+        raise KeyTakenError(KEY_TAKEN, field="public_key") from None
 
 
 def client_register(*, model: FederatedModel, client: Client | None = None, public_key: bytes | None = None) -> Client:

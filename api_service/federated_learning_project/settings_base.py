@@ -120,8 +120,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "FMA API",
     "DESCRIPTION": "Federated Model Aggregation: federated models, clients' updates, aggregates, scores and "
     'artifacts. Clients authenticate with `CLIENT-UUID` (and, on models with `client_auth: "signed"`, sign each '
-    "request with their Ed25519 key: see the `fmaSignature` security scheme), developers with a token, Basic or the "
-    "admin session.",
+    "request with their Ed25519 key, RFC 9421: see the `signatureInput` security scheme), developers with a "
+    "token, Basic or the admin session.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -134,14 +134,14 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# Signed requests' nonces live where every Lambda container sees them: the metadata database (a migration
-# creates the table). A per-process cache would let a replay through another container. (Throttle counts have
-# a table of their own, counted with one atomic statement each: fma_django_connectors/access/throttling.py.)
+# Django's cache, shared by every Lambda container through the metadata database (a migration creates the table).
+# No rule of the service relies on it: signed requests' nonces (access/nonces.py) and throttle counts
+# (access/throttling.py) have tables of their own, which never cull a row to make room.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "fma_cache",
-        # Expired rows are culled as the table grows past this; a nonce is kept 600 s.
+        # Expired rows are culled as the table grows past this.
         "OPTIONS": {"MAX_ENTRIES": 100_000},
     }
 }

@@ -3,8 +3,9 @@
 Developers and staff authenticate with DRF's Basic (with failed passwords counted, see
 :class:`GuardedBasicAuthentication`), Token and Session classes (see ``REST_FRAMEWORK`` in the settings);
 a federated client sends ``CLIENT-UUID: <uuid>``, and on ``signed`` models signs each request with its
-Ed25519 key as well (``fma_core.signatures``): the signature is checked here, for every request that carries
-one, and ``client.request_signed`` tells the selectors and permissions whether it did.
+Ed25519 key as well (RFC 9421, ``fma_core.signatures``): the signature is checked here, for every request that
+carries one, its nonce used up (``nonces``), and ``client.request_signed`` tells the selectors and permissions
+whether it did. A new client's registration is signed by the key it registers (:func:`registration_key`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.cache import cache
 from rest_framework.authentication import BaseAuthentication, BasicAuthentication, TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from fma_core import signatures
 from fma_django_connectors import selectors
+from fma_django_connectors.access import nonces
 from fma_django_connectors.access.throttling import FailedCredentialGuard, LoginGuard
 from fma_django_connectors.models import Client
 
@@ -88,47 +89,102 @@ class ClientUUIDAuthentication(BaseAuthentication):
         return "CLIENT-UUID"
 
 
-_SIGNATURE_META = tuple("HTTP_" + name.upper().replace("-", "_") for name in signatures.HEADERS)
-
-# The 401 ``detail`` of each refused signature (the OpenAPI description quotes them).
-INCOMPLETE_SIGNATURE = f"A signed request needs all of {', '.join(signatures.HEADERS)}."
-STALE_TIMESTAMP = (
-    f"{signatures.TIMESTAMP_HEADER} must be the time of the request in seconds since the epoch, within "
-    f"{signatures.MAX_SKEW_SECONDS} seconds of the server's clock."
+# The 401 ``detail`` of the refusals the service adds to those of ``fma_core.signatures``.
+REPLAYED_NONCE = "Replayed request: this nonce was already used with this key."
+KEY_UNPROVEN = (
+    "A new client proves that it holds the key it registers: sign the registration with it (RFC 9421, keyid = "
+    "the public_key)."
 )
-MALFORMED_NONCE = f"{signatures.NONCE_HEADER} must be 16 to 128 characters among A-Z a-z 0-9 _ -."
-INVALID_SIGNATURE = "Invalid signature."
-REPLAYED_NONCE = f"Replayed request: this {signatures.NONCE_HEADER} was already used."
+CLIENT_KEY_ID = "the client's uuid (its CLIENT-UUID)"
+REGISTRATION_KEY_ID = "the public_key being registered (base64 of its 32 raw bytes)"
+
+
+def request_target_uri(request: Request) -> str:
+    """The ``@target-uri`` a signature of ``request`` covers: the path below the service's root (no stage)."""
+    return signatures.target_uri(
+        scheme=request.scheme or "http",
+        authority=_authority(request),
+        path=request._request.path_info,
+        query=request.META.get("QUERY_STRING", ""),
+    )
+
+
+def _authority(request: Request) -> str:
+    # The Host header as received (Django has checked it against ALLOWED_HOSTS), without a default port.
+    host = request._request.get_host()
+    default = {"http": ":80", "https": ":443"}.get(request.scheme or "")
+    return host[: -len(default)] if default and host.endswith(default) else host
+
+
+def _signature_verify(
+    request: Request, *, key_id: str, key_id_rule: str, public_key: bytes | None, components: tuple[str, ...]
+) -> signatures.VerifiedSignature | None:
+    """Check the request's signature and use up its nonce; None when the request carries no signature.
+
+    Raises ``AuthenticationFailed`` (401) for an incomplete, malformed, stale, wrong or replayed signature.
+    """
+    now = time.time()
+    try:
+        signature = signatures.signature_verify(
+            method=request.method or "",
+            url=request_target_uri(request),
+            headers=request._request.headers.items(),
+            body=request._request.body,
+            key_id=key_id,
+            key_id_rule=key_id_rule,
+            public_key=public_key,
+            components=components,
+            now=now,
+        )
+    except signatures.SignatureError as error:
+        # A bad signature is a failed credential like an unknown uuid: braked per IP.
+        FailedCredentialGuard().count_failure(request)
+        raise AuthenticationFailed(str(error)) from None
+    if signature is None:
+        return None
+    assert public_key is not None  # a signature verifies only against a key
+    if not nonces.nonce_use(public_key=public_key, signature=signature, now=now):
+        raise AuthenticationFailed(REPLAYED_NONCE)
+    return signature
 
 
 def _signature_checked(request: Request, client: Client) -> bool:
-    """True for a request signed by ``client``'s key, False for one without signature headers.
-
-    Raises ``AuthenticationFailed`` (401) for an incomplete, stale, wrong or replayed signature.
-    """
-    timestamp, nonce, signature = (request.META.get(name) for name in _SIGNATURE_META)
-    if timestamp is None and nonce is None and signature is None:
-        return False
-    if timestamp is None or nonce is None or signature is None:
-        raise AuthenticationFailed(INCOMPLETE_SIGNATURE)
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > signatures.MAX_SKEW_SECONDS:
-        raise AuthenticationFailed(STALE_TIMESTAMP)
-    if not signatures.NONCE_PATTERN.fullmatch(nonce):
-        raise AuthenticationFailed(MALFORMED_NONCE)
-    message = signatures.canonical_message(
-        method=request.method or "",
-        target=signatures.canonical_target(request._request.path_info, request.META.get("QUERY_STRING", "")),
-        timestamp=timestamp,
-        nonce=nonce,
-        body=request._request.body,
+    """True for a request signed by ``client``'s key, False for one without a signature (401 for a bad one)."""
+    public_key = None if client.public_key is None else bytes(client.public_key)
+    signature = _signature_verify(
+        request,
+        key_id=str(client.uuid),
+        key_id_rule=CLIENT_KEY_ID,
+        public_key=public_key,
+        components=signatures.CLIENT_COMPONENTS,
     )
-    if client.public_key is None or not signatures.signature_valid(bytes(client.public_key), signature, message):
-        raise AuthenticationFailed(INVALID_SIGNATURE)
-    # Remembered for as long as its timestamp is acceptable (both ways), in the cache all containers share;
-    # ``add`` is a conditional insert, so two containers receiving the same request cannot both accept it.
-    if not cache.add(f"nonce:{client.pk}:{nonce}", 1, timeout=signatures.NONCE_LIFETIME_SECONDS):
-        raise AuthenticationFailed(REPLAYED_NONCE)
-    return True
+    return signature is not None
+
+
+def registration_key(request: Request) -> bytes | None:
+    """The public key that signed a new client's registration (``keyid``); None when it is not signed.
+
+    Read before the body is parsed: the signature covers the body's digest. Raises ``AuthenticationFailed`` (401)
+    for a bad signature, as for any signed request.
+    """
+    try:
+        found = signatures.signature_key_id(request._request.headers.items())
+    except signatures.SignatureError as error:
+        raise AuthenticationFailed(str(error)) from None
+    if found is None:
+        return None
+    try:
+        public_key = signatures.parse_public_key(found)
+    except signatures.InvalidPublicKeyError:
+        raise AuthenticationFailed(signatures.wrong_key_id(REGISTRATION_KEY_ID)) from None
+    _signature_verify(
+        request,
+        key_id=found,
+        key_id_rule=REGISTRATION_KEY_ID,
+        public_key=public_key,
+        components=signatures.REGISTRATION_COMPONENTS,
+    )
+    return public_key
 
 
 def request_signed(request: Request) -> bool:

@@ -8,8 +8,9 @@
 A client already registered to the model may always register again (idempotent). Any refusal answers
 exactly as an unknown model id does (404, the same body), so an outsider learns nothing about the model.
 
-On a ``signed`` model (``client_auth``), a new client registers with its Ed25519 ``public_key``, and a known
-client joins only by a request signed with its key: a uuid alone opens nothing there.
+On a ``signed`` model (``client_auth``), a new client registers with its Ed25519 ``public_key``, signing the
+registration with it (on any model: whoever registers a key proves to hold it), and a known client joins only
+by a request signed with its key: a uuid alone opens nothing there. A key names one client.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from rest_framework.exceptions import AuthenticationFailed
 from fma_core.exceptions import CallerError
 from fma_core.signatures import parse_public_key
 from fma_django_connectors import selectors, services
-from fma_django_connectors.access.authentication import request_actor
+from fma_django_connectors.access.authentication import KEY_UNPROVEN, request_actor
 from fma_django_connectors.access.permissions import SIGNATURE_REQUIRED
-from fma_django_connectors.exceptions import ApplicationError
+from fma_django_connectors.exceptions import ApplicationError, KeyTakenError
 from fma_django_connectors.models import Client, EnrollmentToken, FederatedModel
 
 # Lifetime of an enrollment token created without ``expires_at``.
@@ -80,12 +81,15 @@ def client_enroll(
     signed: bool,
     enrollment_token: str | None,
     public_key: bytes | None,
+    proven_key: bytes | None = None,
 ) -> Client:
     """Register ``client`` (a new one, with ``public_key``, when None) to ``model`` as its rules allow.
 
-    ``signed`` says whether the calling client signed the request. Raises ``Http404`` (the unknown-model
-    answer) when the registration rule refuses, ``AuthenticationFailed`` (401) for a known client's unsigned
-    request on a ``signed`` model, ``ApplicationError`` (400) for a ``public_key`` missing or misplaced.
+    ``signed`` says whether the calling client signed the request; ``proven_key`` is the key that signed a new
+    client's registration (``authentication.registration_key``), which must be the ``public_key`` it registers.
+    Raises ``Http404`` (the unknown-model answer) when the registration rule refuses, ``AuthenticationFailed``
+    (401) for a known client's unsigned request on a ``signed`` model or a key not proven, ``ApplicationError``
+    (400) for a ``public_key`` missing or misplaced, ``KeyTakenError`` (409) for another client's key.
     """
     if client is not None and public_key is not None:
         raise ApplicationError("A registered client keeps the key it registered with.", field="public_key")
@@ -108,6 +112,9 @@ def client_enroll(
                 raise ApplicationError(
                     "This model takes signed requests only: register with your Ed25519 public_key.", field="public_key"
                 )
+        # Checked after the model's own rules, so that a refused registration still answers as an unknown model.
+        if client is None and public_key is not None and public_key != proven_key:
+            raise AuthenticationFailed(KEY_UNPROVEN)
         return services.client_register(model=model, client=client, public_key=public_key)
 
 
@@ -118,11 +125,17 @@ def client_add(*, model: FederatedModel, public_key: bytes | None) -> Client:
 
 
 def client_add_check(*, model: FederatedModel, public_key: bytes | None) -> None:
-    """Raise ``ApplicationError`` (on ``public_key``) unless ``client_add`` may add such a client to ``model``."""
+    """Raise ``ApplicationError`` (on ``public_key``) unless ``client_add`` may add such a client to ``model``.
+
+    A key already another client's is a ``KeyTakenError`` (409) here, so that the admin's form says so; the
+    unique column settles a race between two additions.
+    """
     if model.client_auth == FederatedModel.ClientAuth.SIGNED and public_key is None:
         raise ApplicationError(
             "This model takes signed requests only: give the client's public_key.", field="public_key"
         )
+    if public_key is not None and selectors.client_key_taken(public_key=public_key):
+        raise KeyTakenError(services.KEY_TAKEN, field="public_key")
 
 
 def _public_key(text: str) -> bytes:

@@ -12,7 +12,9 @@ from fma_django_connectors import selectors
 from fma_django_connectors.access.authentication import ClientPrincipal, request_signed
 from fma_django_connectors.models import Client, FederatedModel
 
-SIGNATURE_REQUIRED = "This model takes signed requests only: sign it with the client's key (FMA-Signature)."
+SIGNATURE_REQUIRED = (
+    "This model takes signed requests only: sign it with the client's key (RFC 9421: Signature-Input, Signature)."
+)
 
 
 class IsDeveloper(BasePermission):

@@ -9,6 +9,8 @@ this module so that the extensions are registered before the first schema is gen
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from django.db.models import Model
@@ -48,64 +50,93 @@ from fma_django_connectors.storage import downloads
 # --- Security schemes --------------------------------------------------------------------------------
 
 
-# Security scheme names of the signature headers (``fma_core.signatures``), in the order of its ``HEADERS``.
-SIGNATURE_SCHEMES = dict(zip(("fmaTimestamp", "fmaNonce", "fmaSignature"), signatures.HEADERS, strict=True))
+# Security scheme name → signature header (RFC 9421 and RFC 9530), as the operations' ``security`` names them.
+SIGNATURE_SCHEMES = {
+    "signatureInput": signatures.SIGNATURE_INPUT_HEADER,
+    "signature": signatures.SIGNATURE_HEADER,
+    "contentDigest": signatures.DIGEST_HEADER,
+}
+# A worked example: a client's update, its Content-Digest and signature base (RFC 9421 section 2.5).
+EXAMPLE_BODY = b'{"federated_model": 3, "data": [0.5]}'
+EXAMPLE_UUID = "0b7e1c7a-3f52-4c1e-9a0e-2d4f5e6a7b8c"
+EXAMPLE_DIGEST = f"sha-256=:{base64.b64encode(hashlib.sha256(EXAMPLE_BODY).digest()).decode()}:"
+EXAMPLE_PARAMS = (
+    '("@method" "@target-uri" "client-uuid" "content-digest");created=1700000000;'
+    f'keyid="{EXAMPLE_UUID}";nonce="pQz0m3v4E1pPAjqvS1mQZb3f1y8";alg="{signatures.ALGORITHM}"'
+)
+SIGNATURE_BASE_EXAMPLE = f"""\
+"@method": POST
+"@target-uri": https://abc123.execute-api.eu-west-1.amazonaws.com/api/v1/model_updates/?page=2
+"client-uuid": {EXAMPLE_UUID}
+"content-digest": {EXAMPLE_DIGEST}
+"@signature-params": {EXAMPLE_PARAMS}"""
 
-_QUERY_EXAMPLE = "page=2&b=x+y&a=%2F&c&a=1"
-_SIGNING = f"""Models with `client_auth: "signed"` take only signed requests from their clients. A client makes an \
-Ed25519 key pair, registers with `{{"public_key": "<base64 of the 32 raw bytes of its public key>"}}` \
-(`register_client`), and sends with every request `CLIENT-UUID` and these three headers: \
-`{signatures.TIMESTAMP_HEADER}`, `{signatures.NONCE_HEADER}`, `{signatures.SIGNATURE_HEADER}`.
+_SIGNING = f"""Models with `client_auth: "signed"` take only signed requests from their clients: \
+[RFC 9421](https://www.rfc-editor.org/rfc/rfc9421) HTTP Message Signatures with the algorithm \
+`{signatures.ALGORITHM}`, bodies bound by their [RFC 9530](https://www.rfc-editor.org/rfc/rfc9530) \
+`Content-Digest`. Any RFC 9421 library does it; `docs/security.md` shows it with `curl` and `openssl`.
 
-`{signatures.SIGNATURE_HEADER}` is the Ed25519 signature (64 bytes, base64 with the standard alphabet and \
-padding) of the UTF-8 bytes of these six lines joined by `\\n` (no newline at the end):
+**Registering.** A client makes an Ed25519 key pair and sends \
+`{{"public_key": "<base64 of the 32 raw bytes of its public key>"}}` to `register_client`, signed with that \
+key (`keyid` = that `public_key`, covering `{"`, `".join(signatures.REGISTRATION_COMPONENTS)}`): so it \
+proves it holds the key. A key names one client: registering it for a second client is a 409.
+
+**Each request** of the client then carries, beside `CLIENT-UUID`:
+
+- `Signature-Input: fma=("@method" "@target-uri" "client-uuid" "content-digest");created=<Unix seconds>;\
+keyid="<the client's uuid>";nonce="<fresh random>";alg="{signatures.ALGORITHM}"` (any label, one signature; \
+without a body, leave `"content-digest"` out);
+- `Signature: fma=:<base64 of the 64-byte Ed25519 signature of the signature base>:`;
+- with a body, `Content-Digest: sha-256=:<base64 of the SHA-256 of the body as sent>:`.
+
+Covered components (all required, in any order): `@method`; `@target-uri`: `<scheme>://<Host header>` \
+(without a default port), then the path **below the service root** (an API Gateway stage prefix such as \
+`/Prod` is left out: the service never sees it), percent-encoded only where RFC 3986 requires (outside \
+`A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * + , ; = : @ /`), then `?` and the query **exactly as sent** (so reordering \
+or repeating a parameter breaks the signature); `client-uuid`; `content-digest` when the request has a body \
+(checked against the body). For example, the update `{EXAMPLE_BODY.decode()}` sent to \
+`https://abc123.execute-api.eu-west-1.amazonaws.com/Prod/api/v1/model_updates/?page=2` has the signature base \
+below (its lines joined by `\\n`, no newline at the end; the base's bytes are what Ed25519 signs), and is \
+sent with `Content-Digest: {EXAMPLE_DIGEST}` and `Signature-Input: fma={EXAMPLE_PARAMS}`:
 
 ```
-{signatures.SIGNATURE_VERSION}
-<HTTP method, upper case>
-<path>[?<query>]
-<{signatures.TIMESTAMP_HEADER}>
-<{signatures.NONCE_HEADER}>
-<SHA-256 of the body>
+{SIGNATURE_BASE_EXAMPLE}
 ```
 
-- `<path>`: the request's path relative to the service root (without an API Gateway stage prefix), \
-percent-decoded, e.g. `/api/v1/models/3/get_latest_model/`.
-- `<query>`: only when the query is not empty: its `name=value` pairs (percent-decoded, `+` as a space, \
-a pair without `=` as `name=`), sorted by name then value (by code point), each name and value \
-percent-encoded (UTF-8) leaving only `A-Z a-z 0-9 - . _ ~` as they are, joined by `&`: the query \
-`{_QUERY_EXAMPLE}` is signed as `{signatures.canonical_target("", _QUERY_EXAMPLE).lstrip("?")}`.
-- `<SHA-256 of the body>`: lowercase hex of the body's bytes exactly as sent; of no bytes when there is no \
-body (`e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855`).
-
-`{signatures.TIMESTAMP_HEADER}` must be within ±{signatures.MAX_SKEW_SECONDS} seconds of the service's \
-clock. `{signatures.NONCE_HEADER}` is single-use: a client's nonce seen in the last \
-{signatures.NONCE_LIFETIME_SECONDS} seconds is a replay, refused; send a fresh random one with each request \
-(each retry included). Any request that carries a signature is checked, on any model; on a `signed` model \
-a registered client's request without one is refused, and its lists leave the model out. Every refusal is \
-a 401 `{{"detail": "..."}}` (see the examples of the 401 answers)."""
+`created` must be within ±{signatures.MAX_SKEW_SECONDS} s of the service's clock. A `nonce` (16 to 128 \
+visible ASCII characters, no quotes or backslashes) is single-use per key: the service keeps it until no \
+request carrying it could be on time, and refuses it again as a replay; sign each request (each retry \
+included) afresh. Any request that carries a signature is checked, on any model; on a `signed` model a \
+registered client's request without one is refused, and its lists leave the model out. Every refusal is a \
+401 `{{"detail": "..."}}` (see the examples of the 401 answers)."""
 
 _SIGNATURE_HEADER_DESCRIPTIONS = {
-    signatures.TIMESTAMP_HEADER: "Time of the request: whole seconds since the Unix epoch, digits only, within "
-    f"±{signatures.MAX_SKEW_SECONDS} s of the service's clock.",
-    signatures.NONCE_HEADER: f"A fresh random string matching `{signatures.NONCE_PATTERN.pattern}`, never "
-    "reused by the client.",
-    signatures.SIGNATURE_HEADER: "Ed25519 signature of the canonical message, base64.\n\n" + _SIGNING,
+    signatures.SIGNATURE_INPUT_HEADER: "RFC 9421 `Signature-Input`: one signature's covered components and "
+    "parameters (`created`, `nonce`, `keyid`, optionally `alg`).\n\n" + _SIGNING,
+    signatures.SIGNATURE_HEADER: "RFC 9421 `Signature`: the Ed25519 signature of the signature base, as a "
+    "Structured Field Byte Sequence (`label=:<base64>:`) under the label of `Signature-Input`.",
+    signatures.DIGEST_HEADER: "RFC 9530 `Content-Digest` of a request with a body: `sha-256=:<base64 of the "
+    "SHA-256 of the body as sent>:`, covered by the signature and checked against the body.",
 }
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class ClientUUIDScheme(OpenApiAuthenticationExtension):
-    """``CLIENT-UUID: <uuid>``, alone or (``signed`` models) with the three signature headers.
+    """``CLIENT-UUID: <uuid>``, alone or (``signed`` models) with an RFC 9421 signature.
 
-    Two alternatives of the operations' ``security``: ``clientUuid`` alone, or with ``fmaTimestamp``,
-    ``fmaNonce`` and ``fmaSignature`` together (one ``apiKey`` scheme per header, as OpenAPI 3.0 has them).
+    Two alternatives of the operations' ``security``: ``clientUuid`` alone, or with ``signatureInput`` and
+    ``signature`` (and ``contentDigest`` on operations with a body) together: one ``apiKey`` scheme per
+    header, as OpenAPI 3.0 has them.
     """
 
     target_class = "fma_django_connectors.access.authentication.ClientUUIDAuthentication"
     name = ["clientUuid", *SIGNATURE_SCHEMES]
 
     def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
-        return [{"clientUuid": []}, {name: [] for name in self.name}]
+        signed = ["clientUuid", "signatureInput", "signature"]
+        if getattr(auto_schema, "method", "").upper() in _BODY_METHODS:
+            signed.append("contentDigest")
+        return [{"clientUuid": []}, {name: [] for name in signed}]
 
     def get_security_definition(self, auto_schema: Any) -> list[dict[str, Any]]:
         client_uuid = {
@@ -114,7 +145,7 @@ class ClientUUIDScheme(OpenApiAuthenticationExtension):
             "name": "CLIENT-UUID",
             "description": "A federated client's uuid, as answered by `register_client`. Unknown: 401 "
             '`{"detail": "Invalid UUID"}`; malformed: 401 `{"detail": "\\"<value>\\" is not a valid UUID."}`. '
-            f'On models with `client_auth: "signed"`, with the signature headers (`{signatures.SIGNATURE_HEADER}`).',
+            'On models with `client_auth: "signed"`, with an RFC 9421 signature (`Signature-Input`, `Signature`).',
         }
         headers = [
             {"type": "apiKey", "in": "header", "name": header, "description": _SIGNATURE_HEADER_DESCRIPTIONS[header]}
@@ -206,6 +237,10 @@ def _weights_route(json_document: Any, description: str, *headers: OpenApiParame
 
 _WEIGHTS_JSON = {**_WEIGHTS_DOCUMENT, "description": _WEIGHTS_DESCRIPTION}
 _REGISTERED = inline_serializer("RegisteredClient", fields={"uuid": drf_serializers.UUIDField()})
+_KEY_TAKEN = OpenApiResponse(
+    inline_serializer("PublicKeyTaken", fields={"public_key": drf_serializers.CharField()}),
+    description="The `public_key` is already another client's: a key names one client.",
+)
 _LATEST_MODEL = {
     "type": "object",
     "properties": {
@@ -304,18 +339,20 @@ class FederatedModelViews(OpenApiViewExtension):
             FederatedModel,
             register_client=extend_schema(
                 request=enrollment.RegisterClientSerializer,
-                responses={200: _REGISTERED},
+                responses={200: _REGISTERED, 409: _KEY_TAKEN},
                 description="Anyone: without `CLIENT-UUID` makes a new client and registers it; with one, "
                 "registers that client (idempotent). The body is optional: `enrollment_token` on `invite` "
                 'models; `public_key` for a new client of a `client_auth: "signed"` model (required there), '
-                "whose later requests it signs (see the `fmaSignature` security scheme). A registration the "
-                "model's rules refuse answers as an unknown model id (404).",
+                "whose later requests it signs; such a registration is signed by that key (see the "
+                "`signatureInput` security scheme), and a key already another client's is a 409. A registration "
+                "the model's rules refuse answers as an unknown model id (404).",
             ),
             add_client=extend_schema(
                 request=enrollment.NewClientSerializer,
-                responses={201: _REGISTERED},
+                responses={201: _REGISTERED, 409: _KEY_TAKEN},
                 description="The model's developer adds a new client (the way into a `closed` model) and hands "
-                'it the uuid; `public_key` is required on a `client_auth: "signed"` model.',
+                'it the uuid; `public_key` is required on a `client_auth: "signed"` model (a key already another '
+                "client's: 409).",
             ),
             get_latest_aggregate=_weights_route(
                 _document_or_weights(_component("ModelAggregate")),
@@ -430,19 +467,32 @@ _UNAUTHORIZED_EXAMPLES: dict[str, tuple[str, str]] = {
     "NotAuthenticated": ("No credentials on a protected route.", NotAuthenticated.default_detail),
     "UnknownClientUuid": ("A well-formed CLIENT-UUID that no client has.", authentication.UNKNOWN_UUID),
     "MalformedClientUuid": ("A CLIENT-UUID that is not a uuid.", '"not-a-uuid" is not a valid UUID.'),
-    "IncompleteSignature": ("Some but not all of the signature headers.", authentication.INCOMPLETE_SIGNATURE),
-    "StaleTimestamp": (
-        f"{signatures.TIMESTAMP_HEADER} not digits, or more than {signatures.MAX_SKEW_SECONDS} s away.",
-        authentication.STALE_TIMESTAMP,
+    "IncompleteSignature": ("Signature-Input without Signature, or the reverse.", signatures.INCOMPLETE),
+    "MalformedSignature": (
+        "Signature-Input or Signature that is not one RFC 8941 dictionary member with created, nonce and keyid.",
+        signatures.MALFORMED,
     ),
-    "MalformedNonce": (f"{signatures.NONCE_HEADER} of the wrong form.", authentication.MALFORMED_NONCE),
+    "StaleSignature": (f"created more than {signatures.MAX_SKEW_SECONDS} s away.", signatures.STALE),
+    "MalformedNonce": ("A nonce of the wrong form.", signatures.MALFORMED_NONCE),
+    "WrongAlgorithm": ("An alg other than ed25519.", signatures.WRONG_ALGORITHM),
+    "UncoveredComponents": (
+        "A signature leaving out a required component (content-digest is required with a body).",
+        signatures.uncovered([*signatures.CLIENT_COMPONENTS, "content-digest"]),
+    ),
+    "WrongKeyId": ("A client's keyid that is not its uuid.", signatures.wrong_key_id(authentication.CLIENT_KEY_ID)),
+    "WrongRegistrationKeyId": (
+        "A registration's keyid that is not a public key.",
+        signatures.wrong_key_id(authentication.REGISTRATION_KEY_ID),
+    ),
+    "InvalidContentDigest": ("A Content-Digest malformed, not sha-256, or not the body's.", signatures.DIGEST_INVALID),
     "InvalidSignature": (
-        "A signature that is not the client's key's of the canonical message, or a client without a key.",
-        authentication.INVALID_SIGNATURE,
+        "A signature that does not verify with the client's key, or a client without a key.",
+        signatures.INVALID,
     ),
-    "ReplayedNonce": (
-        f"A {signatures.NONCE_HEADER} the client used within {signatures.NONCE_LIFETIME_SECONDS} s.",
-        authentication.REPLAYED_NONCE,
+    "ReplayedNonce": ("A nonce the key has already used.", authentication.REPLAYED_NONCE),
+    "KeyNotProven": (
+        "A new client's public_key, and the registration not signed by it.",
+        authentication.KEY_UNPROVEN,
     ),
     "SignatureRequired": (
         'A registered client\'s unsigned request on a `client_auth: "signed"` model.',
@@ -458,8 +508,8 @@ _WRITES = {"post", "put", "patch"}
 _ERRORS: dict[str, tuple[str, str]] = {
     "400": ("A field or the body is refused; each field is named with its message.", "FieldErrors"),
     "401": (
-        "No credentials; a `CLIENT-UUID` that is unknown or malformed; or a client's signature incomplete, stale, "
-        'wrong, replayed, or missing on a `client_auth: "signed"` model (see the examples).',
+        "No credentials; a `CLIENT-UUID` that is unknown or malformed; or a client's signature incomplete, "
+        'malformed, stale, wrong, replayed, or missing on a `client_auth: "signed"` model (see the examples).',
         "ErrorDetail",
     ),
     "403": ("Authenticated, but not allowed (e.g. a client not registered to the model).", "ErrorDetail"),

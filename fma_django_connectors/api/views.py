@@ -21,7 +21,7 @@ from rest_framework.serializers import BaseSerializer
 
 from fma_django_connectors import selectors, services
 from fma_django_connectors.access import enrollment
-from fma_django_connectors.access.authentication import request_actor, request_signed
+from fma_django_connectors.access.authentication import registration_key, request_actor, request_signed
 from fma_django_connectors.access.permissions import IsDeveloper, IsRegisteredClient
 from fma_django_connectors.api import filters, serializers
 from fma_django_connectors.api.pagination import BareListPagination, FederatedModelPagination
@@ -118,14 +118,18 @@ class FederatedModelViewSet(viewsets.ModelViewSet):
 
     @action(detail=True, methods=["post"])
     def register_client(self, request: Request, pk: str | None = None) -> Response:
+        calling = _calling_client(request)
+        # Before the body is parsed: a new client's signature covers the body's digest.
+        proven_key = registration_key(request) if calling is None else None
         body = enrollment.RegisterClientSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         client = enrollment.client_enroll(
             model=self.get_object(),
-            client=_calling_client(request),
+            client=calling,
             signed=request_signed(request),
             enrollment_token=body.validated_data.get("enrollment_token"),
             public_key=body.validated_data.get("public_key"),
+            proven_key=proven_key,
         )
         return Response({"uuid": client.uuid})
 

@@ -28,6 +28,7 @@ from fma_django_connectors import services
 from fma_django_connectors.access import throttling
 from fma_django_connectors.models import ThrottleCount
 from tests.events import make_context, make_v1_event, make_v2_event, response_body
+from tests.parallel import all_at_once
 from tests.servers import RunningServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -382,22 +383,6 @@ class TestHeaders:
         assert json.loads(response_body(response)) == {"detail": 'Method "DELETE" not allowed.'}
 
 
-def _all_at_once(events):
-    """Each event served by its own handler (its own WSGI application and connection), released together."""
-    start = threading.Barrier(len(events))
-
-    def serve(event):
-        handler = make_lambda_handler(get_wsgi_application(), binary_support=True)
-        try:
-            start.wait()
-            return handler(event, make_context())["statusCode"]
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=len(events)) as pool:
-        return list(pool.map(serve, events))
-
-
 # The SQLite test database lives in memory, where concurrent writers fail at once ("database table is locked")
 # instead of waiting: the local servers below run the same guesses on a SQLite file, as the service does.
 @pytest.mark.requires_postgres
@@ -408,7 +393,7 @@ class TestParallelGuesses:
         guesses = [
             _event("POST", "/api-token-auth/", body={"username": "dev", "password": f"guess-{n}"}) for n in range(30)
         ]
-        answers = _all_at_once(guesses)
+        answers = all_at_once(guesses)
         assert answers.count(status.HTTP_400_BAD_REQUEST) == LOGIN_RATE
         assert answers.count(status.HTTP_429_TOO_MANY_REQUESTS) == len(guesses) - LOGIN_RATE
 
@@ -417,7 +402,7 @@ class TestParallelGuesses:
             _event("GET", "/api/v1/models/", headers=_basic("dev", f"guess-{n}"), source_ip=f"203.0.113.{n}")
             for n in range(30)
         ]
-        answers = _all_at_once(guesses)
+        answers = all_at_once(guesses)
         assert answers.count(status.HTTP_401_UNAUTHORIZED) == LOGIN_RATE
         assert answers.count(status.HTTP_429_TOO_MANY_REQUESTS) == len(guesses) - LOGIN_RATE
 

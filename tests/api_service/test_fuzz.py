@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from urllib.parse import quote, urlencode
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 
 import service_initialization
-from fma_core import signatures
+from fma_client import signing
 from fma_core.serialization import parse_weights
 from fma_django_connectors import services
 from tests.events import make_context, make_v1_event, make_v2_event, response_body
@@ -87,6 +88,23 @@ bodies = st.one_of(
     st.dictionaries(st.sampled_from(FIELDS), json_values | ids, max_size=5).map(lambda v: json.dumps(v).encode()),
     st.binary(max_size=64),
 )
+# Signature headers as an attacker may write them: known-bad shapes and arbitrary Latin-1 text.
+header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=40)
+junk_signatures = st.dictionaries(
+    st.sampled_from(["Signature", "Signature-Input", "Content-Digest"]),
+    st.sampled_from(
+        [
+            "fma=:AAAA:",
+            'fma=("@method");created=' + "9" * 5000,
+            'fma=("@method" "@target-uri" "client-uuid");created=1;keyid="x";nonce="y"',
+            "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:",
+            "²",
+        ]
+    )
+    | header_text,
+    min_size=1,
+    max_size=3,
+)
 queries = st.dictionaries(
     st.sampled_from(["federated_model", "status", "ordering", "page", "page_size", "aggregate", "client", "x"]),
     ids | st.text(max_size=6),
@@ -110,7 +128,7 @@ def world(django_user_model, settings):
         developer=developer, name="s", aggregator="avg_values_if_data", client_auth="signed", registration="invite"
     )
     key = Ed25519PrivateKey.generate()
-    signer = services.client_register(model=signed_model, public_key=base64.b64decode(signatures.public_key_text(key)))
+    signer = services.client_register(model=signed_model, public_key=base64.b64decode(signing.public_key_text(key)))
     plain = services.client_register(model=uuid_model)
     services.update_create(model=uuid_model, client=plain, weights=weights)
     return {
@@ -122,7 +140,7 @@ def world(django_user_model, settings):
     }
 
 
-def _credentials(world, kind, method, path, query, body):
+def _credentials(world, kind, method, path, query, body, junk):
     basic = base64.b64encode(f"dev:{PASSWORD}".encode()).decode()
     if kind == "basic":
         return {"Authorization": f"Basic {basic}"}
@@ -130,12 +148,15 @@ def _credentials(world, kind, method, path, query, body):
         return {"Authorization": f"Token {world['token']}"}
     if kind == "uuid":
         return {"CLIENT-UUID": world["plain"]}
-    if kind == "signed":
-        encoded = "&".join(f"{name}={value}" for name, value in query.items())
-        signed = signatures.sign_request(world["key"], method=method, path=path, query=encoded, body=body or b"")
-        return {"CLIENT-UUID": world["signer"], **signed}
+    if kind in ("signed", "bad signature"):
+        # Signed as the events below carry the request: https://testserver, the query encoded with quote.
+        headers = {"CLIENT-UUID": world["signer"]}
+        encoded = urlencode(query, quote_via=quote)
+        url = f"https://testserver{signing.canonical_path(path)}" + (f"?{encoded}" if encoded else "")
+        signing.sign(world["key"], method=method, url=url, headers=headers, body=body or b"", key_id=world["signer"])
+        return headers if kind == "signed" else {**headers, **junk}
     if kind == "junk":
-        return {"CLIENT-UUID": str(uuid.uuid4()), "Authorization": "Basic !!!", "FMA-Signature": "x"}
+        return {"CLIENT-UUID": str(uuid.uuid4()), "Authorization": "Basic !!!", **junk}
     return {}
 
 
@@ -155,12 +176,13 @@ def _is_utf8(body: bytes | None) -> bool:
     method=st.sampled_from(METHODS),
     query=queries,
     body=bodies,
-    caller=st.sampled_from(["none", "basic", "token", "uuid", "signed", "junk"]),
+    caller=st.sampled_from(["none", "basic", "token", "uuid", "signed", "bad signature", "junk"]),
+    junk=junk_signatures,
     build=st.sampled_from([make_v1_event, make_v2_event]),
 )
-def test_no_request_is_a_server_error(world, route, model_choice, other_id, method, query, body, caller, build):
+def test_no_request_is_a_server_error(world, route, model_choice, other_id, method, query, body, caller, junk, build):
     path = route.format(model=world["models"][model_choice], id=other_id)
-    headers = {"Content-Type": "application/json", **_credentials(world, caller, method, path, query, body)}
+    headers = {"Content-Type": "application/json", **_credentials(world, caller, method, path, query, body, junk)}
     event = build(method=method, path=path, headers=headers, query=query, body=body, binary=not _is_utf8(body))
     response = service_initialization.handler(event, make_context())
     assert response["statusCode"] < 500, (method, path, query, body, caller, response_body(response)[:300])

@@ -1,10 +1,12 @@
 """The OpenAPI description (``/api/schema/``) and its interactive docs (``/api/docs/``), through the Lambda handler."""
 
-import hashlib
+import base64
 import json
 import re
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.urls import URLPattern, URLResolver, get_resolver
 from openapi_spec_validator import validate
 
@@ -19,7 +21,6 @@ from tests.servers import RunningServer
 pytestmark = pytest.mark.usefixtures("keep_test_connection")
 
 OPENAPI_JSON = "application/vnd.oai.openapi+json"
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 def handle(event):
@@ -157,63 +158,78 @@ CLIENT_ROUTES = [
 
 
 class TestSignedClients:
-    """The schema alone tells a client author how to sign, in the service's own terms."""
+    """The schema alone tells a client author how to sign (RFC 9421), in the service's own terms."""
 
     def test_the_signature_headers_are_the_ones_the_service_reads(self, schema):
         schemes = schema["components"]["securitySchemes"]
         named = [schemes[name] for name in SIGNATURE_SCHEMES]
 
-        assert [scheme["name"] for scheme in named] == list(signatures.HEADERS)
+        assert [scheme["name"] for scheme in named] == ["Signature-Input", "Signature", "Content-Digest"]
         assert {(scheme["type"], scheme["in"]) for scheme in named} == {("apiKey", "header")}
+        assert not any("FMA-" in json.dumps(scheme) for scheme in schemes.values()), "the old scheme is gone"
 
     @pytest.mark.parametrize(("path", "method"), CLIENT_ROUTES)
-    def test_client_routes_take_the_uuid_alone_or_with_all_three_signature_headers(self, schema, path, method):
+    def test_client_routes_take_the_uuid_alone_or_with_a_signature(self, schema, path, method):
         security = schema["paths"][path][method]["security"]
+        signed = {"clientUuid": [], "signatureInput": [], "signature": []}
+        if method in ("post", "put", "patch"):
+            signed["contentDigest"] = []
 
         assert {"clientUuid": []} in security
-        assert {"clientUuid": [], **{name: [] for name in SIGNATURE_SCHEMES}} in security
+        assert signed in security
         assert "401" in schema["paths"][path][method]["responses"]
 
-    def test_the_signed_message_described_is_the_one_the_service_checks(self, schema):
-        description = schema["components"]["securitySchemes"]["fmaSignature"]["description"]
-        template = re.search(r"```\n(.*?)\n```", description, re.DOTALL)[1].splitlines()
-        message = signatures.canonical_message(
-            method="post", target="/api/v1/model_updates/", timestamp="1700000000", nonce="n" * 16, body=b""
-        ).decode()
+    def test_a_signature_made_from_the_description_alone_is_accepted(self, schema):
+        """Sign the described base as a client in another language would; the service's check accepts it."""
+        description = schema["components"]["securitySchemes"]["signatureInput"]["description"]
+        base = re.search(r"```\n(.*?)\n```", description, re.DOTALL)[1]
+        lines = dict(line.split(": ", 1) for line in base.splitlines())
+        body = re.search(r"the update `([^`]+)`", description)[1].encode()
+        params = lines['"@signature-params"']
+        key = Ed25519PrivateKey.generate()
+        public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        headers = {
+            "CLIENT-UUID": lines['"client-uuid"'],
+            "Content-Digest": lines['"content-digest"'],
+            "Signature-Input": f"fma={params}",
+            "Signature": f"fma=:{base64.b64encode(key.sign(base.encode())).decode()}:",
+        }
+        created = int(re.search(r";created=(\d+)", params)[1])
 
-        assert len(template) == len(message.split("\n"))
-        assert template[0] == message.split("\n")[0] == signatures.SIGNATURE_VERSION
-        assert template[1:] == [
-            "<HTTP method, upper case>",
-            "<path>[?<query>]",
-            f"<{signatures.TIMESTAMP_HEADER}>",
-            f"<{signatures.NONCE_HEADER}>",
-            "<SHA-256 of the body>",
-        ]
-        assert message.split("\n")[1:] == ["POST", "/api/v1/model_updates/", "1700000000", "n" * 16, EMPTY_SHA256]
-        assert f"`{EMPTY_SHA256}`" in description
-        assert f"±{signatures.MAX_SKEW_SECONDS} seconds" in description
-        assert f"last {signatures.NONCE_LIFETIME_SECONDS} seconds is a replay" in description
-        nonce = schema["components"]["securitySchemes"]["fmaNonce"]["description"]
-        assert f"`{signatures.NONCE_PATTERN.pattern}`" in nonce
+        verified = signatures.signature_verify(
+            method=lines['"@method"'],
+            url=lines['"@target-uri"'],
+            headers=headers.items(),
+            body=body,
+            key_id=headers["CLIENT-UUID"],
+            key_id_rule="",
+            public_key=public,
+            components=signatures.CLIENT_COMPONENTS,
+            now=created,
+        )
 
-    def test_the_query_rule_described_is_the_one_the_service_applies(self, schema):
-        description = schema["components"]["securitySchemes"]["fmaSignature"]["description"]
-        query, signed = re.search(r"the query `([^`]+)` is signed as `([^`]+)`", description).groups()
-
-        assert signatures.canonical_target("/api/v1/model_updates/", query) == f"/api/v1/model_updates/?{signed}"
-        assert signed == "a=%2F&a=1&b=x%20y&c=&page=2"
+        assert verified.key_id == headers["CLIENT-UUID"]
+        assert f"`Content-Digest: {headers['Content-Digest']}`" in description
+        assert f"±{signatures.MAX_SKEW_SECONDS} s" in description
+        assert "/Prod/api/v1/model_updates/" in description
+        assert "/Prod/" not in lines['"@target-uri"']
 
     def test_the_401_answers_are_the_services_own_messages(self, schema):
         examples = schema["components"]["examples"]
         details = {name: example["value"]["detail"] for name, example in examples.items()}
 
         assert {
-            authentication.INCOMPLETE_SIGNATURE,
-            authentication.STALE_TIMESTAMP,
-            authentication.MALFORMED_NONCE,
-            authentication.INVALID_SIGNATURE,
+            signatures.INCOMPLETE,
+            signatures.MALFORMED,
+            signatures.STALE,
+            signatures.MALFORMED_NONCE,
+            signatures.WRONG_ALGORITHM,
+            signatures.DIGEST_INVALID,
+            signatures.INVALID,
+            signatures.wrong_key_id(authentication.CLIENT_KEY_ID),
+            signatures.wrong_key_id(authentication.REGISTRATION_KEY_ID),
             authentication.REPLAYED_NONCE,
+            authentication.KEY_UNPROVEN,
             authentication.UNKNOWN_UUID,
             SIGNATURE_REQUIRED,
         } <= set(details.values())
@@ -231,3 +247,6 @@ class TestSignedClients:
         add = schema["paths"]["/api/v1/models/{id}/add_client/"]["post"]
         assert add["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/NewClientRequest")
         assert add["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/RegisteredClient")
+        for operation in (register, add):
+            taken = operation["responses"]["409"]["content"]["application/json"]["schema"]["$ref"]
+            assert taken.endswith("/PublicKeyTaken")

@@ -7,8 +7,8 @@ phases; valid and invalid inputs) by three callers:
 
 - ``developer``: the admin's token (``Authorization: Token ...``);
 - ``uuid client``: a client of a ``uuid`` model, by its ``CLIENT-UUID``;
-- ``signed client``: a client of a ``signed`` model, each request signed with its Ed25519 key
-  (:class:`SignedRequest` signs the request as it goes on the wire, body bytes and query included).
+- ``signed client``: a client of a ``signed`` model, each request signed with its Ed25519 key (RFC 9421;
+  :class:`SignedRequest` signs the request as it goes on the wire, body bytes and query included).
 
 Path ids are drawn from the ids of the objects made for the caller as well as from anywhere, so the
 operations reach real rows, not only 404s. Each answer must pass: not a server error; a status code the
@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from fma_core import signatures
+from fma_client import signing
 from tests.servers import running_server
 
 pytestmark = pytest.mark.integration
@@ -67,28 +67,20 @@ WEIGHTS = [[1.0, 2.0], [3.0]]
 
 
 class SignedRequest(requests.auth.AuthBase):
-    """Signs a request as sent (``fma_core.signatures``), its ``CLIENT-UUID`` beside the signature headers.
+    """Signs a request as sent, with the SDK's signer (RFC 9421), its ``CLIENT-UUID`` covered.
 
     A ``requests`` auth runs on the prepared request, so it signs the exact body bytes and query that go on the
     wire; schemathesis' ``before_call`` hook would see the case before serialization, and is global to the process.
     """
 
-    def __init__(self, client_uuid: str, key: Ed25519PrivateKey) -> None:
+    def __init__(self, client_uuid: str | None, key: Ed25519PrivateKey, service_url: str) -> None:
         self.client_uuid = client_uuid
-        self.key = key
+        self.signer = signing.RequestSigner(key, service_url)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        url = requests.utils.urlparse(request.url)
-        body = request.body or b""
-        headers = signatures.sign_request(
-            self.key,
-            method=request.method,
-            path=url.path,
-            query=url.query,
-            body=body.encode() if isinstance(body, str) else body,
-        )
-        request.headers.update({"CLIENT-UUID": self.client_uuid, **headers})
-        return request
+        if self.client_uuid is not None:
+            request.headers["CLIENT-UUID"] = self.client_uuid
+        return self.signer(request)
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +93,13 @@ def server(tmp_path_factory):
         yield running
 
 
-def _call(server, method, path, *, body=None, headers=None, expected=200):
+def _call(server, method, path, *, body=None, headers=None, expected=200, auth=None):
     response = requests.request(
-        method, server.url + path.lstrip("/"), json=body, headers={"Accept": "application/json", **(headers or {})}
+        method,
+        server.url + path.lstrip("/"),
+        json=body,
+        headers={"Accept": "application/json", **(headers or {})},
+        auth=auth,
     )
     assert response.status_code == expected, (method, path, response.status_code, response.text)
     return response.json()
@@ -130,7 +126,9 @@ def _make_world(server, developer):
         server,
         "POST",
         f"/api/v1/models/{signed_model['id']}/register_client/",
-        body={"public_key": signatures.public_key_text(key)},
+        body={"public_key": signing.public_key_text(key)},
+        # A new client's registration is signed by the key it registers.
+        auth=SignedRequest(None, key, server.url),
     )["uuid"]
     update = _call(
         server,
@@ -161,7 +159,7 @@ def _make_world(server, developer):
         "credentials": {
             "developer": {"headers": developer},
             "uuid client": {"headers": {"CLIENT-UUID": plain}},
-            "signed client": {"auth": SignedRequest(signer, key)},
+            "signed client": {"auth": SignedRequest(signer, key, server.url)},
         },
     }
 
@@ -286,7 +284,7 @@ def test_an_unsigned_registration_to_a_signed_model_is_a_described_401(server, w
 
 
 def test_a_signed_request_to_a_percent_encoded_path_passes_its_signature(server, world):
-    """The client signs the path it sends (``%2C``), the service checks the path it reads (``,``): they agree."""
+    """The SDK sends ``%2C`` as ``,`` and signs that, the path the service rebuilds from the one it reads."""
     response = _get(server, "/api/v1/models/1%2C2/get_latest_model/", world["credentials"]["signed client"])
 
     assert response.status_code == 404, response.text

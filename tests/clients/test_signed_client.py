@@ -1,14 +1,18 @@
 """``fma_client`` signing its requests (``client_auth: "signed"``), proven against the real local server.
 
-The SDK writes the signing scheme itself (it is installed without the service); the service's acceptance,
+The SDK signs with an RFC 9421 library (it is installed without the service); the service's acceptance,
 and ``fma_core.signatures`` checking what the SDK signs, are the proof that both say the same.
 """
 
-import base64
 import json
+import os
+import shutil
 import stat
+import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,15 +20,19 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from fma_client import BadRequest, RetryPolicy, Unauthorized, WebClient, signing
+from fma_client import BadRequest, Conflict, RetryPolicy, Unauthorized, WebClient, signing
 from fma_core import signatures
 from fma_django_connectors.client_ids import client_public_id
 from tests.clients.support import INITIAL, UPDATE, wait_for
 
 pytestmark = pytest.mark.integration
 
+SIGNED_CLIENT_SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "signed-client.sh"
+
 # The service's answer to a registered client's unsigned request on a signed model (``permissions.py``).
-SIGNATURE_REQUIRED = "This model takes signed requests only: sign it with the client's key (FMA-Signature)."
+SIGNATURE_REQUIRED = (
+    "This model takes signed requests only: sign it with the client's key (RFC 9421: Signature-Input, Signature)."
+)
 
 
 @pytest.fixture
@@ -107,11 +115,50 @@ class TestSignedModel:
 
         assert refused.value.message == "Invalid signature."
 
+    def test_a_key_registered_for_a_second_new_client_is_a_conflict(self, server, signed_model, tmp_path):
+        key_file = tmp_path / "k.pem"
+        WebClient(signed_model["id"], url=server.url, key_file=key_file, progress=False).register()
+
+        with pytest.raises(Conflict) as refused:
+            WebClient(signed_model["id"], url=server.url, key_file=key_file, progress=False).register()
+
+        assert refused.value.status_code == 409
+        assert "public_key" in refused.value.body
+
     def test_a_new_client_without_a_key_is_told_to_bring_one(self, server, signed_model):
         with pytest.raises(BadRequest) as refused:
             WebClient(signed_model["id"], url=server.url).register()
 
         assert "public_key" in refused.value.body
+
+
+def _openssl_signs_ed25519() -> bool:
+    """Whether this machine's openssl makes Ed25519 keys and signs raw input (OpenSSL 1.1.1 and later)."""
+    if shutil.which("openssl") is None or shutil.which("curl") is None:
+        return False
+    probe = subprocess.run(["openssl", "pkeyutl", "-help"], capture_output=True, text=True)
+    return "-rawin" in probe.stdout + probe.stderr
+
+
+@pytest.mark.skipif(not _openssl_signs_ed25519(), reason="needs curl and openssl with Ed25519 (-rawin)")
+def test_the_documented_curl_and_openssl_client_registers_reads_and_pushes(server, developer, signed_model, tmp_path):
+    """``docs/signed-client.sh``, the RFC 9421 client of docs/security.md, run as written against the service."""
+    environment = {
+        **os.environ,
+        "SERVICE_URL": server.url,
+        "MODEL_ID": str(signed_model["id"]),
+        "KEY_FILE": str(tmp_path / "client.pem"),
+        "UPDATE": "[[1.0, 2.0, 3.0], [4.0, 5.0]]",  # the shapes of the model's weights (INITIAL)
+    }
+    run = subprocess.run(
+        ["bash", str(SIGNED_CLIENT_SCRIPT)], env=environment, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    registered, latest, update = (json.loads(line) for line in run.stdout.splitlines() if line.strip())
+    assert developer.get_model(signed_model["id"])["clients"] == [client_public_id(registered["uuid"])]
+    assert latest["aggregate"] is None
+    assert (update["federated_model"], update["client"]) == (signed_model["id"], registered["uuid"])
 
 
 class TestUuidModel:
@@ -160,16 +207,23 @@ class TestKeys:
             WebClient(1, key_file=tmp_path / "k.pem", private_key=signing.generate_key())
 
 
-def _service_checks(headers, public_key_text, method, path, query, body):
-    """Whether ``fma_core.signatures`` (the service's code) accepts the signature headers of a request."""
-    message = signatures.canonical_message(
-        method=method,
-        target=signatures.canonical_target(path, query),
-        timestamp=headers[signatures.TIMESTAMP_HEADER],
-        nonce=headers[signatures.NONCE_HEADER],
-        body=body,
-    )
-    return signatures.signature_valid(base64.b64decode(public_key_text), headers[signatures.SIGNATURE_HEADER], message)
+def _service_checks(headers, public_key_text, method, url, body):
+    """Whether ``fma_core.signatures`` (the service's code) accepts the signature of a request to ``url``."""
+    try:
+        signatures.signature_verify(
+            method=method,
+            url=url,
+            headers=dict(headers).items(),
+            body=body or b"",
+            key_id=headers["CLIENT-UUID"],
+            key_id_rule="the client's uuid",
+            public_key=signatures.parse_public_key(public_key_text),
+            components=signatures.CLIENT_COMPONENTS,
+            now=time.time(),
+        )
+    except signatures.SignatureError:
+        return False
+    return True
 
 
 class TestSigner:
@@ -180,14 +234,29 @@ class TestSigner:
             "https://api.example/Prod/api/v1/model_updates/",
             params={"b": "x y", "a": "/"},
             json={"data": [1.0]},
+            headers={"CLIENT-UUID": "0b7e1c7a-3f52-4c1e-9a0e-2d4f5e6a7b8c"},
         ).prepare()
 
         signing.RequestSigner(key, "https://api.example/Prod/")(request)
 
         public = signing.public_key_text(key)
         query = request.url.split("?", 1)[1]
-        assert _service_checks(request.headers, public, "POST", "/api/v1/model_updates/", query, request.body)
-        assert not _service_checks(request.headers, public, "POST", "/Prod/api/v1/model_updates/", query, request.body)
+        seen = f"https://api.example/api/v1/model_updates/?{query}"
+        assert _service_checks(request.headers, public, "POST", seen, request.body)
+        with_stage = f"https://api.example/Prod/api/v1/model_updates/?{query}"
+        assert not _service_checks(request.headers, public, "POST", with_stage, request.body)
+
+    def test_the_path_is_sent_as_signed_and_a_default_port_is_left_out(self):
+        key = signing.generate_key()
+        request = requests.Request(
+            "GET", "http://api.example:80/api/v1/models/1%2C2/", headers={"CLIENT-UUID": "x" * 36}
+        ).prepare()
+
+        signing.RequestSigner(key, "http://api.example:80/")(request)
+
+        assert request.url == "http://api.example:80/api/v1/models/1,2/"
+        url = signatures.target_uri(scheme="http", authority="api.example", path="/api/v1/models/1,2/", query="")
+        assert _service_checks(request.headers, signing.public_key_text(key), "GET", url, b"")
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -229,8 +298,8 @@ def test_a_retry_is_signed_afresh_so_the_service_does_not_take_it_for_a_replay()
 
     (first_path, first), (retry_path, retry) = _Recorder.seen[:2]
     assert first_path == retry_path
-    assert first[signatures.NONCE_HEADER] != retry[signatures.NONCE_HEADER]
-    path, query = retry_path.split("?", 1)
+    assert first["Signature-Input"] != retry["Signature-Input"], "a fresh nonce (and created) for the retry"
+    url = f"http://127.0.0.1:{service.server_port}{retry_path}"
     for headers in (first, retry):
         assert headers["CLIENT-UUID"] == client.uuid
-        assert _service_checks(headers, signing.public_key_text(key), "GET", path, query, b"")
+        assert _service_checks(headers, signing.public_key_text(key), "GET", url, b"")

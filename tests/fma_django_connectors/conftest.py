@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -13,7 +12,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from fma_core import signatures
+from fma_client import signing
 from fma_core.serialization import Weights, parse_weights
 from fma_django_connectors import services
 from fma_django_connectors.models import Client, FederatedModel, ModelAggregate
@@ -150,26 +149,44 @@ def fed_client_api(fed_client) -> APIClient:
 SIGNED_MODEL_WEIGHTS = [[1.0, 2.0], [3.0]]
 
 
+def as_meta(headers) -> dict[str, str]:
+    """Request headers as the Django test client takes them (``HTTP_CLIENT_UUID``, ...)."""
+    return {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+
+
 class SignedClient:
-    """A federated client that signs its requests with ``fma_core.signatures`` (as an SDK would)."""
+    """A federated client that signs its requests (RFC 9421) with ``fma_client.signing``, as the SDK does."""
 
     def __init__(self, key: Ed25519PrivateKey, uuid: str | None = None):
         self.key = key
         self.uuid = uuid
         self.api = APIClient()
 
-    def call(self, method, url, body=None, *, timestamp=None, nonce=None, headers=None):
-        raw = b"" if body is None else json.dumps(body).encode()
-        parts = urlsplit(url)
-        signed = signatures.sign_request(
-            self.key, method=method, path=parts.path, query=parts.query, body=raw, timestamp=timestamp, nonce=nonce
+    def headers(self, method, url, raw=b"", *, created=None, nonce=None, key_id=None, uuid=None) -> dict[str, str]:
+        """The signature headers (and ``CLIENT-UUID``) of a request to ``url`` on the test server."""
+        uuid = self.uuid if uuid is None else uuid
+        headers = {"CLIENT-UUID": uuid} if uuid else {}
+        key_id = key_id or uuid or signing.public_key_text(self.key)
+        signing.sign(
+            self.key,
+            method=method,
+            url=f"http://testserver{url}",
+            headers=headers,
+            body=raw,
+            key_id=key_id,
+            created=created,
+            nonce=nonce,
         )
-        extra = {
-            "HTTP_" + name.upper().replace("-", "_"): value for name, value in {**signed, **(headers or {})}.items()
-        }
-        if self.uuid is not None:
-            extra["HTTP_CLIENT_UUID"] = self.uuid
-        return self.api.generic(method, url, raw, content_type="application/json", **extra)
+        return headers
+
+    def call(self, method, url, body=None, *, created=None, nonce=None, headers=None):
+        raw = b"" if body is None else json.dumps(body).encode()
+        signed = self.headers(method, url, raw, created=created, nonce=nonce)
+        return self.send(method, url, raw, {**signed, **(headers or {})})
+
+    def send(self, method, url, raw, headers):
+        """Send ``raw`` with exactly ``headers`` (captured or tampered signature headers)."""
+        return self.api.generic(method, url, raw, content_type="application/json", **as_meta(headers))
 
 
 @pytest.fixture
@@ -186,7 +203,7 @@ def signer(signed_model) -> SignedClient:
     response = client.call(
         "POST",
         f"/api/v1/models/{signed_model.pk}/register_client/",
-        {"public_key": signatures.public_key_text(key)},
+        {"public_key": signing.public_key_text(key)},
     )
     assert response.status_code == 200, response.json()
     client.uuid = response.json()["uuid"]

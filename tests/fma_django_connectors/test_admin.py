@@ -12,6 +12,7 @@ from django.test import Client as BrowserClient
 from django.utils import timezone
 from rest_framework import status
 
+from fma_client import signing
 from fma_core import signatures
 from fma_core.serialization import parse_weights
 from fma_django_connectors import services
@@ -224,7 +225,7 @@ def test_deleting_a_row_removes_the_weights_files_it_owns(
 
 
 def _public_key(key: Ed25519PrivateKey) -> bytes:
-    return signatures.parse_public_key(signatures.public_key_text(key))
+    return signatures.parse_public_key(signing.public_key_text(key))
 
 
 def _register(model, **body):
@@ -299,7 +300,7 @@ class TestAddingClients:
     def test_a_client_added_to_a_signed_model_signs_with_its_key(self, browser, developer):
         model = make_model(developer, registration="closed", client_auth="signed", initial_model=[1.0])
         key = Ed25519PrivateKey.generate()
-        form = {"federated_model": model.pk, "public_key": signatures.public_key_text(key)}
+        form = {"federated_model": model.pk, "public_key": signing.public_key_text(key)}
         assert browser.post(f"{ADMIN}/client/add/", form).status_code == status.HTTP_302_FOUND
         client = model.clients.get()
         assert bytes(client.public_key) == _public_key(key)
@@ -319,3 +320,13 @@ class TestAddingClients:
         assert response.status_code == status.HTTP_200_OK
         assert message in response.content.decode()
         assert not Client.objects.exists()
+
+    def test_a_key_another_client_has_is_refused_on_the_form(self, browser, developer):
+        model = make_model(developer, registration="closed", client_auth="signed")
+        key = Ed25519PrivateKey.generate()
+        form = {"federated_model": model.pk, "public_key": signing.public_key_text(key)}
+        assert browser.post(f"{ADMIN}/client/add/", form).status_code == status.HTTP_302_FOUND
+        again = browser.post(f"{ADMIN}/client/add/", form)
+        assert again.status_code == status.HTTP_200_OK
+        assert "This public key is another client&#x27;s" in again.content.decode()
+        assert Client.objects.count() == 1

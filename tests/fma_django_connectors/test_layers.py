@@ -15,16 +15,21 @@ import fma_django_connectors
 
 PACKAGE = Path(fma_django_connectors.__file__).parent
 
-# What each subpackage may import of its own package (besides itself), as its docstring says.
+# The settings accessor is the floor every layer stands on, as ``django.conf.settings`` is.
+EVERY_LAYER = {"conf"}
+# What each subpackage may import of its own package (besides itself and EVERY_LAYER), as its docstring says.
 ALLOWED = {
-    "api": {"access", "services", "selectors", "storage", "client_ids", "schemas", "exceptions", "models"},
-    "access": {"services", "selectors", "client_ids", "schemas", "exceptions", "models"},
-    "aggregation": {"selectors", "models"},
-    "storage": {"exceptions", "models"},
-    "gateway": set(),
+    name: allowed | EVERY_LAYER
+    for name, allowed in {
+        "api": {"access", "services", "selectors", "storage", "client_ids", "schemas", "exceptions", "models"},
+        "access": {"services", "selectors", "client_ids", "schemas", "exceptions", "models"},
+        "aggregation": {"selectors", "models"},
+        "storage": {"exceptions", "models"},
+        "gateway": set(),
+    }.items()
 }
 # The data layer at the top of the package: it serves the layers above and never reaches up into them.
-DATA_LAYER = ("models", "selectors", "services", "client_ids", "schemas", "exceptions", "connectors")
+DATA_LAYER = ("conf", "models", "selectors", "services", "client_ids", "schemas", "exceptions", "connectors")
 ABOVE_DATA_LAYER = {"api", "access", "gateway", "admin", "dashboard"}
 
 

@@ -1,10 +1,13 @@
-"""Migration 0002 fills the structure columns of rows stored before it, from their files (legacy .npz too)."""
+"""Migrations that change existing rows: 0002 fills the structure columns of rows stored before it, from their
+files (legacy .npz too); 0008 makes public keys unique."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from fma_core.serialization import parse_weights
@@ -65,3 +68,25 @@ def test_existing_rows_get_their_files_structure_and_models_their_first_weights(
     models = new.get_model(APP, "FederatedModel").objects
     assert models.get(pk=model.pk).structure == layers
     assert models.get(pk=empty.pk).structure is None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("latest_schema_after")
+def test_a_key_shared_by_several_clients_stays_with_the_first_and_keys_become_unique():
+    """Migration 0008: before keys were proven, anyone could register another client's key."""
+    old = migrate([(APP, "0007_throttle_counts")])
+    Client = old.get_model(APP, "Client")
+    shared, own = b"s" * 32, b"o" * 32
+    first = Client.objects.create(public_key=shared)
+    later = Client.objects.create(public_key=shared)
+    Client.objects.filter(pk=later.pk).update(created_on=first.created_on + timedelta(seconds=1))
+    alone = Client.objects.create(public_key=own)
+    keyless = Client.objects.create()
+
+    new = migrate([(APP, "0008_signed_request_keys_and_nonces")])
+
+    Client = new.get_model(APP, "Client")
+    keys = {client.pk: client.public_key and bytes(client.public_key) for client in Client.objects.all()}
+    assert keys == {first.pk: shared, later.pk: None, alone.pk: own, keyless.pk: None}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Client.objects.create(public_key=own)

@@ -149,15 +149,19 @@ class WebClient(_Client):
     def register(self) -> str:
         """Register to the model (a new client without a uuid; idempotent with one); the uuid.
 
-        A new client with a key registers its public key; a known one proves it holds its key by signing.
-        The ``enrollment_token``, when given, goes along: an ``invite`` model counts one of its uses when it
-        registers the client, none when the client was registered already.
+        A new client with a key registers its public key, in a request signed by that key (the proof that it
+        holds it); a known one proves it holds its key by signing. The ``enrollment_token``, when given, goes
+        along: an ``invite`` model counts one of its uses when it registers the client, none when the client
+        was registered already.
 
         Raises
         ------
         NotFound
             The model refused the registration (``invite`` without a valid token: unknown, spent, expired or
             revoked; ``closed``), which the service answers exactly as an unknown model id.
+        Conflict
+            The key is already another client's (a key names one client): register with a new key, or run as
+            that client (``uuid=...``).
         """
         body: dict[str, str] = {}
         if self._uuid is None and self._private_key is not None:
@@ -352,7 +356,7 @@ class DeveloperClient(_Client):
 
         On a ``client_auth: "signed"`` model give the client's ``public_key`` (its ``WebClient.public_key``, or
         the key object): the client keeps its private key, and then runs as
-        ``WebClient(model_id, uuid=uuid, key_file=...)``.
+        ``WebClient(model_id, uuid=uuid, key_file=...)``. A key already another client's raises ``Conflict``.
         """
         if isinstance(public_key, Ed25519PublicKey):
             public_key = signing.public_key_text(public_key)

@@ -45,7 +45,7 @@ class NotFound(APIError):
 
 
 class Conflict(APIError):
-    """409: an upload completed before its bytes arrived."""
+    """409: an upload completed before its bytes arrived, or a public key registered that is another client's."""
 
 
 class Gone(APIError):

@@ -1,14 +1,16 @@
 """Signed requests, for models with ``client_auth: "signed"``: the client's Ed25519 key and its signatures.
 
-The service documents the scheme in its OpenAPI schema (security scheme ``fmaSignature`` of
-``/api/schema/``). Each request to the API carries, beside ``CLIENT-UUID``, ``FMA-Timestamp`` (seconds since
-the epoch), ``FMA-Nonce`` (fresh, random) and ``FMA-Signature``: the base64 Ed25519 signature of::
+Requests are signed as RFC 9421 (HTTP Message Signatures) has it, with Ed25519, by the
+``http-message-signatures`` library; the body is bound by RFC 9530's ``Content-Digest`` (``sha-256``). The
+service's ``docs/security.md`` and the security schemes ``Signature``/``Signature-Input``/``Content-Digest`` of
+its OpenAPI description (``/api/schema/``) say what it checks; in short, each signature covers:
 
-    FMA-SIG-V1\\n<METHOD>\\n<path?query>\\n<timestamp>\\n<nonce>\\n<sha256 hex of the body>
-
-with the path relative to the service's root and the query pairs sorted and percent-encoded. This package
-is installed without the service, so the few lines of the scheme are written here again; the tests run
-them against the real service.
+- ``@method`` and ``@target-uri``: the URL as sent, except that a path below the service's root (an API
+  Gateway stage, ``/Prod/``) is left out, since the service never sees it; the path percent-encoded where
+  RFC 3986 requires only (the signer sends it so), the query exactly as sent;
+- ``client-uuid`` (once the client has one) and ``content-digest`` (when there is a body);
+- the parameters ``created`` (now), ``nonce`` (fresh, random) and ``keyid``: the client's uuid, or, when a new
+  client registers (without a uuid), the public key it registers, which proves that it holds the key.
 
 Keys are kept as unencrypted PKCS#8 PEM files, readable only by their owner (``load_or_create_key``).
 """
@@ -16,12 +18,14 @@ Keys are kept as unencrypted PKCS#8 PEM files, readable only by their owner (``l
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import secrets
 import time
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -31,15 +35,19 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_private_key,
 )
+from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
 from fma_client.errors import FMAClientError
 
-TIMESTAMP_HEADER = "FMA-Timestamp"
-NONCE_HEADER = "FMA-Nonce"
-SIGNATURE_HEADER = "FMA-Signature"
-SIGNATURE_VERSION = "FMA-SIG-V1"
+CLIENT_HEADER = "CLIENT-UUID"
+# The signature's label in ``Signature-Input`` and ``Signature`` (any label is taken; one signature per request).
+LABEL = "fma"
+# Characters a path keeps unencoded: RFC 3986 ``pchar`` and ``/``; the service encodes the path it reads so.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SIGNATURE_FIELDS = ("signature", "signature-input", "content-digest")
 
 
 class KeyFileError(FMAClientError):
@@ -102,37 +110,63 @@ def public_key_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     return base64.b64encode(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
 
 
-def canonical_target(path: str, query: str = "") -> str:
-    """``path``, and the query's pairs sorted and percent-encoded, as the service rebuilds them to check."""
-    pairs = sorted(parse_qsl(query, keep_blank_values=True))
-    return f"{path}?{urlencode(pairs, quote_via=quote)}" if pairs else path
+def canonical_path(path: str) -> str:
+    """``path`` percent-encoded as the service rebuilds it to check a signature (decoded, then encoded anew)."""
+    return quote(unquote(path), safe=_PATH_SAFE)
 
 
-def signature_headers(
+@dataclass
+class _Message:
+    """A request as ``http-message-signatures`` signs it: its URL as signed, its (live) headers."""
+
+    method: str
+    url: str
+    headers: MutableMapping[str, str]
+
+
+def sign(
     key: Ed25519PrivateKey,
     *,
     method: str,
-    target: str,
+    url: str,
+    headers: MutableMapping[str, str],
     body: bytes,
-    timestamp: int | None = None,
+    key_id: str,
+    created: int | None = None,
     nonce: str | None = None,
-) -> dict[str, str]:
-    """``FMA-Timestamp``, ``FMA-Nonce`` and ``FMA-Signature`` of one request (now and a fresh nonce unless given).
+) -> None:
+    """Sign a request: add ``Signature-Input``, ``Signature`` and (with a body) ``Content-Digest`` to ``headers``.
 
-    ``target`` is :func:`canonical_target` of the request's path (relative to the service's root) and query.
+    ``url`` is the target URI as signed (see the module's docstring); ``headers`` must hold ``CLIENT-UUID``
+    when the client has one. ``created`` (now) and ``nonce`` (fresh) are given only to build stale or replayed
+    requests.
     """
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    nonce = secrets.token_urlsafe(24) if nonce is None else nonce
-    lines = [SIGNATURE_VERSION, method.upper(), target, stamp, nonce, hashlib.sha256(body).hexdigest()]
-    signature = base64.b64encode(key.sign("\n".join(lines).encode())).decode()
-    return {TIMESTAMP_HEADER: stamp, NONCE_HEADER: nonce, SIGNATURE_HEADER: signature}
+    for name in [name for name in headers if name.lower() in _SIGNATURE_FIELDS]:
+        del headers[name]
+    covered = ["@method", "@target-uri"]
+    if any(name.lower() == CLIENT_HEADER.lower() for name in headers):
+        covered.append(CLIENT_HEADER.lower())
+    signer = HTTPMessageSigner(
+        signature_algorithm=algorithms.ED25519,
+        key_resolver=MappingKeyResolver(public_keys={}, private_keys={key_id: key}),
+    )
+    signer.sign(
+        _Message(method.upper(), url, headers),
+        key_id=key_id,
+        created=datetime.fromtimestamp(time.time() if created is None else created, tz=UTC),
+        nonce=secrets.token_urlsafe(24) if nonce is None else nonce,
+        label=LABEL,
+        covered_component_ids=covered,
+        # With a body the library adds its Content-Digest and covers it.
+        body=body or None,
+    )
 
 
 class RequestSigner(AuthBase):
     """requests' hook that signs each request as it leaves, so a retry is signed afresh (new time and nonce).
 
     ``service_url`` is the service's root: a path below it (an API Gateway stage, ``/Prod/``) is not part of
-    what the service sees, hence not of what is signed.
+    what the service sees, hence not of what is signed. The path is sent as it is signed (:func:`canonical_path`).
     """
 
     def __init__(self, key: Ed25519PrivateKey, service_url: str) -> None:
@@ -142,16 +176,20 @@ class RequestSigner(AuthBase):
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
         parts = urlsplit(request.url or "")
         path = unquote(parts.path)
-        if self._root and path.startswith(self._root + "/"):
-            path = path[len(self._root) :]
+        below = path[len(self._root) :] if self._root and path.startswith(self._root + "/") else path
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode()
         if not isinstance(body, bytes):
             raise FMAClientError(f"cannot sign a streamed body ({request.method} {request.url})")
-        request.headers.update(
-            signature_headers(
-                self.key, method=request.method or "GET", target=canonical_target(path, parts.query), body=body
-            )
+        request.url = urlunsplit(parts._replace(path=canonical_path(path)))
+        # The authority as the Host header carries it: no user information, no default port.
+        authority = parts.netloc.rpartition("@")[2]
+        if parts.port is not None and parts.port == _DEFAULT_PORTS.get(parts.scheme):
+            authority = authority.rpartition(":")[0]
+        signed_url = urlunsplit((parts.scheme, authority, canonical_path(below), parts.query, ""))
+        key_id = request.headers.get(CLIENT_HEADER) or public_key_text(self.key)
+        sign(
+            self.key, method=request.method or "GET", url=signed_url, headers=request.headers, body=body, key_id=key_id
         )
         return request
