@@ -22,6 +22,7 @@ SAMPLE_ENVIRONMENT = {
     "FMA_DATABASE_HOST": "fma-db.abcdefghij.us-east-1.rds.amazonaws.com",
     "FMA_DATABASE_PORT": "5432",
     "FMA_DB_SECRET_PATH": "FMA_DEPLOY_TEST_DB_SECRET",
+    "FMA_APP_DB_SECRET_PATH": "FMA_DEPLOY_TEST_APP_DB_SECRET",
     "FMA_SECRET_KEY_SECRET_ID": "FMA_DEPLOY_TEST_SECRET_KEY",
     "FMA_ADMIN_SECRET_ID": "FMA_DEPLOY_TEST_ADMIN",
     "FMA_MODEL_DATA_BUCKET": "fma-model-data-123456789012",
@@ -32,10 +33,11 @@ SAMPLE_ENVIRONMENT = {
     "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "2773",
     "FMA_LOCAL_DATA_DIR": "/tmp/fma-local",
 }
-# The variables a settings_remote deployment sets.
-REMOTE_VARIABLES = [name for name in SAMPLE_ENVIRONMENT if name not in {"FMA_LOCAL_DATA_DIR"}]
+# The variables a settings_remote deployment sets (one without an application role of its own).
+REMOTE_VARIABLES = [name for name in SAMPLE_ENVIRONMENT if name not in {"FMA_LOCAL_DATA_DIR", "FMA_APP_DB_SECRET_PATH"}]
 SECRET_VALUES = {
     "FMA_DEPLOY_TEST_DB_SECRET": json.dumps({"username": "fma_admin", "password": "not-a-real-password"}),
+    "FMA_DEPLOY_TEST_APP_DB_SECRET": json.dumps({"username": "fma_app", "password": "not-a-real-password-either"}),
     "FMA_DEPLOY_TEST_SECRET_KEY": "deploy-test-secret-key-" + "x" * 40,
 }
 

@@ -257,7 +257,7 @@ BUCKET = "fma-model-data-artifact"
 SCHEDULE_GROUP = "fma"
 ADMIN = {"username": "admin", "password": secrets.token_urlsafe(24)}
 # Set by the template only in its local mode, or only with the extension layer.
-CONDITIONAL_VARIABLES = {"FMA_LOCAL_DATA_DIR", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"}
+CONDITIONAL_VARIABLES = {"FMA_LOCAL_DATA_DIR", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "FMA_APP_DB_SECRET_PATH"}
 
 
 @pytest.fixture(scope="module")

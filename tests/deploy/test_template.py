@@ -208,7 +208,8 @@ def test_settings_remote_starts_with_the_variables_the_template_sets(environment
     result = start_remote_settings(environment)
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout)
-    assert loaded["database"] == ["fma", "fma-db.abcdefghij.us-east-1.rds.amazonaws.com", 5432, "fma_admin"]
+    # The functions connect as the application role the template's AppDbSecretArn names.
+    assert loaded["database"] == ["fma", "fma-db.abcdefghij.us-east-1.rds.amazonaws.com", 5432, "fma_app"]
     assert loaded["bucket"] == "fma-model-data-123456789012"
 
 
@@ -468,9 +469,28 @@ def test_vpc_endpoints_are_created_unless_the_vpc_routes_to_aws(template):
     assert template["Conditions"]["CreateEndpoints"] == {
         "Fn::And": [{"Condition": "HasVpc"}, {"Fn::Equals": [{"Ref": "VpcRoutesToAws"}, "false"]}]
     }
-    for service in ("secretsmanager", "lambda", "scheduler", "events", "logs"):
+    for service in ("secretsmanager", "lambda", "scheduler", "events"):
         assert endpoints[service]["Condition"] == "CreateEndpoints"
         assert endpoints[service]["Properties"]["PrivateDnsEnabled"] is True
+
+
+def test_the_logs_endpoint_only_when_asked(template):
+    # Lambda delivers the functions' logs without one; an interface endpoint costs by the hour and subnet.
+    assert template["Parameters"]["CreateLogsEndpoint"]["Default"] == "false"
+    assert template["Resources"]["LogsEndpoint"]["Condition"] == "CreateLogsEndpoint"
+    assert template["Conditions"]["CreateLogsEndpoint"] == {
+        "Fn::And": [{"Condition": "CreateEndpoints"}, {"Fn::Equals": [{"Ref": "CreateLogsEndpoint"}, "true"]}]
+    }
+
+
+def test_the_application_role_secret_is_optional_and_readable(template, environment):
+    assert template["Parameters"]["AppDbSecretArn"]["Default"] == ""
+    assert environment["FMA_APP_DB_SECRET_PATH"] == {
+        "Fn::If": ["HasAppDbSecret", {"Ref": "AppDbSecretArn"}, {"Ref": "AWS::NoValue"}]
+    }
+    statements = template["Resources"]["ServiceDataPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (secrets,) = [statement for statement in statements if statement["Sid"] == "ServiceSecrets"]
+    assert {"Fn::If": ["HasAppDbSecret", {"Ref": "AppDbSecretArn"}, {"Ref": "AWS::NoValue"}]} in secrets["Resource"]
 
 
 def test_the_admin_password_is_generated_by_cloudformation(template, functions):
