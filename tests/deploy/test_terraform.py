@@ -436,12 +436,11 @@ def test_plan_lists_the_endpoints_the_destination_the_alarms_and_the_deploy_invo
         "com.amazonaws.us-east-1.secretsmanager": "Interface",
         "com.amazonaws.us-east-1.lambda": "Interface",
         "com.amazonaws.us-east-1.events": "Interface",
-        "com.amazonaws.us-east-1.logs": "Interface",
         "com.amazonaws.us-east-1.s3": "Gateway",
     }
     assert all(
         resources[f'aws_vpc_endpoint.interface["{service}"]']["private_dns_enabled"]
-        for service in ("secretsmanager", "lambda", "events", "logs")
+        for service in ("secretsmanager", "lambda", "events")
     )
     assert "aws_vpc_security_group_ingress_rule.endpoints_from_lambda[0]" in resources
 
@@ -457,22 +456,33 @@ def test_plan_lists_the_endpoints_the_destination_the_alarms_and_the_deploy_invo
         "fma-aggregator-errors",
         "fma-aggregator-throttles",
         "fma-aggregator-failures-queued",
+        "fma-api-5xx-rate",
+        "fma-api-latency-p99",
+        "fma-db-cpu",
+        "fma-db-connections",
+        "fma-db-free-storage",
     }
     assert alarms["fma-aggregator-failures-queued"]["metric_name"] == "ApproximateNumberOfMessagesVisible"
 
-    # Migrations on the aggregator (900 s), re-run with each new code; then the first admin on the API.
+    # Migrations on the aggregator (900 s), re-run with each new version (and app role secret); then the
+    # first admin on the API.
     migrate = resources["aws_lambda_invocation.migrate"]
     assert (migrate["function_name"], json.loads(migrate["input"])) == (
         "fma-aggregator",
         {"detail": "update_metadata_db"},
     )
-    assert set(migrate["triggers"]) == {"source_code_hash"}
+    invocations = {
+        name: body
+        for block in load(TERRAFORM_DIR / "lambda.tf")["resource"]
+        for name, body in block.get("aws_lambda_invocation", {}).items()
+    }
+    assert set(invocations["migrate"]["triggers"]) == {"version", "app_db_secret"}
     sweep = resources["aws_lambda_invocation.delete_orphan_results"]
     assert (sweep["function_name"], json.loads(sweep["input"])) == (
         "fma-aggregator",
         {"detail": "delete_orphan_results"},
     )
-    assert set(sweep["triggers"]) == {"source_code_hash"}
+    assert set(invocations["delete_orphan_results"]["triggers"]) == {"version"}
     bootstrap = resources["aws_lambda_invocation.bootstrap_admin"]
     assert (bootstrap["function_name"], json.loads(bootstrap["input"])) == ("fma-api", {"detail": "bootstrap_admin"})
 
@@ -661,7 +671,7 @@ def test_the_database_is_migrated_through_an_available_proxy_with_the_app_role_s
     # The service signs in as its own role, whose secret the proxy knows too; the master user only migrates.
     assert resources["aws_secretsmanager_secret.app_db"]["name"] == "fma/app-db-user"
     environment = blocks(TERRAFORM_DIR, "locals")["function_environment"]
-    assert re.search(r"\bFMA_APP_DB_SECRET_PATH = \$\{aws_secretsmanager_secret\.app_db\.arn\}", environment)
+    assert re.search(r"\bFMA_APP_DB_SECRET_PATH = aws_secretsmanager_secret\.app_db\.arn\b", environment)
     assert len(resources["aws_db_proxy.fma[0]"]["auth"]) == 2
     assert references(config["aws_db_proxy.fma"], "auth") >= {"aws_secretsmanager_secret.app_db.arn"}
     # A new app secret version re-runs the migration, which sets the role's password from it.
@@ -687,10 +697,15 @@ def test_every_alarm_tells_the_alarm_topic_and_the_service_is_watched(production
         for change in plan["resource_changes"]
         if change["type"] == "aws_cloudwatch_metric_alarm"
     }
-    # The topic's ARN is known once it exists: each action list holds one unknown value, the topic's.
+    # Every alarm, when it fires and when it clears, tells the topic (whose ARN is known once it exists).
+    assert "aws_sns_topic.alarms.arn" in blocks(TERRAFORM_DIR, "locals")["alarm_actions"]
+    config = configured(plan)
+    for address in {change["address"].split("[")[0] for change in plan["resource_changes"]}:
+        if address.startswith("aws_cloudwatch_metric_alarm."):
+            assert references(config[address], "alarm_actions") >= {"local.alarm_actions"}, address
+            assert references(config[address], "ok_actions") >= {"local.alarm_actions"}, address
     for name, alarm in alarms.items():
-        assert alarm["after_unknown"]["alarm_actions"] == [True], name
-        assert alarm["after_unknown"]["ok_actions"] == [True], name
+        assert alarm["after_unknown"]["alarm_actions"] in (True, [True]), name
     assert references(configured(plan)["aws_sns_topic_subscription.alarm_email"], "topic_arn") >= {
         "aws_sns_topic.alarms.arn"
     }
