@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
 .PHONY: install run demo migrate test test-postgres test-sqlite test-and-coverage lint fma-django-compile bench bench-cold-start clean \
-	lambda-package sam-install sam-build-local sam-build-remote sam-bootstrap sam-local build-ApiFunction build-AggregatorFunction \
+	lambda-package sam-install sam-build-local sam-build-remote sam-local build-ApiFunction build-AggregatorFunction build-DeployFunction \
 	checkov-install checkov terraform-validate
 
 install: $(VENV)/.installed
@@ -86,7 +86,7 @@ LAMBDA_PYTHON ?= $(shell for candidate in $(wildcard $(HOME)/.pyenv/versions/$(L
 	$$(command -v python$(LAMBDA_PYTHON_VERSION)); do "$$candidate" -c pass 2>/dev/null && { echo "$$candidate"; break; }; done)
 # The AWS services the code builds boto3 clients for (fma_core/aws.py callers); botocore's models of
 # the other ~440 services are left out. tests/deploy/test_artifact.py checks the code calls no other.
-LAMBDA_BOTOCORE_SERVICES := lambda s3 secretsmanager events sts
+LAMBDA_BOTOCORE_SERVICES := lambda s3 secretsmanager scheduler events sts
 # Downloaded wheels are kept here between builds (`make clean` removes them).
 PIP_CACHE := build/pip-cache
 
@@ -103,7 +103,7 @@ define lambda_artifact
 	$(PY) -m pip install --quiet --no-compile --cache-dir "$(CURDIR)/$(PIP_CACHE)" --target "$(1)" --implementation cp \
 		--python-version $(LAMBDA_PYTHON_VERSION) $(LAMBDA_PLATFORMS) --only-binary=:all: \
 		-r build/requirements-lambda.txt artifacts/fma_django_connectors-*.whl
-	rsync -a --exclude __pycache__ --exclude staticfiles --exclude local_server.py api_service/ "$(1)/"
+	rsync -a --exclude __pycache__ --exclude staticfiles --exclude local_server.py --exclude local_http.py api_service/ "$(1)/"
 	FMA_STATIC_ROOT="$(abspath $(1))/staticfiles" $(PY) api_service/manage.py collectstatic --no-input -v 0 \
 		--settings=federated_learning_project.settings_static
 	rm -rf "$(1)/bin"
@@ -126,8 +126,8 @@ $(LAMBDA_ZIP): fma-django-compile
 # The zip that terraform_deploy/ uploads (variable lambda_zip_path).
 lambda-package: $(LAMBDA_ZIP)
 
-# SAM calls these (BuildMethod: makefile) with ARTIFACTS_DIR set; both functions share one artifact.
-build-ApiFunction build-AggregatorFunction: fma-django-compile
+# SAM calls these (BuildMethod: makefile) with ARTIFACTS_DIR set; the functions share one artifact.
+build-ApiFunction build-AggregatorFunction build-DeployFunction: fma-django-compile
 	mkdir -p build
 	$(call lambda_artifact,$(ARTIFACTS_DIR))
 
@@ -147,15 +147,6 @@ sam-build-local: $(SAM)
 sam-build-remote: $(SAM)
 	$(SAM) validate --lint
 	$(SAM) build --build-in-source
-
-# After each `sam deploy`: migrate the database on the aggregator (900 s timeout; the API's 30 s could cut
-# a long migration off), then create the first admin user from the stack's admin secret (a no-op once
-# an admin exists). `sam remote invoke` prints each answer; STACK names the deployed stack.
-STACK ?= fma
-sam-bootstrap: $(SAM)
-	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "update_metadata_db"}'
-	$(SAM) remote invoke ApiFunction --stack-name $(STACK) --event '{"detail": "bootstrap_admin"}'
-	$(SAM) remote invoke AggregatorFunction --stack-name $(STACK) --event '{"detail": "delete_orphan_results"}'
 
 # Needs Docker (sam runs the function in a container); without it use `make run`.
 sam-local: sam-build-local

@@ -2,7 +2,7 @@
 
 Two events start an aggregation of one model:
 
-- ``{"detail": {"model_id": N}}``: the model's EventBridge schedule;
+- ``{"detail": {"model_id": N}}``: the model's schedule (EventBridge Scheduler);
 - ``{"model_id": N}``: a direct, asynchronous invoke by the API service when an update arrives.
 
 After the run, the model's schedule is settled: disabled when nothing is left pending.
@@ -10,7 +10,10 @@ After the run, the model's schedule is settled: disabled when nothing is left pe
 A deploy sends ``{"detail": "update_metadata_db"}`` here to migrate the database (``operations``):
 this function's long timeout lets a long migration finish, where the API's 30 s would cut it off. Each deploy
 then sends ``{"detail": "delete_orphan_results"}``, to delete the result files no aggregate records (listing
-the results folder: too costly for every run, which deletes a dead run's file by its name).
+the results folder: too costly for every run, which deletes a dead run's file by its name), and
+``{"detail": "migrate_schedules"}``, to replace the EventBridge rules of earlier versions by the
+deployment's schedules. A SAM deploy sends all of them, and ``bootstrap_admin``, as a CloudFormation custom
+resource request (``operations.answer_custom_resource``), which is always answered at its ``ResponseURL``.
 
 Anything else is rejected by value.
 """
@@ -31,8 +34,12 @@ from fma_django_connectors.aggregation.schedules import schedule_settle  # noqa:
 from operations import (  # noqa: E402
     MIGRATION_REQUEST,
     ORPHAN_RESULTS_REQUEST,
+    SCHEDULES_MIGRATION_REQUEST,
+    answer_custom_resource,
     delete_orphan_results,
+    is_custom_resource_event,
     migrate_metadata_db,
+    migrate_schedules,
 )
 
 __all__ = ["handler"]
@@ -59,7 +66,7 @@ def _model_id(value: Any, event: dict[str, Any]) -> int:
 
 
 def handler(event: dict[str, Any], context: Any) -> int | dict[str, Any] | None:
-    """Run one aggregation of the model the event names (or the migration event)."""
+    """Run one aggregation of the model the event names (or a deploy-time event)."""
     if not isinstance(event, dict):
         raise ValueError(f"Unsupported event for the aggregator: {event!r}")
     if _is_scheduled_event(event):
@@ -70,6 +77,10 @@ def handler(event: dict[str, Any], context: Any) -> int | dict[str, Any] | None:
         return migrate_metadata_db()
     elif event.get("detail") == ORPHAN_RESULTS_REQUEST:
         return delete_orphan_results()
+    elif event.get("detail") == SCHEDULES_MIGRATION_REQUEST:
+        return migrate_schedules()
+    elif is_custom_resource_event(event):
+        return answer_custom_resource(event, context)
     else:
         raise ValueError(f"Unsupported event for the aggregator: {event!r}")
     try:

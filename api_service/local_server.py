@@ -10,8 +10,10 @@ Lambda entry. Going through the production handler means the local service sorts
 with apig-wsgi and picks the settings-selected handler exactly as the deployed one does; only the
 event comes from here instead of API Gateway.
 
-HTTP itself is werkzeug's WSGI server (threaded, with an idle timeout); :class:`GatewayApp` is the small
-WSGI application that makes the events. Requests and answers of the handler are limited to Lambda's
+HTTP itself is werkzeug's WSGI server (threaded) with the manners of ``local_http``: deadlines for a
+request's head and body, a cap on concurrent connections, JSON errors. :class:`GatewayApp` is the small WSGI
+application that makes the events; it answers an ambiguous head (a bad or repeated ``Host``, conflicting
+``Content-Length``) with a 400 itself. Requests and answers of the handler are limited to Lambda's
 6 MB, so the local service answers as the deployed one does. Signed transfer URLs
 (``fma_django_connectors.storage.transfers``) stand in for S3's presigned ones: they are served here, outside
 the handler and its limit, streaming bodies to and from storage.
@@ -28,28 +30,30 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http import HTTPStatus
+from email.message import Message
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server, select_address_family
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest
+from werkzeug.serving import BaseWSGIServer
 from werkzeug.wsgi import FileWrapper
 
 import service_initialization  # sets Django up as the Lambda cold start does
 from fma_core.connectors.factory import connector_from_settings
 from fma_django_connectors import services
 from fma_django_connectors.aggregation import triggers
+from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.gateway.gateway_events import (
     GatewayRequest,
     LambdaContext,
@@ -59,6 +63,17 @@ from fma_django_connectors.gateway.gateway_events import (
     rest_event,
 )
 from fma_django_connectors.storage import transfers
+from local_http import (
+    HEADER_TIMEOUT_SECONDS,
+    IDLE_TIMEOUT_SECONDS,
+    JSON_TYPE,
+    MAX_CONNECTIONS,
+    MIN_BODY_RATE,
+    RAW_HEADERS,
+    listen,
+    redacted,
+    status_line,
+)
 
 # Lambda refuses a synchronous invocation whose request (or response) payload exceeds 6 MB.
 MAX_BODY_BYTES = 6 * 1024 * 1024
@@ -68,22 +83,15 @@ DEFAULT_PORT = 8000
 PAYLOAD_FORMATS = ("1.0", "2.0")
 # What the HTTP API in front of the deployed function (template.yaml, terraform_deploy/) sends.
 DEFAULT_PAYLOAD_FORMAT = "2.0"
-# A connection that sends nothing for this long is closed, so idle clients cannot hold threads forever.
-IDLE_TIMEOUT_SECONDS = 30
 # Handler invocations that run at once, like a Lambda function's concurrency. Each worker thread keeps its
 # database connection. The handler is Python under one GIL, so more workers add no throughput; on SQLite,
 # which takes one writer at a time, 8 workers doubled the push p99 of 4 (bench/README.md, "Load").
 DEFAULT_WORKERS = 4
-SERVER_NAME = "fma-local"
 # The banner's line naming the events the handler gets.
 _EVENT_LINES = {
     "2.0": "as an API Gateway HTTP API (payload 2.0) event, the kind the deployed service receives.",
     "1.0": "as an API Gateway REST API (payload 1.0) event (the deployed service receives HTTP API 2.0 events).",
 }
-# The request's headers (an email.message.Message) as the client sent them: spelling, order and repeats,
-# which WSGI's environ folds.
-_RAW_HEADERS = "fma.raw_headers"
-_JSON = ("Content-Type", "application/json")
 
 logger = logging.getLogger("fma.local_server")
 
@@ -166,18 +174,18 @@ class GatewayApp:
         except (ConnectionError, TimeoutError):
             raise  # the client is gone or silent: werkzeug drops the connection
         except Exception:
-            logger.exception("Serving %s %s failed", method, environ.get("REQUEST_URI"))
+            logger.exception("Serving %s %s failed", method, redacted(environ.get("REQUEST_URI", "")))
             answer = _json_answer(500, {"detail": "The local server failed to serve this request; see its log."})
         if method == "HEAD":
             # A HEAD answer keeps the length its GET would have, and no body.
             answer = _Answer(answer.status, answer.headers, [], answer.length)
-        start_response(_status_line(answer.status), answer.headers)
+        start_response(status_line(answer.status), answer.headers)
         logger.info(
             '[%s] %s "%s %s %s" %d %d %.0fms',
             datetime.now().strftime("%d/%b/%Y %H:%M:%S"),
             environ.get("REMOTE_ADDR"),
             method,
-            environ.get("REQUEST_URI"),
+            redacted(environ.get("REQUEST_URI", "")),
             environ.get("SERVER_PROTOCOL"),
             answer.status,
             answer.length,
@@ -185,7 +193,7 @@ class GatewayApp:
         )
         return answer.body
 
-    def refusal(self, method: str, target: str, headers: Mapping[str, str]) -> Refusal | None:
+    def refusal(self, method: str, target: str, headers: Message) -> Refusal | None:
         """Why the request with this head cannot be served, known before its body is read; None if it can be."""
         try:
             self._check_head(method, target, headers)
@@ -193,10 +201,9 @@ class GatewayApp:
             return refused
         return None
 
-    def _check_head(
-        self, method: str, target: str, headers: Mapping[str, str]
-    ) -> tuple[int, transfers.LocalGrant | None]:
+    def _check_head(self, method: str, target: str, headers: Message) -> tuple[int, transfers.LocalGrant | None]:
         """The body's length and, for a transfer URL, its grant; Refusal if the head alone rules the request out."""
+        _check_host(headers)
         length = _declared_length(headers)
         token = _transfer_token(target)
         if token is None:
@@ -215,7 +222,7 @@ class GatewayApp:
 
     def _answer(self, environ: dict[str, Any]) -> _Answer:
         target = environ["REQUEST_URI"]
-        length, grant = self._check_head(environ["REQUEST_METHOD"], target, environ[_RAW_HEADERS])
+        length, grant = self._check_head(environ["REQUEST_METHOD"], target, environ[RAW_HEADERS])
         if grant is not None:
             return self._transfer(environ, grant, length)
         return self._invoke(environ, target, length)
@@ -231,7 +238,7 @@ class GatewayApp:
             path=path,
             raw_query=raw_query,
             headers=(
-                *environ[_RAW_HEADERS].items(),
+                *environ[RAW_HEADERS].items(),
                 *forwarding_headers(
                     client_ip=environ["REMOTE_ADDR"],
                     port=int(environ["SERVER_PORT"]),
@@ -284,80 +291,52 @@ class GatewayApp:
         return _Answer(200, list(headers.items()), FileWrapper(file, 64 * 1024), int(headers["Content-Length"]))
 
 
-class GatewayRequestHandler(WSGIRequestHandler):
-    """werkzeug's request handler with this server's manners: JSON errors, an idle timeout, no version banner."""
-
-    server: BaseWSGIServer
-    protocol_version = "HTTP/1.1"
-    timeout = IDLE_TIMEOUT_SECONDS
-
-    def make_environ(self) -> dict[str, Any]:
-        environ = super().make_environ()
-        environ[_RAW_HEADERS] = self.headers
-        return environ
-
-    def handle_expect_100(self) -> bool:
-        # A client waiting for "100 Continue" learns of a refusal before sending its body; werkzeug sends the
-        # "100 Continue" itself otherwise.
-        app: GatewayApp = self.server.app  # type: ignore[assignment]
-        refused = app.refusal(self.command, self.path, self.headers)
-        if refused is not None:
-            self.send_error(refused.status, refused.detail)
-            return False
-        return True
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Errors of HTTP itself (bad request line, unsupported version, over-long headers) as JSON too."""
-        reason = _status_line(code).partition(" ")[2]
-        detail = message or reason
-        self.log_error("code %d, message %s", code, detail)
-        self.close_connection = True
-        # http.server leaves an unparsable request at HTTP/0.9, whose answers carry no status line or headers.
-        self.request_version = max(self.request_version, "HTTP/1.0")
-        body = json.dumps({"detail": detail}).encode()
-        self.send_response(code, reason)
-        self.send_header(*_JSON)
-        self.send_header("Connection", "close")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def version_string(self) -> str:
-        # The default names werkzeug's and Python's versions.
-        return SERVER_NAME
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # GatewayApp logs each answer once, with its size and duration.
-        pass
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.warning("%s %s", self.address_string(), format % args)
-
-
 def serve(
     host: str,
     port: int,
     *,
     payload_format: str,
     workers: int = DEFAULT_WORKERS,
-    idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+    idle_timeout: int = IDLE_TIMEOUT_SECONDS,
+    header_timeout: int = HEADER_TIMEOUT_SECONDS,
+    min_body_rate: int = MIN_BODY_RATE,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> BaseWSGIServer:
     """A threaded server for :class:`GatewayApp` on ``host:port`` (0 picks a free port); OSError if it cannot listen."""
-    listening = socket.create_server((host, port), family=select_address_family(host, port))
-    request_handler = type("GatewayRequestHandler", (GatewayRequestHandler,), {"timeout": idle_timeout})
-    try:
-        return make_server(
-            host,
-            port,
-            GatewayApp(payload_format=payload_format, workers=workers),
-            threaded=True,
-            request_handler=request_handler,
-            fd=listening.fileno(),
-        )
-    finally:
-        # werkzeug listens on its own duplicate of the socket.
-        listening.close()
+    return listen(
+        host,
+        port,
+        GatewayApp(payload_format=payload_format, workers=workers),
+        idle_timeout=idle_timeout,
+        header_timeout=header_timeout,
+        min_body_rate=min_body_rate,
+        max_connections=max_connections,
+    )
+
+
+# Options taking a whole number of at least 1: option, environment variable, default, help.
+_COUNT_OPTIONS = (
+    (
+        "--workers",
+        "FMA_LOCAL_WORKERS",
+        DEFAULT_WORKERS,
+        "handler invocations at once, each with its database connection",
+    ),
+    ("--idle-timeout", "FMA_LOCAL_IDLE_TIMEOUT", IDLE_TIMEOUT_SECONDS, "seconds a connection may stay silent"),
+    (
+        "--header-timeout",
+        "FMA_LOCAL_HEADER_TIMEOUT",
+        HEADER_TIMEOUT_SECONDS,
+        "seconds a request's head may take from its first byte to its end",
+    ),
+    (
+        "--min-body-rate",
+        "FMA_LOCAL_MIN_BODY_RATE",
+        MIN_BODY_RATE,
+        "bytes per second a request body must average after a start as long as the idle timeout",
+    ),
+    ("--max-connections", "FMA_LOCAL_MAX_CONNECTIONS", MAX_CONNECTIONS, "connections served at once; more get a 503"),
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -372,18 +351,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("FMA_PAYLOAD_FORMAT", DEFAULT_PAYLOAD_FORMAT),
         help="events as from an HTTP API (2.0, as deployed) or a REST API (1.0); default: %(default)s",
     )
-    parser.add_argument(
-        "--workers",
-        type=_positive_int,
-        default=os.environ.get("FMA_LOCAL_WORKERS", DEFAULT_WORKERS),
-        help="handler invocations at once, each with its database connection (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--idle-timeout",
-        type=_positive_int,
-        default=os.environ.get("FMA_LOCAL_IDLE_TIMEOUT", IDLE_TIMEOUT_SECONDS),
-        help="seconds a connection may stay silent before it is closed (default: %(default)s)",
-    )
+    for option, variable, default, text in _COUNT_OPTIONS:
+        parser.add_argument(
+            option,
+            type=_positive_int,
+            default=os.environ.get(variable, default),
+            help=f"{text} (default: %(default)s)",
+        )
     args = parser.parse_args(argv)
     # argparse checks the choices of a value given on the command line, not of a default from the environment.
     if args.payload_format not in PAYLOAD_FORMATS:
@@ -440,19 +414,22 @@ def main(argv: list[str] | None = None) -> int:
                 payload_format=args.payload_format,
                 workers=args.workers,
                 idle_timeout=args.idle_timeout,
+                header_timeout=args.header_timeout,
+                min_body_rate=args.min_body_rate,
+                max_connections=args.max_connections,
             )
         except OSError as error:
             # socket.create_server adds the address to strerror; the message names it already.
             reason = os.strerror(error.errno) if error.errno else str(error)
             print(f"Cannot listen on {args.host}:{args.port}: {reason}. Try another PORT.", file=sys.stderr)
             return 1
-        if getattr(settings, "FMA_AGGREGATION_TRIGGER", "local") == "local":
+        if fma_settings.FMA_AGGREGATION_TRIGGER == "local":
             # Picks up what a previous run of this server left: pending updates, claims of a killed aggregation (the
             # sweeper's runs take them back with their result files), and result files the claims cannot name
             # (written under older names; listing a local folder is cheap).
             lease = connector_from_settings().claim_lease
             services.aggregate_orphans_delete(written_before=datetime.now(UTC) - lease)
-            triggers.start_local_sweeper(getattr(settings, "FMA_LOCAL_SWEEP_SECONDS", 5.0))
+            triggers.start_local_sweeper(fma_settings.FMA_LOCAL_SWEEP_SECONDS)
         host, port = server.server_address[:2]
         url = f"http://{host}:{port}/"
         print(banner(url=url, login=login, data_dir=data_dir, payload_format=args.payload_format), flush=True)
@@ -470,10 +447,32 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def _declared_length(headers: Mapping[str, str]) -> int:
+def _check_host(headers: Message) -> None:
+    """Refuse a repeated Host or one Django would refuse, before the handler sees it.
+
+    Django refuses such a host too, but reports it through the ``django.security`` logger with a traceback;
+    the check is Django's own (``HttpRequest.get_host`` against ``ALLOWED_HOSTS``), its message the answer.
+    """
+    hosts = headers.get_all("Host") or []
+    if len(hosts) > 1:
+        raise Refusal(400, f"More than one Host header: {', '.join(map(repr, hosts))}.")
+    if hosts:
+        request = HttpRequest()
+        request.META["HTTP_HOST"] = hosts[0]
+        try:
+            request.get_host()
+        except DisallowedHost as refused:
+            raise Refusal(400, str(refused)) from None
+
+
+def _declared_length(headers: Message) -> int:
     if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
         raise Refusal(411, "Chunked request bodies are not supported: send a Content-Length.")
-    raw = headers.get("Content-Length") or "0"
+    # RFC 9112, section 6.3: differing lengths make the body's end ambiguous; repeats of one value are harmless.
+    lengths = headers.get_all("Content-Length") or ["0"]
+    if len(set(lengths)) > 1:
+        raise Refusal(400, f"Conflicting Content-Length headers: {', '.join(map(repr, lengths))}.")
+    raw = lengths[0]
     if not raw.isascii() or not raw.isdigit():
         raise Refusal(400, f"Invalid Content-Length: {raw!r}.")
     return int(raw)
@@ -486,14 +485,7 @@ def _transfer_token(target: str) -> str | None:
 
 def _json_answer(status: int, payload: dict[str, Any]) -> _Answer:
     body = json.dumps(payload).encode()
-    return _Answer(status, [_JSON, ("Content-Length", str(len(body)))], [body], len(body))
-
-
-def _status_line(status: int) -> str:
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} Unknown"
+    return _Answer(status, [JSON_TYPE, ("Content-Length", str(len(body)))], [body], len(body))
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -13,9 +13,10 @@ from typing import Any
 
 from cold_start import setup_django
 
-settings = setup_django()
+setup_django()
 
 from fma_core.handlers import handlers  # noqa: E402  (needs Django set up)
+from fma_django_connectors.conf import fma_settings  # noqa: E402
 from operations import (  # noqa: E402
     bootstrap_admin,
     is_bootstrap_admin_event,
@@ -25,7 +26,7 @@ from operations import (  # noqa: E402
 
 __all__ = ["handler"]
 
-_http_handler = handlers.get(settings.API_SERVICE_SETTINGS["handler"], setting='API_SERVICE_SETTINGS["handler"]')
+_http_handler = handlers.get(fma_settings.API_SERVICE_SETTINGS["handler"], setting='API_SERVICE_SETTINGS["handler"]')
 
 
 def _is_http_event(event: dict[str, Any]) -> bool:

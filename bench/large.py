@@ -39,7 +39,6 @@ for folder in (REPOSITORY, REPOSITORY / "api_service"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from federated_learning_project.fma_settings import AGGREGATOR_SETTINGS  # noqa: E402
 from fma_core.serialization import Structure, TensorSpec  # noqa: E402
 from fma_core.settings import AGGREGATOR_DEFAULTS  # noqa: E402
 from fma_core.tensors import FileRangeReader, parse_safetensors, write_safetensors  # noqa: E402
@@ -216,7 +215,8 @@ def run(*, parameters: int, clients: int, json_parameters: int, scratch: Path) -
         row("server peak RSS during uploads", 0.0, server_rss=upload_peak, bar=upload_peak < SERVER_RSS_BAR)
 
         seconds, aggregation_peak = _aggregate(data_dir, model["id"])
-        budget = AGGREGATOR_SETTINGS.get("memory_budget_bytes", AGGREGATOR_DEFAULTS["memory_budget_bytes"])
+        # The server runs with the embedded default's settings, which keep the core's budget.
+        budget = AGGREGATOR_DEFAULTS["memory_budget_bytes"]
         row(
             f"aggregate {clients} x {parameters:,} (run_aggregator)",
             seconds,

@@ -6,93 +6,92 @@ to an unreachable service fails within seconds, and ``aws_errors`` turns the fai
 naming the service and the setting an operator should look at.
 
 ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_<SERVICE>``), read by boto3 itself, points clients at a moto
-server in tests. The timeouts can be tuned per deployment with the variables below:
+server in tests. The timeouts and the default region are given by the framework in use (``configure_aws``;
+the Django project's ``FMA_AWS_*`` settings, see ``fma_django_connectors/conf.py``); the core never reads the
+environment for them:
 
-- ``FMA_AWS_CONNECT_TIMEOUT`` (seconds, default 2) and ``FMA_AWS_READ_TIMEOUT`` (default 2);
-- ``FMA_AWS_MAX_ATTEMPTS`` (default 2: one retry);
-- ``FMA_AWS_BEST_EFFORT_TIMEOUT`` (seconds, default 1): connect and read timeout of *best-effort* clients,
+- ``connect_timeout`` and ``read_timeout`` (seconds, default 2);
+- ``max_attempts`` (default 2: one retry);
+- ``best_effort_timeout`` (seconds, default 1): connect and read timeout of *best-effort* clients,
   which make a single attempt. They serve calls that a request makes after its work is saved and whose
   failure something else recovers (the aggregator invoke after an update: the schedule sweeps up).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from fma_core.exceptions import ConfigurationError, FMAError, ServiceUnavailableError
+from fma_core.exceptions import FMAError, ServiceUnavailableError
 
-__all__ = ["aws_client", "aws_error", "aws_errors", "client_config"]
+__all__ = ["AWS_DEFAULTS", "AwsSettings", "aws_client", "aws_error", "aws_errors", "client_config", "configure_aws"]
 
-# Variable → default. Connecting within the VPC (endpoint or NAT) takes milliseconds, and the calls FMA
-# makes (GetSecretValue, PutObject of a few MB, PutRule) answer well within a second: a service that
-# accepts but does not answer fails both attempts (2 s each, plus a backoff under 1 s) in about 5 s,
-# leaving the imports room inside Lambda's 10 s init phase.
-_DEFAULTS = {
-    "FMA_AWS_CONNECT_TIMEOUT": 2.0,
-    "FMA_AWS_READ_TIMEOUT": 2.0,
-    "FMA_AWS_MAX_ATTEMPTS": 2,
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """How every client connects: timeouts in seconds, attempts counting the first, the default region."""
+
+    # Connecting within the VPC (endpoint or NAT) takes milliseconds, and the calls FMA makes (GetSecretValue,
+    # PutObject of a few MB, PutRule) answer well within a second: a service that accepts but does not answer
+    # fails both attempts (2 s each, plus a backoff under 1 s) in about 5 s, leaving the imports room inside
+    # Lambda's 10 s init phase.
+    connect_timeout: float = 2.0
+    read_timeout: float = 2.0
+    max_attempts: int = 2
     # An asynchronous Lambda invoke or an EventBridge EnableRule answers in tens of milliseconds.
-    "FMA_AWS_BEST_EFFORT_TIMEOUT": 1.0,
-}
+    best_effort_timeout: float = 1.0
+    # None: boto3's own choice (AWS_DEFAULT_REGION, the config file).
+    region: str | None = None
 
 
-def _number(variable: str) -> float:
-    raw = os.environ.get(variable)
-    if raw is None:
-        return _DEFAULTS[variable]
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{variable} must be a number of seconds, not {raw!r}") from None
-    if value <= 0:
-        raise ConfigurationError(f"{variable} must be positive, not {raw!r}")
-    return value
+AWS_DEFAULTS = AwsSettings()
+_settings = AWS_DEFAULTS
 
 
-def client_config(*, best_effort: bool = False) -> Any:
-    """The ``botocore.config.Config`` every client gets (timeouts and retries from the environment).
+def configure_aws(settings: AwsSettings) -> AwsSettings:
+    """Make ``settings`` those of every client built from now on (the clients built so far are dropped); the
+    settings they replace."""
+    global _settings
+    previous, _settings = _settings, settings
+    aws_client.cache_clear()
+    return previous
+
+
+def client_config(*, best_effort: bool = False, settings: AwsSettings | None = None) -> Any:
+    """The ``botocore.config.Config`` every client gets (``settings``, default: the configured ones).
 
     Parameters
     ----------
     best_effort
-        One attempt, connect and read timeouts of ``FMA_AWS_BEST_EFFORT_TIMEOUT`` seconds.
-
-    Raises
-    ------
-    ConfigurationError
-        A variable is not a positive number (or ``FMA_AWS_MAX_ATTEMPTS`` not a whole one); the message names it.
+        One attempt, connect and read timeouts of ``best_effort_timeout`` seconds.
+    settings
+        Timeouts and attempts; default: those given to ``configure_aws``.
     """
     from botocore.config import Config
 
-    attempts = _number("FMA_AWS_MAX_ATTEMPTS")
-    if attempts != int(attempts):
-        raise ConfigurationError(
-            f"FMA_AWS_MAX_ATTEMPTS must be a whole number, not {os.environ['FMA_AWS_MAX_ATTEMPTS']!r}"
-        )
+    settings = settings or _settings
     if best_effort:
-        timeout = _number("FMA_AWS_BEST_EFFORT_TIMEOUT")
-        connect, read, attempts = timeout, timeout, 1
+        connect, read, attempts = settings.best_effort_timeout, settings.best_effort_timeout, 1
     else:
-        connect, read = _number("FMA_AWS_CONNECT_TIMEOUT"), _number("FMA_AWS_READ_TIMEOUT")
+        connect, read, attempts = settings.connect_timeout, settings.read_timeout, settings.max_attempts
     return Config(
         connect_timeout=connect,
         read_timeout=read,
         # total_max_attempts counts the first attempt; botocore's max_attempts would count retries only.
-        retries={"total_max_attempts": int(attempts), "mode": "standard"},
+        retries={"total_max_attempts": attempts, "mode": "standard"},
     )
 
 
 @cache
 def aws_client(service: str, *, region_name: str | None = None, best_effort: bool = False) -> Any:
     """The shared boto3 client of ``service`` (``"s3"``, ``"lambda"``, ...) in ``region_name`` (default: the
-    environment's); ``best_effort``: see ``client_config``.
+    configured region); ``best_effort``: see ``client_config``.
 
     Built on first use and kept: boto3 is slow to import and to create clients, and local runs never need it.
-    Tests that change the environment call ``aws_client.cache_clear()``.
+    Tests that change the environment (``AWS_ENDPOINT_URL``) call ``aws_client.cache_clear()``.
     """
     import boto3
     from botocore.config import Config
@@ -102,7 +101,7 @@ def aws_client(service: str, *, region_name: str | None = None, best_effort: boo
         # Signature version 4 everywhere: presigned URLs then bind their headers (Content-Length of an upload),
         # and botocore would otherwise presign with the deprecated version 2 against some endpoints.
         config = config.merge(Config(signature_version="s3v4"))
-    return boto3.client(service, region_name=region_name or os.environ.get("AWS_REGION"), config=config)
+    return boto3.client(service, region_name=region_name or _settings.region, config=config)
 
 
 @contextmanager

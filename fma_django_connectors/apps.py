@@ -1,17 +1,8 @@
-"""App configuration: importing the modules that register handlers and connectors."""
+"""App configuration: at start-up the FMA settings are checked, the core configured, implementations registered."""
 
 from importlib import import_module
 
 from django.apps import AppConfig
-
-# Modules whose import registers handlers and connectors in the core's registries, and schema extensions.
-REGISTERING_MODULES = (
-    "fma_django_connectors.gateway.lambda_handler",
-    "fma_django_connectors.connectors",
-    "fma_django_connectors.aggregation.triggers",
-    # drf-spectacular extensions (the OpenAPI description of the views).
-    "fma_django_connectors.api.openapi",
-)
 
 
 class FmaDjangoConnectorsConfig(AppConfig):
@@ -20,5 +11,12 @@ class FmaDjangoConnectorsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        for module in REGISTERING_MODULES:
-            import_module(module)
+        from fma_core.aws import configure_aws
+        from fma_django_connectors.conf import aws_settings, check_settings, django_settings
+        from fma_django_connectors.registrations import register
+
+        check_settings()
+        configure_aws(aws_settings(django_settings))
+        register()
+        # drf-spectacular finds its extensions by their subclassing, so the module must be imported.
+        import_module("fma_django_connectors.api.openapi")

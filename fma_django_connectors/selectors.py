@@ -113,10 +113,17 @@ def artifact_list(*, actor: Any) -> QuerySet[ModelArtifact]:
 
 
 def upload_list(*, actor: Any) -> QuerySet[Upload]:
-    """Uploads ``actor`` may complete: those it made (staff: all)."""
+    """Uploads ``actor`` may complete: those it made (staff: all); a client's on a ``signed`` model if it signed.
+
+    An unsigned request does not see a signed model's uploads at all, so that a stolen uuid can neither
+    complete one (and read the update it makes) nor learn that one exists.
+    """
     uploads = Upload.objects.select_related("federated_model", "client")
     if _is_client(actor):
-        return uploads.filter(developer=None, client=actor)
+        uploads = uploads.filter(developer=None, client=actor)
+        if _signed_models_hidden(actor):
+            return uploads.exclude(federated_model__client_auth=FederatedModel.ClientAuth.SIGNED)
+        return uploads
     if actor.is_staff:
         return uploads
     return uploads.filter(developer=actor)

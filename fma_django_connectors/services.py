@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Model
@@ -27,6 +26,7 @@ from fma_django_connectors import selectors
 from fma_django_connectors.aggregation import triggers
 from fma_django_connectors.aggregation.schedules import schedule_remove, schedule_sync, schedule_wake
 from fma_django_connectors.client_ids import client_label
+from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.exceptions import (
     ApplicationError,
     DuplicateError,
@@ -453,7 +453,7 @@ def upload_create(
         num_examples=num_examples,
         version=version if purpose == Upload.Purpose.ARTIFACT else "",
         bytes_name=f"{UPLOADS_FOLDER}/{upload_id.hex}.{format}",
-        expires_at=timezone.now() + timedelta(seconds=settings.FMA_UPLOAD_LIFETIME_SECONDS),
+        expires_at=timezone.now() + timedelta(seconds=fma_settings.FMA_UPLOAD_LIFETIME_SECONDS),
     )
     upload.full_clean()
     upload.save()

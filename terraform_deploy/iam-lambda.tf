@@ -80,28 +80,13 @@ resource "aws_iam_role_policy" "function_common" {
   policy   = data.aws_iam_policy_document.function_common[each.key].json
 }
 
-# The API asks the aggregator for an aggregation after each update, and keeps one EventBridge rule
-# per model (fma-scheduled-<id>) that sweeps up anything missed.
+# The API asks the aggregator for an aggregation after each update (the per-model schedules that sweep
+# up anything missed: schedules.tf).
 data "aws_iam_policy_document" "api_aggregation" {
   statement {
     sid       = "InvokeAggregator"
     actions   = ["lambda:InvokeFunction"]
     resources = [aws_lambda_alias.live["aggregator"].arn]
-  }
-
-  statement {
-    sid = "PerModelSchedules"
-    actions = [
-      "events:PutRule",
-      "events:DeleteRule",
-      "events:DescribeRule",
-      "events:EnableRule",
-      "events:DisableRule",
-      "events:PutTargets",
-      "events:RemoveTargets",
-      "events:ListTargetsByRule",
-    ]
-    resources = [local.schedule_rule_arn_pattern]
   }
 }
 
@@ -109,22 +94,6 @@ resource "aws_iam_role_policy" "api_aggregation" {
   name   = "aggregation"
   role   = aws_iam_role.fma["api"].id
   policy = data.aws_iam_policy_document.api_aggregation.json
-}
-
-# After each run the aggregator settles its model's rule: disabled when nothing is left pending, enabled
-# (or recreated, if it went missing) when work remains (docs/aggregation.md).
-data "aws_iam_policy_document" "aggregator_schedules" {
-  statement {
-    sid       = "SettlePerModelSchedules"
-    actions   = ["events:EnableRule", "events:DisableRule", "events:PutRule", "events:PutTargets"]
-    resources = [local.schedule_rule_arn_pattern]
-  }
-}
-
-resource "aws_iam_role_policy" "aggregator_schedules" {
-  name   = "settle-schedules"
-  role   = aws_iam_role.fma["aggregator"].id
-  policy = data.aws_iam_policy_document.aggregator_schedules.json
 }
 
 # The bootstrap_admin event reads the first admin's credentials; nothing else reads that secret.

@@ -26,6 +26,9 @@ locals {
       TRUSTED_ORIGIN           = local.trusted_origin
       # The aggregator's live alias, known before the function exists, so the API's environment does not wait for it.
       AGGREGATOR_LAMBDA_ARN = local.aggregator_live_arn
+      # The per-model schedules' group and the role they invoke the aggregator with (schedules.tf).
+      FMA_SCHEDULE_GROUP    = aws_scheduler_schedule_group.fma.name
+      FMA_SCHEDULE_ROLE_ARN = aws_iam_role.scheduler.arn
     },
     var.secrets_extension_layer_arn == "" ? {} : { PARAMETERS_SECRETS_EXTENSION_HTTP_PORT = "2773" },
   )
@@ -42,7 +45,7 @@ locals {
     }
     aggregator = {
       name        = local.aggregator_function_name
-      description = "FMA aggregation of one model (invoked by the API or the model's EventBridge rule) and the database-migration event"
+      description = "FMA aggregation of one model (invoked by the API or the model's schedule) and the database-migration event"
       handler     = "aggregator_initialization.handler"
       role        = aws_iam_role.fma["aggregator"].arn
       memory      = var.aggregator_memory_mb
@@ -155,18 +158,6 @@ resource "aws_lambda_invocation" "bootstrap_admin" {
     admin_secret_version = aws_secretsmanager_secret_version.admin.version_id
   }
   depends_on = [aws_lambda_invocation.migrate, aws_iam_role_policy.api_bootstrap]
-}
-
-# The API creates the per-model rules at run time; this lets all of them, and nothing else, invoke
-# the aggregator.
-resource "aws_lambda_permission" "aggregator_from_schedules" {
-  statement_id   = "fma-scheduled-rules"
-  action         = "lambda:InvokeFunction"
-  function_name  = aws_lambda_function.fma["aggregator"].function_name
-  qualifier      = aws_lambda_alias.live["aggregator"].name
-  principal      = "events.amazonaws.com"
-  source_account = local.account_id
-  source_arn     = local.schedule_rule_arn_pattern
 }
 
 resource "aws_cloudwatch_log_group" "fma" {

@@ -70,7 +70,7 @@ resource "aws_vpc_security_group_ingress_rule" "database_from_lambda" {
 # outside the VPC, and an interface endpoint costs about $7 a month per zone.
 locals {
   interface_endpoint_services = var.vpc_routes_to_aws ? toset([]) : setunion(
-    ["secretsmanager", "lambda", "events"],
+    ["secretsmanager", "lambda", "scheduler", "events"],
     var.logs_endpoint ? ["logs"] : [],
   )
 }

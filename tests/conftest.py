@@ -7,6 +7,7 @@ from django.conf import settings
 from hypothesis import settings as hypothesis_settings
 
 from fma_core.aws import aws_client
+from tests.schedules_support import scheduler  # noqa: F401  (a fixture: moto's EventBridge Scheduler)
 
 # No timed assertions in the suite (timings belong in bench/): Hypothesis' per-example deadline (200 ms) fails
 # property tests at random on a busy machine, when one example happens to wait for the CPU.

@@ -31,3 +31,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Deterministic by default: tests run agg_service themselves, or enable the "local" trigger.
 FMA_AGGREGATION_TRIGGER = "none"
+
+# The region of AWS clients not given one: moto's, where every AWS call of the suite goes (in-process or a
+# moto server on 127.0.0.1).
+AWS_REGION = "us-east-1"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
-from federated_learning_project.fma_settings import (  # noqa: F401  (re-exported as Django settings)
-    AGGREGATOR_SETTINGS,
-    API_SERVICE_SETTINGS,
-    INSTALLED_PACKAGES,
-)
+from fma_core.aws import configure_aws
+from fma_django_connectors.conf import aws_settings, environment_settings, setting_value
+from secrets_managers import aws_secrets, get_secrets_manager
+from secrets_managers.base import GetSecret
 
 API_SERVICE_DIR = Path(__file__).resolve().parent.parent
 REPOSITORY_DIR = API_SERVICE_DIR.parent
@@ -79,7 +80,7 @@ REST_FRAMEWORK = {
     # Basic first: its challenge makes a missing credential a 401 (see the API contract).
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "fma_django_connectors.access.authentication.GuardedBasicAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "fma_django_connectors.access.authentication.GuardedTokenAuthentication",
         "fma_django_connectors.access.authentication.ClientUUIDAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -108,7 +109,8 @@ REST_FRAMEWORK = {
         "user": "1200/min",  # each developer (Basic, token, session)
         "anon": "120/min",  # each IP without credentials
         "registration": "30/min",  # each IP registering new clients without credentials
-        "login": "10/min",  # token route attempts and failed Basic passwords, per IP and per username
+        "login": "10/min",  # token route attempts, failed Basic and form passwords, per IP and per username
+        "credentials": "30/min",  # failed CLIENT-UUIDs and tokens, malformed Basic headers, per IP
     },
 }
 
@@ -154,16 +156,26 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "INFO"},
 }
 
-# --- Uploads and downloads of weights (see docs/api.md) --------------------------------------------
-# Largest upload accepted by ``POST /api/v1/uploads/``, in bytes (a 100M-parameter float64 model is 800 MB).
-FMA_UPLOAD_MAX_BYTES = 2 * 1024**3
-# Largest ``json`` upload: JSON is parsed whole, its numbers held as Python objects (about three times the
-# document's size) within the API function's memory; binary formats are read a tensor at a time.
-FMA_UPLOAD_JSON_MAX_BYTES = 128 * 1024**2
-# How long an upload URL (and the upload) stays valid; an upload not completed by then is removed with its bytes.
-FMA_UPLOAD_LIFETIME_SECONDS = 3600
-# How long a download URL of a 303 answer stays valid.
-FMA_DOWNLOAD_LIFETIME_SECONDS = 900
-# Lambda returns at most 6 MB (the whole response document: body, headers, and base64 for binary bodies);
-# the service keeps every response under it, locally too, so both answer alike.
-FMA_RESPONSE_MAX_BYTES = 6 * 1024 * 1024
+# --- FMA's own settings ------------------------------------------------------------------------------
+# Every one, with its default and its check, is in the table of fma_django_connectors/conf.py (SETTINGS); a
+# settings module sets only what its deployment changes, and code reads them as ``fma_settings.NAME``.
+# Registry names of the handler and secrets manager, secrets pulled at cold start: {} keeps the defaults.
+API_SERVICE_SETTINGS: dict[str, Any] = {}
+# Connectors, claim lease and memory budget of the aggregation: {} keeps the core's defaults.
+AGGREGATOR_SETTINGS: dict[str, Any] = {}
+
+# The FMA settings the environment may set, by the variable of the same name (FMA_AWS_*, AGGREGATOR_LAMBDA_ARN,
+# FMA_SCHEDULE_EXPRESSION, ...: the table marks them); their checks turn the text into numbers.
+globals().update(environment_settings(os.environ))
+
+# Clients built while the settings load (the secrets of settings_remote) get the deployment's timeouts already;
+# FmaDjangoConnectorsConfig.ready configures them again from the final settings.
+configure_aws(aws_settings(globals()))
+aws_secrets.cache_ttl_seconds = setting_value("FMA_SECRETS_CACHE_TTL", globals())
+
+
+def secrets_manager() -> GetSecret:
+    """The reader of the secrets manager ``API_SERVICE_SETTINGS`` names, for the settings modules, which read
+    secrets before Django's settings exist."""
+    name = setting_value("API_SERVICE_SETTINGS", globals())["secrets_manager"]
+    return get_secrets_manager(name, setting='API_SERVICE_SETTINGS["secrets_manager"]')

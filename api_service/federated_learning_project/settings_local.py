@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from federated_learning_project.settings_base import *  # noqa: F403
 from federated_learning_project.settings_base import AGGREGATOR_SETTINGS, REPOSITORY_DIR
+from fma_django_connectors.conf import positive_float, positive_int
 
 LOCAL_DATA_DIR = Path(os.environ.get("FMA_LOCAL_DATA_DIR", REPOSITORY_DIR / ".local"))
 LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -94,16 +95,16 @@ WHITENOISE_USE_FINDERS = True
 # Nothing is collected locally; without a STATIC_ROOT whitenoise does not look for (and warn about) the folder.
 STATIC_ROOT = None
 
-# No per-model schedules: the local trigger aggregates in-process (see fma_django_connectors.aggregation.schedules).
-FMA_SCHEDULER = "none"
-
-# Aggregation runs in this process, in a background thread, when an update arrives
-# (see fma_django_connectors.aggregation.triggers); "none" leaves it to `manage.py run_aggregator`.
-FMA_AGGREGATION_TRIGGER = os.environ.get("FMA_AGGREGATION_TRIGGER", "local")
-# With the local trigger, the local server also sweeps every this many seconds (and at start-up) for models with
-# work left: pending updates, or claims of a run that died (api_service/local_server.py).
-FMA_LOCAL_SWEEP_SECONDS = float(os.environ.get("FMA_LOCAL_SWEEP_SECONDS", "5"))
+# The FMA defaults suit this deployment: no per-model schedules (FMA_SCHEDULER "none"), aggregation in this
+# process when an update arrives (FMA_AGGREGATION_TRIGGER "local", or "none" from the environment to leave it to
+# `manage.py run_aggregator`), the local server's sweep every FMA_LOCAL_SWEEP_SECONDS.
 if lease := os.environ.get("FMA_CLAIM_LEASE_SECONDS"):
-    AGGREGATOR_SETTINGS = {**AGGREGATOR_SETTINGS, "claim_lease_seconds": float(lease)}
+    AGGREGATOR_SETTINGS = {
+        **AGGREGATOR_SETTINGS,
+        "claim_lease_seconds": positive_float("FMA_CLAIM_LEASE_SECONDS", lease),
+    }
 if budget := os.environ.get("FMA_MEMORY_BUDGET_BYTES"):
-    AGGREGATOR_SETTINGS = {**AGGREGATOR_SETTINGS, "memory_budget_bytes": int(budget)}
+    AGGREGATOR_SETTINGS = {
+        **AGGREGATOR_SETTINGS,
+        "memory_budget_bytes": positive_int("FMA_MEMORY_BUDGET_BYTES", budget),
+    }

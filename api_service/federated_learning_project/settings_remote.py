@@ -7,13 +7,15 @@ Read from the environment (a missing one stops the start, naming it):
   ``{"username": ..., "password": ...}``;
 - ``FMA_MODEL_DATA_BUCKET``: S3 bucket of the weights files;
 - ``TRUSTED_ORIGIN`` and ``AGGREGATOR_LAMBDA_ARN``: the defaults below, overridden by the environment;
+- ``FMA_SCHEDULE_GROUP`` and ``FMA_SCHEDULE_ROLE_ARN``: the deployment's EventBridge Scheduler group and
+  the role its schedules invoke the aggregator with;
 - ``FMA_SECRET_KEY_SECRET_ID`` (or ``FMA_SECRET_KEY``): see ``settings_secret``.
 
 Optional: ``FMA_URL_PREFIX`` (API Gateway stage, e.g. ``/Prod``), ``FMA_DATABASE_SSLMODE`` (default
 ``verify-full`` against the RDS CA bundle shipped in ``certs/``; ``disable`` for a local PostgreSQL
-without TLS), ``FMA_DB_CONN_MAX_AGE`` (seconds, default 600), ``FMA_SCHEDULE_EXPRESSION`` (default
-``rate(1 minute)``), ``FMA_SECRETS_CACHE_TTL``; the ``FMA_AWS_*`` timeouts of ``fma_core.aws``. Static
-files: see ``settings_static``.
+without TLS), ``FMA_DB_CONN_MAX_AGE`` (seconds, default 600), and the FMA settings the environment may set
+(``FMA_SCHEDULE_EXPRESSION``, ``FMA_SECRETS_CACHE_TTL``, the ``FMA_AWS_*`` timeouts, ...: read in
+``settings_base``, defaults in ``fma_django_connectors/conf.py``). Static files: see ``settings_static``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from django.core.exceptions import ImproperlyConfigured
 from federated_learning_project.postgresql_secret.credentials import database_credentials
 from federated_learning_project.settings_secret import SECRET_KEY  # noqa: F401  (a Django setting)
 from federated_learning_project.settings_static import *  # noqa: F403
-from federated_learning_project.settings_static import AGGREGATOR_SETTINGS, API_SERVICE_SETTINGS, STORAGES
+from federated_learning_project.settings_static import STORAGES
+from fma_django_connectors.conf import setting_value
 from secrets_managers import pull_secrets
 
 # A deployment may pin these here; the environment wins. Left empty, the variable is required.
@@ -75,8 +78,8 @@ def _url_prefix(raw: str) -> str:
 DEBUG = False
 
 # Cold start: every listed secret must be readable now, not at the first request that needs it.
-pull_secrets(API_SERVICE_SETTINGS, setting="API_SERVICE_SETTINGS")
-pull_secrets(AGGREGATOR_SETTINGS, setting="AGGREGATOR_SETTINGS")
+pull_secrets(setting_value("API_SERVICE_SETTINGS", globals()), setting="API_SERVICE_SETTINGS")
+pull_secrets(setting_value("AGGREGATOR_SETTINGS", globals()), setting="AGGREGATOR_SETTINGS")
 
 # --- HTTP behind API Gateway -------------------------------------------------------------------
 TRUSTED_ORIGIN = _require("TRUSTED_ORIGIN", _DEFAULT_TRUSTED_ORIGIN)
@@ -143,5 +146,8 @@ STORAGES = {
 # --- Aggregation -----------------------------------------------------------------------------------
 AGGREGATOR_LAMBDA_ARN = _require("AGGREGATOR_LAMBDA_ARN", _DEFAULT_AGGREGATOR_LAMBDA_ARN)
 FMA_AGGREGATION_TRIGGER = "lambda"
-FMA_SCHEDULER = "eventbridge"
-FMA_SCHEDULE_EXPRESSION = os.environ.get("FMA_SCHEDULE_EXPRESSION", "rate(1 minute)")
+FMA_SCHEDULER = "eventbridge-scheduler"
+# The deployment's EventBridge Scheduler group (its stack creates and deletes it) and the role the schedules
+# invoke the aggregator with (fma_django_connectors.aggregation.schedules).
+FMA_SCHEDULE_GROUP = _require("FMA_SCHEDULE_GROUP")
+FMA_SCHEDULE_ROLE_ARN = _require("FMA_SCHEDULE_ROLE_ARN")

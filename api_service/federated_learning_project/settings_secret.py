@@ -10,8 +10,8 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-from federated_learning_project.fma_settings import API_SERVICE_SETTINGS
-from secrets_managers import get_secrets_manager, read_secret
+from federated_learning_project.settings_base import secrets_manager
+from secrets_managers import read_secret
 
 
 def _secret_key() -> str:
@@ -23,10 +23,7 @@ def _secret_key() -> str:
             "SECRET_KEY is not configured: set FMA_SECRET_KEY_SECRET_ID to the id of the secret holding it "
             "(or FMA_SECRET_KEY to the key itself)"
         )
-    get_secret = get_secrets_manager(
-        API_SERVICE_SETTINGS["secrets_manager"], setting='API_SERVICE_SETTINGS["secrets_manager"]'
-    )
-    key = read_secret(get_secret, secret_id, setting="FMA_SECRET_KEY_SECRET_ID")
+    key = read_secret(secrets_manager(), secret_id, setting="FMA_SECRET_KEY_SECRET_ID")
     if not isinstance(key, str) or not key:
         raise ImproperlyConfigured(f"Secret {secret_id!r} (FMA_SECRET_KEY_SECRET_ID) must hold the key as plain text")
     return key

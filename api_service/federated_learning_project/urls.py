@@ -4,9 +4,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from fma_django_connectors.access.login import token_login
+from fma_django_connectors.access.login import guarded_form_login, token_login
 
 urlpatterns = [
+    # The admin's login form under the password brake; ahead of the admin's own route for the same path.
+    path("admin/login/", guarded_form_login(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api-token-auth/", token_login, name="api-token-auth"),
     path("api/v1/", include("fma_django_connectors.api.urls")),

@@ -3,8 +3,9 @@
 A secret id is looked up, in this order:
 
 1. an environment variable of the same name (local work, tests): it always wins and is never cached;
-2. this process's cache, while the value is younger than ``FMA_SECRETS_CACHE_TTL`` seconds (default 300),
-   so a warm Lambda container does not ask again on every request;
+2. this process's cache, while the value is younger than ``cache_ttl_seconds`` (the setting
+   ``FMA_SECRETS_CACHE_TTL``, default 300, which ``settings_base`` gives), so a warm Lambda container does not
+   ask again on every request;
 3. inside Lambda with the extension layer enabled (``PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`` set), the
    extension on ``localhost``; anywhere else ``secretsmanager:GetSecretValue`` through boto3.
 
@@ -23,11 +24,12 @@ from typing import Any
 from urllib.parse import quote
 
 from fma_core.aws import aws_client
-from fma_core.exceptions import ConfigurationError
 
 from .base import SecretUnavailableError, SecretValue, decode_secret, secrets_managers
 
-DEFAULT_CACHE_TTL_SECONDS = 300.0
+# Seconds a value is kept: ``settings_base`` sets the deployment's FMA_SECRETS_CACHE_TTL at start; until then
+# nothing is kept.
+cache_ttl_seconds = 0.0
 # The extension answers from its own cache or one Secrets Manager call; longer means it is not there.
 EXTENSION_TIMEOUT_SECONDS = 5.0
 
@@ -40,11 +42,14 @@ def get_secret(secret_id: str, *, fresh: bool = False) -> SecretValue:
 
     ``fresh``: ask the manager even if the cache holds a value (the value was found out of date).
     """
+    # The environment is read here, outside the settings modules, because reading it is this manager's job: a
+    # secret may come from a variable named like it, and the Lambda runtime's variables say how to reach the
+    # extension. FMA's own settings never come from here.
     if secret_id in os.environ:
         return decode_secret(os.environ[secret_id])
     now = time.monotonic()
     cached = _cache.get(secret_id)
-    if not fresh and cached is not None and now - cached[0] < _cache_ttl():
+    if not fresh and cached is not None and now - cached[0] < cache_ttl_seconds:
         return cached[1]
     port = os.environ.get("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT")
     if port and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
@@ -58,14 +63,6 @@ def get_secret(secret_id: str, *, fresh: bool = False) -> SecretValue:
 def clear_cache() -> None:
     """Forget every cached value, so the next read asks the manager again (e.g. after a rotation)."""
     _cache.clear()
-
-
-def _cache_ttl() -> float:
-    raw = os.environ.get("FMA_SECRETS_CACHE_TTL", str(DEFAULT_CACHE_TTL_SECONDS))
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigurationError(f"FMA_SECRETS_CACHE_TTL must be a number of seconds, not {raw!r}") from None
 
 
 def _read_through_api(secret_id: str) -> dict[str, Any]:

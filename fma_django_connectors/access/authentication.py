@@ -16,13 +16,13 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from rest_framework.authentication import BaseAuthentication, BasicAuthentication
+from rest_framework.authentication import BaseAuthentication, BasicAuthentication, TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from fma_core import signatures
 from fma_django_connectors import selectors
-from fma_django_connectors.access.throttling import LoginGuard
+from fma_django_connectors.access.throttling import FailedCredentialGuard, LoginGuard
 from fma_django_connectors.models import Client
 
 # The 401 ``detail`` of a well-formed ``CLIENT-UUID`` that no client has (the contract's words).
@@ -61,7 +61,8 @@ class ClientUUIDAuthentication(BaseAuthentication):
     """Authenticates a federated client by its ``CLIENT-UUID`` header.
 
     No header: returns None so that the next authentication class may try.
-    A malformed value or an unknown uuid fails the request (401).
+    A malformed value or an unknown uuid fails the request (401), and counts as a failed credential of the
+    caller's IP (a 429 once the ``credentials`` rate is used up, ``FailedCredentialGuard``).
     """
 
     # WSGI name of the ``CLIENT-UUID`` header.
@@ -74,9 +75,11 @@ class ClientUUIDAuthentication(BaseAuthentication):
         try:
             value = uuid.UUID(raw)
         except ValueError:
+            FailedCredentialGuard().count_failure(request)
             raise AuthenticationFailed(f'"{raw}" is not a valid UUID.') from None
         client = selectors.client_get(uuid=value)
         if client is None:
+            FailedCredentialGuard().count_failure(request)
             raise AuthenticationFailed(UNKNOWN_UUID)
         client.request_signed = _signature_checked(request, client)  # type: ignore[attr-defined]
         return ClientPrincipal(client), client
@@ -139,13 +142,35 @@ class GuardedBasicAuthentication(BasicAuthentication):
     DRF checks a Basic password before any throttle runs, so the count happens here, before the check (a right
     password takes its count back): once the rate is used up, every Basic attempt from that IP or for that
     username is a 429 until the window moves on, a right password included (otherwise the answer itself would
-    tell a guesser when it found one).
+    tell a guesser when it found one). A malformed Basic header tries no password: it counts as a failed
+    credential instead (``credentials`` rate, ``FailedCredentialGuard``).
     """
 
+    def authenticate(self, request: Request) -> Any:
+        self.password_tried = False
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:
+            if not self.password_tried:  # a malformed header: a failed credential, though not a password guess
+                FailedCredentialGuard().count_failure(request)
+            raise
+
     def authenticate_credentials(self, userid: str, password: str, request: Any = None) -> tuple[Any, None]:
+        self.password_tried = True
         guard = LoginGuard()
         keys = guard.keys(request, userid)
         guard.count_guess(keys)
         answer = super().authenticate_credentials(userid, password, request)
         guard.forgive(keys)
         return answer
+
+
+class GuardedTokenAuthentication(TokenAuthentication):
+    """DRF's ``Authorization: Token <key>`` whose refusals count as failed credentials (``credentials`` rate)."""
+
+    def authenticate(self, request: Request) -> Any:
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:
+            FailedCredentialGuard().count_failure(request)
+            raise

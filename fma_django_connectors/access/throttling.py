@@ -9,9 +9,14 @@ current``): a caller cannot double its allowance by straddling a window boundary
 ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``, read at each request so a changed setting takes effect; an
 exhausted rate is a ``429`` JSON with ``Retry-After``.
 
-Login guesses are counted in one place for both doors a password opens: every ``POST /api-token-auth/``
-and every failed HTTP Basic password count against the caller's IP and against the username tried (DRF
-refuses a wrong Basic password before its throttles run, so :class:`LoginGuard` counts those itself).
+Login guesses are counted in one place for every door a password opens: every ``POST /api-token-auth/``,
+every failed HTTP Basic password and every failed password of the login forms (dashboard, admin) count against
+the caller's IP and against the username tried (DRF refuses a wrong Basic password before its throttles run,
+and the forms are Django views, so :class:`LoginGuard` counts those itself).
+
+Credentials other than passwords that fail (a ``CLIENT-UUID`` naming no client, a wrong token, a malformed
+Basic header) count against the caller's IP in their own scope (:class:`FailedCredentialGuard`), failures
+only: a right uuid or token costs no statement more, and is never refused by it.
 """
 
 from __future__ import annotations
@@ -292,6 +297,25 @@ class LoginGuard(_Throttle):
         """Take back the guess :meth:`count_guess` counted against ``keys``: the password was right."""
         if self.rate is not None:
             give_back(keys, self.counted_in)
+
+
+class FailedCredentialGuard(_Throttle):
+    """Failed credentials other than passwords, per IP: after the rate, each further failure is a 429.
+
+    Counted after the failure, not before the check as passwords are: a uuid (122 random bits) or a token (160)
+    is not found by guessing, so what needs a bound is what failing callers cost (a scan, a client deleted but
+    still polling), and counting before every check would cost every request a statement.
+    """
+
+    scope = "credentials"
+
+    def count_failure(self, request: Any) -> None:
+        """Count one failure of ``request``'s IP; raise ``Throttled`` once its rate is used up."""
+        if self.rate is None:
+            return
+        wait = take([self.key(f"ip:{client_ip(request)}")], self.rate)
+        if wait is not None:
+            raise Throttled(wait=math.ceil(wait))
 
 
 class TokenRouteThrottle(LoginGuard):

@@ -25,15 +25,21 @@ import threading
 import time
 from collections.abc import Callable
 
-from django.conf import settings
 from django.db import close_old_connections, connections
 
 from fma_core.aws import aws_client, aws_errors
 from fma_core.registry import Registry
 from fma_core.workflows.aggregation import agg_service
 from fma_django_connectors import selectors
+from fma_django_connectors.conf import fma_settings
 
-__all__ = ["request_aggregation", "start_local_sweeper", "sweep_local", "wait_for_local_aggregations"]
+__all__ = [
+    "request_aggregation",
+    "start_local_sweeper",
+    "sweep_local",
+    "trigger_for",
+    "wait_for_local_aggregations",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +55,12 @@ def request_aggregation(*, model_id: int) -> None:
     ConfigurationError
         ``FMA_AGGREGATION_TRIGGER`` names no trigger; the message lists the choices.
     """
-    name = getattr(settings, "FMA_AGGREGATION_TRIGGER", "local")
-    _triggers.get(name, setting="FMA_AGGREGATION_TRIGGER")(model_id)
+    trigger_for(fma_settings.FMA_AGGREGATION_TRIGGER)(model_id)
+
+
+def trigger_for(name: str) -> Trigger:
+    """The trigger ``name`` (a value of ``FMA_AGGREGATION_TRIGGER``); an unknown one raises listing the choices."""
+    return _triggers.get(name, setting="FMA_AGGREGATION_TRIGGER")
 
 
 @_triggers.register("none")
@@ -143,7 +153,7 @@ def _invoke_aggregator_lambda(model_id: int) -> None:
     this invoke misses is swept up by the model's schedule, which ``schedule_wake`` armed just before.
     """
     action = "could not invoke the aggregator Lambda"
-    arn = getattr(settings, "AGGREGATOR_LAMBDA_ARN", "")
+    arn = fma_settings.AGGREGATOR_LAMBDA_ARN
     if not arn:
         logger.error("model %s: %s: AGGREGATOR_LAMBDA_ARN is not set", model_id, action)
         return
@@ -158,7 +168,3 @@ def _invoke_aggregator_lambda(model_id: int) -> None:
     except Exception as exc:
         # The message only: it names the service and the setting; a timeout's traceback would add nothing.
         logger.error("model %s: %s; the model's schedule will aggregate the update", model_id, exc)
-
-
-# Fail at start-up, not after the first update is stored, when the setting names no trigger.
-_triggers.get(getattr(settings, "FMA_AGGREGATION_TRIGGER", "local"), setting="FMA_AGGREGATION_TRIGGER")

@@ -15,6 +15,7 @@ from django_filters import rest_framework as filters
 from fma_django_connectors import client_ids
 from fma_django_connectors.models import (
     ClientAggregateScore,
+    EnrollmentToken,
     FederatedModel,
     ModelAggregate,
     ModelArtifact,
@@ -100,3 +101,11 @@ class ClientAggregateScoreFilter(filters.FilterSet):
     class Meta:
         model = ClientAggregateScore
         fields = ["aggregate", "client"]
+
+
+class EnrollmentTokenFilter(filters.FilterSet):
+    federated_model = IdFilter(field_name="federated_model__id")
+
+    class Meta:
+        model = EnrollmentToken
+        fields = ["federated_model"]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import jsonschema
 import orjson
-from django.conf import settings
 from django.db.models.fields.files import FieldFile
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
@@ -17,6 +15,7 @@ from fma_core.exceptions import FMAError, InvalidWeightsError
 from fma_core.serialization import Weights, parse_weights
 from fma_django_connectors import client_ids, selectors
 from fma_django_connectors.access.authentication import request_actor
+from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.exceptions import ResponseTooLargeError
 from fma_django_connectors.models import (
     Client,
@@ -27,7 +26,7 @@ from fma_django_connectors.models import (
     ModelUpdate,
     Upload,
 )
-from fma_django_connectors.schemas import check_document
+from fma_django_connectors.schemas import check_document, schema_problem
 from fma_django_connectors.storage.downloads import weights_json, weights_url
 
 # Context ``weights_as_urls`` of the serializers with weights: lists always carry URLs; the answers of
@@ -79,10 +78,9 @@ def _valid_schema(value: Any) -> Any:
         return value
     if not isinstance(value, dict | bool):
         raise serializers.ValidationError("must be a JSON Schema (an object or a boolean)")
-    try:
-        jsonschema.validators.validator_for(value).check_schema(value)
-    except jsonschema.SchemaError as error:
-        raise serializers.ValidationError(f"not a valid JSON Schema: {error.message}") from None
+    problem = schema_problem(value)
+    if problem is not None:
+        raise serializers.ValidationError(problem)
     return value
 
 
@@ -167,8 +165,9 @@ class FederatedModelSerializer(serializers.ModelSerializer):
     """
 
     developer = serializers.PrimaryKeyRelatedField(queryset=selectors.developer_all(), required=False)
-    # Any client (the registration rules are the developer's); a public id names a client of a signed model.
-    clients = ClientField(many=True, queryset=selectors.client_all(), required=False)
+    # Clients of the caller's models (staff: any), others answered as unknown uuids; a public id names a
+    # client of a signed model.
+    clients = ScopedClientField(many=True, required=False)
     initial_model = WeightsField(write_only=True, required=False)
 
     class Meta:
@@ -462,7 +461,7 @@ class UploadSerializer(UpdateTargetFields, serializers.ModelSerializer):
         }
 
     def validate_size(self, value: int) -> int:
-        limit = settings.FMA_UPLOAD_MAX_BYTES
+        limit = fma_settings.FMA_UPLOAD_MAX_BYTES
         if value > limit:
             raise serializers.ValidationError(
                 f"{value} bytes is more than the {limit} bytes an upload may have (FMA_UPLOAD_MAX_BYTES)."
@@ -473,7 +472,7 @@ class UploadSerializer(UpdateTargetFields, serializers.ModelSerializer):
         return value.lower()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        json_limit = settings.FMA_UPLOAD_JSON_MAX_BYTES
+        json_limit = fma_settings.FMA_UPLOAD_JSON_MAX_BYTES
         if attrs["format"] == Upload.Format.JSON and attrs["size"] > json_limit:
             raise serializers.ValidationError(
                 {

@@ -362,7 +362,7 @@ class EnrollmentTokenViewSet(
     serializer_class = enrollment.EnrollmentTokenSerializer
     pagination_class = BareListPagination
     permission_classes = [IsDeveloper]
-    filterset_fields = ["federated_model"]
+    filterset_class = filters.EnrollmentTokenFilter
     ordering_fields = ["created_on"]
 
     def get_queryset(self) -> Any:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from fma_core.connectors.base import AggregatorConnector
-from fma_core.connectors.factory import aggregator_connectors
 
 
-@aggregator_connectors.register()
 class DjangoAggConnector(AggregatorConnector):
     """Aggregation over the Django ORM and Django storage (the connectors ``AGGREGATOR_SETTINGS`` names)."""

@@ -29,7 +29,6 @@ from fma_core.connectors.base import (
     ModelNotFoundError,
     UpdateRecord,
 )
-from fma_core.connectors.factory import metadata_connectors
 from fma_core.serialization import Structure
 from fma_django_connectors.models import FederatedModel, ModelAggregate, ModelUpdate
 from fma_django_connectors.storage.weights_storage import structure_columns
@@ -43,7 +42,6 @@ def _claim_held(update_ids: Sequence[int], claimed_at: datetime) -> QuerySet[Mod
     return ModelUpdate.objects.filter(pk__in=update_ids, status=Status.RUNNING, claimed_at=claimed_at)
 
 
-@metadata_connectors.register()
 class DjangoMetadataConnector(MetadataConnector):
     """The workflow's metadata in the Django database (PostgreSQL or SQLite)."""
 

@@ -7,7 +7,6 @@ from datetime import UTC
 from django.db.models.fields.files import FieldFile
 
 from fma_core.connectors.base import ClaimKey, ModelDataConnector
-from fma_core.connectors.factory import model_data_connectors
 from fma_core.serialization import Weights
 from fma_core.tensors import TensorSource
 from fma_django_connectors.models import FederatedModel, ModelAggregate, ModelUpdate
@@ -31,7 +30,6 @@ def _claim_stem(claim: ClaimKey) -> str:
     return f"{claim.model_id}-{claim.claimed_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}-{claim.first_update_id}"
 
 
-@model_data_connectors.register()
 class DjangoModelDataConnector(ModelDataConnector):
     """Weights files addressed by their storage names."""
 

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from fma_core.exceptions import FMAError
 from fma_django_connectors import client_ids, services
+from fma_django_connectors.access.login import guarded_form_login
 from fma_django_connectors.api.serializers import PublishAggregateSerializer
 from fma_django_connectors.dashboard import selectors
 from fma_django_connectors.dashboard.charts import build_chart
@@ -32,10 +33,12 @@ CLIENTS_PER_PAGE = 25
 
 dashboard_login_required = login_required(login_url="dashboard:login")
 
-login = auth_views.LoginView.as_view(
-    template_name="dashboard/login.html",
-    redirect_authenticated_user=True,
-    next_page=reverse_lazy("dashboard:model-list"),
+login = guarded_form_login(
+    auth_views.LoginView.as_view(
+        template_name="dashboard/login.html",
+        redirect_authenticated_user=True,
+        next_page=reverse_lazy("dashboard:model-list"),
+    )
 )
 logout = auth_views.LogoutView.as_view(next_page="dashboard:login")
 

@@ -7,10 +7,9 @@ from functools import cache
 from typing import Any
 
 from apig_wsgi import make_lambda_handler
-from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
-from fma_core.handlers import handlers
+from fma_django_connectors.conf import fma_settings
 
 __all__ = ["django_lambda_handler"]
 
@@ -24,7 +23,6 @@ def _apig_wsgi_handler() -> Any:
     return make_lambda_handler(get_wsgi_application(), binary_support=True)
 
 
-@handlers.register()
 def django_lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Serve one HTTP event (any of the three kinds apig-wsgi understands) through Django."""
     return _within_response_limit(_apig_wsgi_handler()(event, context))
@@ -37,7 +35,7 @@ def _within_response_limit(response: dict[str, Any]) -> dict[str, Any]:
     this catches whatever else would grow past it, since Lambda fails such a response and API Gateway
     answers a bare 502 instead.
     """
-    limit = settings.FMA_RESPONSE_MAX_BYTES
+    limit = fma_settings.FMA_RESPONSE_MAX_BYTES
     body = response.get("body") or ""
     # Only a body near the limit needs the exact measure, which serialises the whole response.
     if len(body) < limit // 2:

@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
@@ -26,6 +25,7 @@ from rest_framework.reverse import reverse
 
 from fma_core.serialization import Weights, weights_to_json
 from fma_core.tensors import encode_npz, encode_safetensors
+from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.exceptions import ApplicationError, ResponseTooLargeError
 from fma_django_connectors.storage import transfers
 from fma_django_connectors.storage.weights_storage import EXTENSION as STORED_EXTENSION
@@ -56,7 +56,7 @@ _MIN_JSON_BYTES_PER_NUMBER = 2
 
 def json_body_limit() -> int:
     """Largest JSON body a response may carry."""
-    return settings.FMA_RESPONSE_MAX_BYTES - _RESPONSE_HEADROOM
+    return fma_settings.FMA_RESPONSE_MAX_BYTES - _RESPONSE_HEADROOM
 
 
 def binary_body_limit() -> int:
@@ -127,7 +127,7 @@ def _redirect(request: Request, stored: str, *, filename: str, headers: dict[str
     """A 303 to a signed URL of the stored file (presigned S3 GET; locally the local server's route)."""
     url = transfers.download_url(
         stored,
-        expires_in=settings.FMA_DOWNLOAD_LIFETIME_SECONDS,
+        expires_in=fma_settings.FMA_DOWNLOAD_LIFETIME_SECONDS,
         base_url=request.build_absolute_uri("/"),
         filename=filename,
     )
@@ -146,7 +146,7 @@ def download_files_cleanup() -> int:
         _, names = default_storage.listdir(DOWNLOADS_FOLDER)
     except FileNotFoundError:
         return 0
-    oldest = timezone.now() - timedelta(seconds=settings.FMA_DOWNLOAD_LIFETIME_SECONDS)
+    oldest = timezone.now() - timedelta(seconds=fma_settings.FMA_DOWNLOAD_LIFETIME_SECONDS)
     expired = [
         f"{DOWNLOADS_FOLDER}/{name}"
         for name in names

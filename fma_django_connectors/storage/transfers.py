@@ -11,7 +11,9 @@ Two backends, chosen by the storage in use:
   :data:`LOCAL_TRANSFER_PATH`, carrying the storage name, the method, the exact size of an upload and the
   expiry, signed with ``SECRET_KEY``. ``api_service/local_server.py`` serves these outside the handler,
   streaming the body into storage as it arrives (:func:`receive`) and the file back (:func:`open_download`),
-  as S3 would.
+  as S3 would. The URL of an upload (``upload_id``) takes bytes only while that upload waits for them: once
+  it is completed or removed, a PUT is refused before its body is read. A presigned S3 URL cannot be taken
+  back that way; ``docs/security.md`` says what bounds it.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from typing import IO, Any
 from django.core import signing
 from django.core.files import File
 from django.core.files.storage import storages
+from django.db import connection
 
 from fma_core.aws import aws_client
+from fma_django_connectors.models import Upload
 
 __all__ = [
     "LOCAL_TRANSFER_PATH",
@@ -67,6 +71,8 @@ class LocalGrant:
     method: str
     size: int | None
     filename: str | None
+    # The ``Upload`` whose bytes a PUT brings, when the URL was made for one.
+    upload_id: str | None = None
 
 
 class TransferRefused(Exception):
@@ -78,11 +84,12 @@ class TransferRefused(Exception):
         self.detail = detail
 
 
-def upload_url(name: str, *, size: int, expires_in: int, base_url: str) -> TransferTarget:
+def upload_url(name: str, *, size: int, expires_in: int, base_url: str, upload_id: str | None = None) -> TransferTarget:
     """A URL that takes exactly ``size`` bytes for storage name ``name`` during ``expires_in`` seconds.
 
     ``base_url`` is the service's own address as the caller reached it (``request.build_absolute_uri("/")``);
-    the local URLs start with it, S3's are absolute already. The caller sends ``headers`` with the bytes.
+    the local URLs start with it, S3's are absolute already. The caller sends ``headers`` with the bytes. A
+    local URL made for the ``Upload`` ``upload_id`` takes them only while that upload waits for them.
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ValueError(f"size must be a whole number of bytes, not {size!r}")
@@ -92,7 +99,8 @@ def upload_url(name: str, *, size: int, expires_in: int, base_url: str) -> Trans
     if storage is not None:
         url = _presign(storage, "put_object", name, expires_in, ContentLength=size)
     else:
-        url = _local_url(base_url, {"n": name, "m": "PUT", "s": size, "e": int(expires_at.timestamp())})
+        payload = {"n": name, "m": "PUT", "s": size, "e": int(expires_at.timestamp())}
+        url = _local_url(base_url, payload if upload_id is None else {**payload, "u": upload_id})
     return TransferTarget(url=url, method="PUT", headers=headers, expires_at=expires_at)
 
 
@@ -117,7 +125,34 @@ def read_grant(token: str, *, method: str) -> LocalGrant:
     if time.time() >= payload["e"]:
         expired = datetime.fromtimestamp(payload["e"], UTC).isoformat()
         raise TransferRefused(403, f"This transfer URL expired at {expired}.")
-    return LocalGrant(name=payload["n"], method=payload["m"], size=payload.get("s"), filename=payload.get("f"))
+    grant = LocalGrant(
+        name=payload["n"],
+        method=payload["m"],
+        size=payload.get("s"),
+        filename=payload.get("f"),
+        upload_id=payload.get("u"),
+    )
+    if grant.upload_id is not None:
+        _check_upload_waits(grant.upload_id)
+    return grant
+
+
+def _check_upload_waits(upload_id: str) -> None:
+    """Refuse the bytes of an upload that no longer waits for them: completed, or removed (refused, expired)."""
+    try:
+        upload = Upload.objects.filter(pk=upload_id).values("completed_on").first()
+    finally:
+        # Grants are read on the local server's connection threads, outside any request: the connection this
+        # opened closes now, so that only the handler workers hold database connections while bodies arrive.
+        if not connection.in_atomic_block:
+            connection.close()
+    unusable = "its URL takes no more bytes; make a new upload."
+    if upload is None:
+        raise TransferRefused(
+            410, f"Upload {upload_id} no longer exists (refused, expired or its model deleted): {unusable}"
+        )
+    if upload["completed_on"] is not None:
+        raise TransferRefused(409, f"Upload {upload_id} is completed: {unusable}")
 
 
 def check_length(grant: LocalGrant, length: int) -> None:

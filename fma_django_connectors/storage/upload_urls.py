@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from rest_framework.request import Request
 
+from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.models import Upload
 from fma_django_connectors.storage import transfers
 
@@ -19,8 +19,9 @@ def upload_target(*, request: Request, upload: Upload) -> dict[str, Any]:
     target = transfers.upload_url(
         upload.bytes_name,
         size=upload.size,
-        expires_in=settings.FMA_UPLOAD_LIFETIME_SECONDS,
+        expires_in=fma_settings.FMA_UPLOAD_LIFETIME_SECONDS,
         base_url=request.build_absolute_uri("/"),
+        upload_id=str(upload.pk),
     )
     return {
         "id": str(upload.pk),

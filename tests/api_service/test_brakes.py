@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
 
 import pytest
 from apig_wsgi import make_lambda_handler
@@ -176,6 +178,112 @@ def test_a_rate_of_none_switches_its_brake_off(developer, settings):
         wrong = _event("GET", "/api/v1/models/", headers=_basic("dev", f"guess-{number}"))
         assert _main(wrong)["statusCode"] == status.HTTP_401_UNAUTHORIZED
     assert not ThrottleCount.objects.filter(key__startswith="throttle:login:").exists()
+
+
+def _all_headers(response, name):
+    if "multiValueHeaders" in response:
+        values = next((values for key, values in response["multiValueHeaders"].items() if key.lower() == name), [])
+    else:
+        values = [value for key, value in response["headers"].items() if key.lower() == name]
+    return [value.strip() for value in values]
+
+
+def _form_login(path, username, password, *, source_ip=None):
+    """A browser logging in on a form page: the page (its CSRF cookie and token), then the form's POST."""
+    page = _main(_event("GET", path, source_ip=source_ip))
+    assert page["statusCode"] == status.HTTP_200_OK
+    cookie = next(value.split(";")[0] for value in _all_headers(page, "set-cookie") if value.startswith("csrftoken="))
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', response_body(page)).group(1).decode()
+    form = urlencode({"csrfmiddlewaretoken": token, "username": username, "password": password})
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Cookie": cookie,
+        "Origin": "https://testserver",
+        "Referer": f"https://testserver{path}",
+    }
+    event = make_v1_event(method="POST", path=path, headers=headers, body=form)
+    if source_ip is not None:
+        event["requestContext"]["identity"]["sourceIp"] = source_ip
+    return _main(event)
+
+
+FORM_LOGINS = ["/dashboard/login/", "/admin/login/"]
+
+
+class TestFormLogins:
+    """The dashboard's and the admin's login forms share the password brake of Basic and the token route."""
+
+    @pytest.mark.parametrize("path", FORM_LOGINS)
+    def test_a_right_password_is_refused_once_basic_used_the_rate(self, developer, path):
+        for number in range(LOGIN_RATE):
+            wrong = _event("GET", "/api/v1/models/", headers=_basic("dev", "wrong"), source_ip=f"203.0.113.{number}")
+            assert _main(wrong)["statusCode"] == status.HTTP_401_UNAUTHORIZED
+        response = _form_login(path, "dev", PASSWORD, source_ip="203.0.113.99")
+        _assert_throttled(response)
+        assert not [value for value in _all_headers(response, "set-cookie") if value.startswith("sessionid=")]
+
+    @pytest.mark.parametrize("path", FORM_LOGINS)
+    def test_wrong_form_passwords_count_for_basic_and_the_token_route(self, developer, path):
+        for number in range(LOGIN_RATE):
+            assert _form_login(path, "dev", f"guess-{number}")["statusCode"] == status.HTTP_200_OK  # the form again
+        _assert_throttled(_main(_event("GET", "/api/v1/models/", headers=_basic("dev", PASSWORD))))
+        right = _event("POST", "/api-token-auth/", body={"username": "dev", "password": PASSWORD})
+        _assert_throttled(_main(right))
+        _assert_throttled(_form_login(path, "dev", PASSWORD))
+
+    @pytest.mark.parametrize("path", FORM_LOGINS)
+    def test_a_right_form_password_does_not_count(self, developer, path):
+        developer.is_staff = True  # the admin takes staff only
+        developer.save()
+        for _ in range(LOGIN_RATE + 2):
+            response = _form_login(path, "dev", PASSWORD)
+            assert response["statusCode"] == status.HTTP_302_FOUND
+            assert [value for value in _all_headers(response, "set-cookie") if value.startswith("sessionid=")]
+
+
+CREDENTIALS_RATE = 30
+UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
+
+
+class TestFailedCredentials:
+    """A ``CLIENT-UUID`` that names no client, a wrong token and a malformed Basic header count per address."""
+
+    FAILURES = {
+        "unknown-uuid": {"CLIENT-UUID": UNKNOWN_UUID},
+        "malformed-uuid": {"CLIENT-UUID": "not-a-uuid"},
+        "wrong-token": {"Authorization": "Token 0123456789abcdef0123456789abcdef01234567"},
+        "malformed-token": {"Authorization": "Token two words"},
+        "malformed-basic": {"Authorization": "Basic !!!not-base64"},
+    }
+
+    @pytest.mark.parametrize("kind", list(FAILURES))
+    def test_failures_are_braked_after_the_rate(self, model, kind):
+        failure = _event("GET", "/api/v1/models/", headers=self.FAILURES[kind])
+        other = Container()
+        for number in range(CREDENTIALS_RATE):
+            serve = other if number % 2 else _main
+            assert serve(failure)["statusCode"] == status.HTTP_401_UNAUTHORIZED
+        _assert_throttled(_main(failure))
+        # Another address is not braked.
+        elsewhere = _event("GET", "/api/v1/models/", headers=self.FAILURES[kind], source_ip="203.0.113.50")
+        assert _main(elsewhere)["statusCode"] == status.HTTP_401_UNAUTHORIZED
+
+    def test_every_kind_of_failure_counts_against_one_rate(self, model):
+        kinds = list(self.FAILURES.values())
+        for number in range(CREDENTIALS_RATE):
+            failure = _event("GET", "/api/v1/models/", headers=kinds[number % len(kinds)])
+            assert _main(failure)["statusCode"] == status.HTTP_401_UNAUTHORIZED
+        for headers in kinds:
+            _assert_throttled(_main(_event("GET", "/api/v1/models/", headers=headers)))
+
+    def test_a_known_client_keeps_working(self, model):
+        # Its uuid is 122 random bits, not a password a guesser could find by trying: the brake bounds failures.
+        fed_client = services.client_register(model=model)
+        for _ in range(CREDENTIALS_RATE + 1):
+            _main(_event("GET", "/api/v1/models/", headers={"CLIENT-UUID": UNKNOWN_UUID}))
+        path = f"/api/v1/models/{model.pk}/get_latest_model/"
+        answer = _main(_event("GET", path, headers={"CLIENT-UUID": str(fed_client.uuid)}))
+        assert answer["statusCode"] == status.HTTP_200_OK
 
 
 class TestCost:

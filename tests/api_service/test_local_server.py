@@ -202,6 +202,53 @@ class TestHttpErrors:
         assert b"Python" not in head
         assert json.loads(body) == {"detail": detail}
 
+    @pytest.mark.parametrize(
+        ("host_lines", "detail"),
+        [
+            (
+                b"Host: evil.example\r\n",
+                "Invalid HTTP_HOST header: 'evil.example'. You may need to add 'evil.example' to ALLOWED_HOSTS.",
+            ),
+            (
+                b"Host: [bad\r\n",
+                "Invalid HTTP_HOST header: '[bad'. The domain name provided is not valid according to RFC 1034/1035.",
+            ),
+            (b"Host: 127.0.0.1\r\nHost: localhost\r\n", "More than one Host header: '127.0.0.1', 'localhost'."),
+        ],
+        ids=["not-allowed", "malformed", "repeated"],
+    )
+    def test_bad_host_is_a_400_without_a_traceback(self, server, host_lines, detail):
+        answer = _raw_exchange(server, b"GET /api/v1/ HTTP/1.1\r\n" + host_lines + b"Connection: close\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+
+        assert head.startswith(b"HTTP/1.1 400 ")
+        assert b"Content-Type: application/json" in head
+        assert json.loads(body) == {"detail": detail}
+        assert "Traceback" not in server.stderr()
+
+    def test_conflicting_content_lengths_are_a_400(self, server):
+        answer = _raw_exchange(
+            server,
+            f"POST /api-token-auth/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 2\r\nContent-Length: 40\r\nConnection: close\r\n\r\n{}".encode(),
+        )
+        head, _, body = answer.partition(b"\r\n\r\n")
+
+        assert head.startswith(b"HTTP/1.1 400 ")
+        assert json.loads(body) == {"detail": "Conflicting Content-Length headers: '2', '40'."}
+        assert "Traceback" not in server.stderr()
+
+    def test_a_repeated_content_length_of_one_value_is_taken(self, server):
+        body = json.dumps({"username": "admin", "password": server.admin_password}).encode()
+        answer = _raw_exchange(
+            server,
+            f"POST /api-token-auth/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body,
+        )
+
+        assert answer.startswith(b"HTTP/1.1 200 ")
+
     def test_unknown_method_reaches_the_handler(self, server):
         status, headers, body = server.request("BREW", "/api-token-auth/")
 
@@ -378,7 +425,7 @@ class TestSlowClients:
         for _ in range(count):
             connection = socket.create_connection(("127.0.0.1", server.port), timeout=10)
             # A head promising a body that never comes.
-            connection.sendall(b"POST /api/v1/models/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            connection.sendall(b"POST /api/v1/models/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
             connections.append(connection)
         return connections
 
@@ -410,21 +457,164 @@ class TestSlowClients:
         assert closed_after < 10
 
 
-class TestWorkersOption:
-    def test_four_workers_by_default(self, monkeypatch):
-        monkeypatch.delenv("FMA_LOCAL_WORKERS", raising=False)
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory):
+    """A server with short deadlines; the body's rate is counted after a start as long as the idle timeout."""
+    running = RunningServer(
+        tmp_path_factory.mktemp("deadlines"),
+        env={"FMA_LOCAL_HEADER_TIMEOUT": "2", "FMA_LOCAL_IDLE_TIMEOUT": "2", "FMA_LOCAL_MIN_BODY_RATE": "100"},
+    ).wait_ready()
+    yield running
+    running.stop()
 
-        assert local_server.parse_args([]).workers == 4
 
-    def test_workers_from_the_environment(self, monkeypatch):
-        monkeypatch.setenv("FMA_LOCAL_WORKERS", "3")
+class TestRequestDeadlines:
+    """A client must send its request head within a total deadline and its body at a minimum average rate."""
 
-        assert local_server.parse_args([]).workers == 3
+    def _trickle(self, server, head, pieces, every):
+        """Send ``head``, then one of ``pieces`` every ``every`` seconds until the server closes; what it sent."""
+        connection = socket.create_connection(("127.0.0.1", server.port), timeout=every)
+        answer = b""
+        with connection:
+            connection.sendall(head)
+            for piece in pieces:
+                try:
+                    data = connection.recv(65536)
+                except TimeoutError:
+                    data = None  # nothing yet: the server is still waiting for more
+                if data is not None:
+                    answer += data
+                    if not data:
+                        return answer
+                    continue
+                try:
+                    connection.sendall(piece)
+                except (BrokenPipeError, ConnectionResetError):
+                    return answer
+        raise AssertionError(f"the connection stayed open while the client trickled; answer so far: {answer!r}")
+
+    def test_a_head_trickled_a_line_at_a_time_is_refused_with_a_408(self, strict_server):
+        """Each line comes well within the idle timeout, but the head as a whole takes too long."""
+        started = time.monotonic()
+        answer = self._trickle(
+            strict_server,
+            b"GET /api-token-auth/ HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+            (f"X-Trickle-{n}: {n}\r\n".encode() for n in range(40)),
+            every=0.5,
+        )
+
+        assert time.monotonic() - started < 15
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 ")
+        assert json.loads(body) == {"detail": "The request head took longer than 2 s to arrive."}
+
+    def test_a_body_trickled_below_the_minimum_rate_is_cut_off(self, strict_server):
+        """2.5 bytes/s, well within the idle timeout byte by byte, yet the body would take minutes."""
+        head = (
+            f"POST /api-token-auth/ HTTP/1.1\r\nHost: 127.0.0.1:{strict_server.port}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{"
+        )
+        started = time.monotonic()
+        answer = self._trickle(strict_server, head.encode(), (b" " for _ in range(60)), every=0.4)
+
+        assert time.monotonic() - started < 15
+        assert answer == b""
+        assert "Closed the connection from 127.0.0.1: the request body arrived slower than 100 bytes/s" in (
+            strict_server.stderr()
+        )
+
+    def test_a_steady_request_is_served(self, strict_server):
+        status, _, body = strict_server.request("GET", "/api-token-auth/")
+
+        assert (status, json.loads(body)) == (405, {"detail": 'Method "GET" not allowed.'})
+
+
+def _thread_count(process):
+    return len(list(Path(f"/proc/{process.pid}/task").iterdir()))
+
+
+def _started_requests(server, count):
+    """``count`` connections whose request head is on its way."""
+    connections = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(count)]
+    for connection in connections:
+        connection.sendall(b"GET /api-token-auth/ HTTP/1.1\r\n")
+    return connections
+
+
+def _held(server, count):
+    """``count`` connections the server has taken, each holding its place (and a thread) until it is closed."""
+    threads_before = _thread_count(server.process)
+    connections = _started_requests(server, count)
+    deadline = time.monotonic() + 10
+    while _thread_count(server.process) < threads_before + count:
+        assert time.monotonic() < deadline, "the server did not take the connections"
+        time.sleep(0.05)
+    return connections
+
+
+class TestConnectionCap:
+    CAP = 3
+
+    def test_connections_beyond_the_cap_are_answered_503_and_take_no_thread(self, new_server):
+        server = new_server(env={"FMA_LOCAL_MAX_CONNECTIONS": str(self.CAP)})
+        held = _held(server, self.CAP)
+        try:
+            threads_while_full = _thread_count(server.process)
+            refused = _started_requests(server, 20)
+            answers = [connection.makefile("rb").read() for connection in refused]
+            threads_after = _thread_count(server.process)
+        finally:
+            for connection in held + refused:
+                connection.close()
+
+        head, _, body = answers[0].partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503 ")
+        assert b"Content-Type: application/json" in head
+        assert b"Retry-After: 1" in head
+        assert json.loads(body) == {
+            "detail": "The server is busy: it serves 3 connections at once (FMA_LOCAL_MAX_CONNECTIONS). Try again."
+        }
+        assert len(set(answers)) == 1
+        assert threads_after <= threads_while_full
+        assert "Traceback" not in server.stderr()
+
+    def test_a_closed_connection_frees_its_place(self, new_server):
+        server = new_server(env={"FMA_LOCAL_MAX_CONNECTIONS": "1"})
+        (held,) = _held(server, 1)
+        assert server.request("GET", "/api-token-auth/")[0] == 503
+        held.close()
+
+        deadline = time.monotonic() + 10
+        while (status := server.request("GET", "/api-token-auth/")[0]) == 503 and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+        assert status == 405
+
+
+class TestConnectionOptions:
+    @pytest.mark.parametrize(
+        ("name", "variable", "default"),
+        [
+            ("workers", "FMA_LOCAL_WORKERS", 4),
+            ("idle_timeout", "FMA_LOCAL_IDLE_TIMEOUT", 30),
+            ("header_timeout", "FMA_LOCAL_HEADER_TIMEOUT", 20),
+            ("min_body_rate", "FMA_LOCAL_MIN_BODY_RATE", 500),
+            ("max_connections", "FMA_LOCAL_MAX_CONNECTIONS", 100),
+        ],
+    )
+    def test_default_environment_and_option(self, monkeypatch, name, variable, default):
+        monkeypatch.delenv(variable, raising=False)
+        assert getattr(local_server.parse_args([]), name) == default
+        monkeypatch.setenv(variable, "3")
+        assert getattr(local_server.parse_args([]), name) == 3
+        option = "--" + name.replace("_", "-")
+        assert getattr(local_server.parse_args([option, "7"]), name) == 7
 
     @pytest.mark.parametrize("value", ["0", "-1", "many"])
-    def test_a_worker_count_that_is_not_a_positive_number_is_refused(self, value, capsys):
+    @pytest.mark.parametrize("option", ["--workers", "--max-connections", "--min-body-rate"])
+    def test_a_count_that_is_not_a_positive_number_is_refused(self, option, value, capsys):
         with pytest.raises(SystemExit) as raised:
-            local_server.parse_args(["--workers", value])
+            local_server.parse_args([option, value])
 
         assert raised.value.code == 2
         assert f"must be a whole number of at least 1, not {value!r}" in capsys.readouterr().err

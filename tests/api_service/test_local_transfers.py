@@ -209,6 +209,43 @@ class TestDownload:
         assert json.loads(answer) == {"detail": "This transfer URL is signed for PUT, not GET."}
 
 
+class TestAccessLog:
+    """A transfer URL is a bearer credential for as long as it lives: the log names the request, not the URL."""
+
+    def _logged(self, server, line):
+        deadline = time.monotonic() + 10
+        while line not in server.stderr():
+            assert time.monotonic() < deadline, server.stderr()
+            time.sleep(0.05)
+        return server.stderr()
+
+    def test_transfer_urls_are_logged_without_their_token(self, server):
+        target = _upload_target(server, "logged/secret.bin", size=2)
+        download = _download_url(server, "logged/secret.bin")
+        tampered = target.url[:-4] + "AAAA"
+        tokens = [urlsplit(url).path.rpartition("/")[2] for url in (target.url, download, tampered)]
+
+        assert _put(target, b"ok")[0] == 200
+        assert _send("GET", download)[0] == 200
+        assert _send("PUT", tampered, body=b"ok")[0] == 403
+        assert _raw(server, f"PUT {urlsplit(target.url).path} extra HTTP/1.1\r\n\r\n".encode()).startswith(
+            b"HTTP/1.1 400 "
+        )
+
+        log = self._logged(server, '"GET /local-transfers/[redacted] HTTP/1.1" 200 2 ')
+        assert '"PUT /local-transfers/[redacted] HTTP/1.1" 200 ' in log
+        assert '"PUT /local-transfers/[redacted] HTTP/1.1" 403 ' in log
+        assert "Bad request syntax ('PUT /local-transfers/[redacted] extra HTTP/1.1')" in log
+        for token in tokens:
+            assert token.rpartition(":")[2] not in log
+
+
+def _raw(server, data):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(data)
+        return connection.makefile("rb").read()
+
+
 def _peak_rss(pid):
     """The process's peak resident set size so far, in bytes (Linux's VmHWM)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

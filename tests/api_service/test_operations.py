@@ -25,9 +25,10 @@ def bootstrap():
 
 @pytest.fixture
 def admin_secret(monkeypatch, settings):
-    """The secret as a deployment names it; the aws_secrets manager reads a variable named like it first."""
+    """The secret as a deployment names it (FMA_ADMIN_SECRET_ID); the aws_secrets manager reads a variable named like
+    it first."""
     settings.API_SERVICE_SETTINGS = {**settings.API_SERVICE_SETTINGS, "secrets_manager": "aws_secrets"}
-    monkeypatch.setenv("FMA_ADMIN_SECRET_ID", SECRET_ID)
+    settings.FMA_ADMIN_SECRET_ID = SECRET_ID
 
     def store(value):
         monkeypatch.setenv(SECRET_ID, value if isinstance(value, str) else json.dumps(value))
@@ -76,8 +77,8 @@ class TestBootstrapAdmin:
         assert "root" in caplog.text
         assert PASSWORD not in caplog.text
 
-    def test_without_the_variable_the_error_names_it(self, admin_secret, monkeypatch):
-        monkeypatch.delenv("FMA_ADMIN_SECRET_ID")
+    def test_without_the_variable_the_error_names_it(self, admin_secret, settings):
+        settings.FMA_ADMIN_SECRET_ID = ""
 
         with pytest.raises(ConfigurationError, match="needs the environment variable FMA_ADMIN_SECRET_ID"):
             bootstrap()

@@ -2,11 +2,7 @@
 
 import base64
 import json
-import os
 import re
-import subprocess
-import sys
-import textwrap
 from functools import partial
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -17,6 +13,7 @@ from rest_framework.authtoken.models import Token
 
 import service_initialization
 from fma_django_connectors.gateway import lambda_handler
+from tests.cold_starts import cold_start, last_error_line
 from tests.events import make_alb_event, make_context, make_v1_event, make_v2_event, response_body
 
 pytestmark = pytest.mark.usefixtures("keep_test_connection")
@@ -311,33 +308,10 @@ class TestWarmContainer:
 
 class TestHandlerSetting:
     def test_unknown_handler_stops_the_cold_start(self, tmp_path):
-        (tmp_path / "unknown_handler_settings.py").write_text(
-            textwrap.dedent(
-                """
-                from tests.settings import *  # noqa: F403
-                from tests.settings import API_SERVICE_SETTINGS
+        process = cold_start(tmp_path, 'API_SERVICE_SETTINGS = {"handler": "no_such_handler"}')
 
-                API_SERVICE_SETTINGS = {**API_SERVICE_SETTINGS, "handler": "no_such_handler"}
-                """
-            )
-        )
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "unknown_handler_settings",
-            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPOSITORY), str(REPOSITORY / "api_service")]),
-        }
-
-        result = subprocess.run(
-            [sys.executable, "-c", "import service_initialization"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-        assert result.returncode == 1
-        assert result.stderr.strip().splitlines()[-1] == (
+        assert process.returncode == 1
+        assert last_error_line(process) == (
             "fma_core.exceptions.ConfigurationError: Unknown handler 'no_such_handler' "
             '(setting API_SERVICE_SETTINGS["handler"]); registered: django_lambda_handler'
         )

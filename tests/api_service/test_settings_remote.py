@@ -30,6 +30,8 @@ BASE_ENVIRONMENT = {
     "FMA_TEST_SECRET_KEY": SECRET_KEY,
     "TRUSTED_ORIGIN": ORIGIN,
     "AGGREGATOR_LAMBDA_ARN": AGGREGATOR_ARN,
+    "FMA_SCHEDULE_GROUP": "fma",
+    "FMA_SCHEDULE_ROLE_ARN": "arn:aws:iam::123456789012:role/fma-scheduler",
     "FMA_MODEL_DATA_BUCKET": "fma-model-data",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -43,16 +45,20 @@ REQUIRED = [
     "FMA_DB_SECRET_PATH",
     "TRUSTED_ORIGIN",
     "AGGREGATOR_LAMBDA_ARN",
+    "FMA_SCHEDULE_GROUP",
+    "FMA_SCHEDULE_ROLE_ARN",
     "FMA_MODEL_DATA_BUCKET",
 ]
 
+# FMA's own settings are read as the code reads them: the module's value, else the default of the table.
 PRINT_SETTINGS = """
 import json
 from federated_learning_project import settings_remote as s
+from fma_django_connectors.conf import SETTINGS, setting_value
 names = ["DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DATABASES", "STORAGES", "STATIC_URL",
          "FORCE_SCRIPT_NAME", "AGGREGATOR_LAMBDA_ARN", "FMA_AGGREGATION_TRIGGER", "FMA_SCHEDULER",
-         "FMA_SCHEDULE_EXPRESSION", "SECURE_PROXY_SSL_HEADER"]
-print(json.dumps({name: getattr(s, name) for name in names}))
+         "FMA_SCHEDULE_EXPRESSION", "FMA_SCHEDULE_GROUP", "FMA_SCHEDULE_ROLE_ARN", "SECURE_PROXY_SSL_HEADER"]
+print(json.dumps({name: setting_value(name, vars(s)) if name in SETTINGS else getattr(s, name) for name in names}))
 """
 
 
@@ -127,8 +133,10 @@ class TestFromTheEnvironment:
         }
         assert settings["AGGREGATOR_LAMBDA_ARN"] == AGGREGATOR_ARN
         assert settings["FMA_AGGREGATION_TRIGGER"] == "lambda"
-        assert settings["FMA_SCHEDULER"] == "eventbridge"
+        assert settings["FMA_SCHEDULER"] == "eventbridge-scheduler"
         assert settings["FMA_SCHEDULE_EXPRESSION"] == "rate(1 minute)"
+        assert settings["FMA_SCHEDULE_GROUP"] == "fma"
+        assert settings["FMA_SCHEDULE_ROLE_ARN"] == "arn:aws:iam::123456789012:role/fma-scheduler"
         assert settings["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
         assert (settings["STATIC_URL"], settings["FORCE_SCRIPT_NAME"]) == ("/static/", None)
 

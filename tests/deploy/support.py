@@ -27,6 +27,8 @@ SAMPLE_ENVIRONMENT = {
     "FMA_MODEL_DATA_BUCKET": "fma-model-data-123456789012",
     "TRUSTED_ORIGIN": "https://abc123.execute-api.us-east-1.amazonaws.com",
     "AGGREGATOR_LAMBDA_ARN": "arn:aws:lambda:us-east-1:123456789012:function:fma-aggregator",
+    "FMA_SCHEDULE_GROUP": "fma",
+    "FMA_SCHEDULE_ROLE_ARN": "arn:aws:iam::123456789012:role/fma-scheduler",
     "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "2773",
     "FMA_LOCAL_DATA_DIR": "/tmp/fma-local",
 }

@@ -18,6 +18,7 @@ import boto3
 import pytest
 from cfnlint.decode import decode
 
+from tests.custom_resources import custom_resource_event, response_url_server
 from tests.deploy.support import REMOTE_VARIABLES, REPOSITORY, SAMPLE_ENVIRONMENT, SECRET_VALUES, TEMPLATE
 from tests.events import make_v2_event
 from tests.integration.lambda_support import (
@@ -252,6 +253,7 @@ def test_the_cold_start_benchmark_runs_on_the_artifact(artifact, tmp_path):
 REGION = "us-east-1"
 ORIGIN = "artifact001.execute-api.us-east-1.amazonaws.com"
 BUCKET = "fma-model-data-artifact"
+SCHEDULE_GROUP = "fma"
 ADMIN = {"username": "admin", "password": secrets.token_urlsafe(24)}
 # Set by the template only in its local mode, or only with the extension layer.
 CONDITIONAL_VARIABLES = {"FMA_LOCAL_DATA_DIR", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"}
@@ -292,6 +294,7 @@ def deployment(moto, database):
     key_secret = manager.create_secret(Name="fma/django-secret-key", SecretString=secrets.token_urlsafe(50))["ARN"]
     admin_secret = manager.create_secret(Name="fma/admin-user", SecretString=json.dumps(ADMIN))["ARN"]
     boto3.client("s3", **aws).create_bucket(Bucket=BUCKET)
+    boto3.client("scheduler", **aws).create_schedule_group(Name=SCHEDULE_GROUP)
     aggregator_arn = create_aggregator_function(boto3.client("iam", **aws), boto3.client("lambda", **aws))
     function_environment = {
         "DJANGO_SETTINGS_MODULE": "federated_learning_project.settings_remote",
@@ -304,6 +307,8 @@ def deployment(moto, database):
         "FMA_MODEL_DATA_BUCKET": BUCKET,
         "TRUSTED_ORIGIN": f".execute-api.{REGION}.amazonaws.com",
         "AGGREGATOR_LAMBDA_ARN": aggregator_arn,
+        "FMA_SCHEDULE_GROUP": SCHEDULE_GROUP,
+        "FMA_SCHEDULE_ROLE_ARN": "arn:aws:iam::123456789012:role/fma-scheduler",
     }
     template, _ = decode(str(TEMPLATE))
     assert set(function_environment) == set(template["Globals"]["Function"]["Environment"]["Variables"]) - (
@@ -345,6 +350,21 @@ def test_the_built_artifact_migrates_bootstraps_serves_and_aggregates(functions,
     # The deploy: migrations on the aggregator, then the first admin on the API (twice: the second changes nothing).
     migrated = aggregator.invoke({"detail": "update_metadata_db"})
     assert json.loads(migrated["body"]) == {"data": "database updated successfully"}
+    # A rule of an earlier version aimed at this aggregator gives way to the deployment's schedules.
+    moto_clients = {
+        "endpoint_url": deployment["AWS_ENDPOINT_URL"],
+        "aws_access_key_id": deployment["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": deployment["AWS_SECRET_ACCESS_KEY"],
+        "region_name": REGION,
+    }
+    events = boto3.client("events", **moto_clients)
+    events.put_rule(Name="fma-scheduled-1", ScheduleExpression="rate(1 minute)")
+    events.put_targets(Rule="fma-scheduled-1", Targets=[{"Id": "1", "Arn": deployment["AGGREGATOR_LAMBDA_ARN"]}])
+    moved = aggregator.invoke({"detail": "migrate_schedules"})
+    assert json.loads(moved["body"]) == {
+        "data": "deleted 1 EventBridge rule(s) of earlier versions; scheduled 0 model(s) with pending work"
+    }
+    assert events.list_rules()["Rules"] == []
     created = api_function.invoke({"detail": "bootstrap_admin"})
     assert (created["statusCode"], json.loads(created["body"])) == (201, {"data": "admin user 'admin' created"})
     assert api_function.invoke({"detail": "bootstrap_admin"})["statusCode"] == 200
@@ -374,6 +394,10 @@ def test_the_built_artifact_migrates_bootstraps_serves_and_aggregates(functions,
     )
     assert status == 201, update
     assert [(invoke["type"], invoke["payload"]) for invoke in invokes] == [("Event", {"model_id": model["id"]})]
+    schedule = boto3.client("scheduler", **moto_clients).get_schedule(
+        GroupName=SCHEDULE_GROUP, Name=f"model-{model['id']}"
+    )
+    assert (schedule["State"], schedule["Target"]["Arn"]) == ("ENABLED", deployment["AGGREGATOR_LAMBDA_ARN"])
 
     aggregate_id = aggregator.invoke(invokes[0]["payload"])
     assert aggregate_id is not None
@@ -383,3 +407,23 @@ def test_the_built_artifact_migrates_bootstraps_serves_and_aggregates(functions,
     # Nothing of the secrets reached the functions' logs.
     for container in functions.values():
         assert ADMIN["password"] not in container.log_path.read_text()
+
+
+@pytest.mark.integration
+def test_the_built_artifact_answers_the_deploy_custom_resource(functions):
+    # What SAM's DeployOperations sends <stack>-deploy (the aggregator's handler) at the first deploy, at an
+    # upgrade and at the stack's deletion, each answered at a real ResponseURL.
+    deploy = functions["aggregator"]
+    with response_url_server() as cloudformation:
+        for request_type in ("Create", "Update", "Delete"):
+            assert deploy.invoke(custom_resource_event(cloudformation.url, request_type)) is None
+
+    create, update, delete = (received["body"] for received in cloudformation.received)
+    assert (create["Status"], update["Status"]) == ("SUCCESS", "SUCCESS"), create["Reason"] + update["Reason"]
+    assert update["Data"] == {
+        "Migration": "database updated successfully",
+        "Admin": "an admin user exists; nothing changed",
+        "OrphanResults": "deleted 0 result file(s) no aggregate records",
+        "Schedules": "deleted 0 EventBridge rule(s) of earlier versions; scheduled 0 model(s) with pending work",
+    }
+    assert (delete["Status"], delete["Data"]) == ("SUCCESS", {})

@@ -183,6 +183,7 @@ MOTO_SERVICES = [
     "lambda",
     "rds",
     "s3",
+    "scheduler",
     "secretsmanager",
     "sns",
     "sqs",
@@ -212,13 +213,13 @@ MOTO_BUCKET_POLICY = """resource "aws_s3_bucket_policy" "this" {
   })
 }
 """
-# The functions, their roles and policies, the buckets, the secrets, the HTTP API and the permission
-# that lets the per-model EventBridge rules invoke the aggregator (with what they depend on).
+# The functions, their roles and policies, the buckets, the secrets, the HTTP API and the schedule group
+# with the role its schedules invoke the aggregator with (with what they depend on).
 MOTO_TARGETS = [
     "aws_lambda_function.fma",
     "aws_iam_role_policy.api_aggregation",
-    "aws_iam_role_policy.aggregator_schedules",
-    "aws_lambda_permission.aggregator_from_schedules",
+    "aws_iam_role_policy.schedules",
+    "aws_iam_role_policy.scheduler_invoke",
     "aws_lambda_permission.api_from_gateway",
     "aws_secretsmanager_secret_version.django_secret_key",
     "aws_secretsmanager_secret_version.admin",
@@ -337,28 +338,17 @@ def test_apply_and_destroy_against_moto(tmp_path, moto_url, deployer_account):
 
     aggregator = lambda_client.get_function_configuration(FunctionName="fma-aggregator")
     assert aggregator["Handler"] == "aggregator_initialization.handler"
-    schedule_grant = json.loads(lambda_client.get_policy(FunctionName="fma-aggregator")["Policy"])["Statement"]
-    assert [statement["Principal"]["Service"] for statement in schedule_grant] == ["events.amazonaws.com"]
-    assert schedule_grant[0]["Condition"]["ArnLike"]["AWS:SourceArn"].endswith(":rule/fma-scheduled-*")
+    # Schedules invoke it with a role of their own: no resource policy lets EventBridge rules in.
+    with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
+        lambda_client.get_policy(FunctionName="fma-aggregator")
 
     iam = boto3.client("iam", **aws)
     api_policy = iam.get_role_policy(RoleName="fma-api-lambda", PolicyName="aggregation")["PolicyDocument"]
     resources = {statement["Sid"]: statement["Resource"] for statement in api_policy["Statement"]}
-    assert resources == {
-        "InvokeAggregator": outputs["aggregator_function_arn"],
-        "PerModelSchedules": "arn:aws:events:us-east-1:123456789012:rule/fma-scheduled-*",
-    }
+    assert resources == {"InvokeAggregator": outputs["aggregator_function_arn"]}
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_role_policy(RoleName="fma-aggregator-lambda", PolicyName="aggregation")
-    settle = iam.get_role_policy(RoleName="fma-aggregator-lambda", PolicyName="settle-schedules")["PolicyDocument"]
-    (statement,) = settle["Statement"]
-    assert statement["Resource"] == "arn:aws:events:us-east-1:123456789012:rule/fma-scheduled-*"
-    assert sorted(statement["Action"]) == [
-        "events:DisableRule",
-        "events:EnableRule",
-        "events:PutRule",
-        "events:PutTargets",
-    ]
+    assert_schedules_are_the_deployments_own(aws, environment, outputs["aggregator_function_arn"])
 
     s3 = boto3.client("s3", **aws)
     encryption = s3.get_bucket_encryption(Bucket=outputs["model_data_bucket"])
@@ -393,9 +383,68 @@ def test_apply_and_destroy_against_moto(tmp_path, moto_url, deployer_account):
         "POST /api-token-auth",
     }
 
+    # A schedule the service put in the group goes with the stack: nothing is left behind.
+    scheduler = boto3.client("scheduler", **aws)
+    scheduler.create_schedule(
+        GroupName="fma",
+        Name="model-1",
+        ScheduleExpression="rate(1 minute)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": outputs["aggregator_function_arn"], "RoleArn": environment["FMA_SCHEDULE_ROLE_ARN"]},
+    )
+
     terraform(workdir, "destroy", "-auto-approve", "-refresh=false")
     assert terraform(workdir, "state", "list").stdout.strip() == ""
     assert lambda_client.list_functions()["Functions"] == []
+    assert [group["Name"] for group in scheduler.list_schedule_groups()["ScheduleGroups"]] == ["default"]
+    assert scheduler.list_schedules()["Schedules"] == []
+
+
+def assert_schedules_are_the_deployments_own(aws, environment, aggregator_arn):
+    """The stack's schedule group, named in the functions' environment; the functions may change the schedules
+    of that group alone, and hand them a role that may invoke the aggregator alone."""
+    assert environment["FMA_SCHEDULE_GROUP"] == "fma"
+    group = boto3.client("scheduler", **aws).get_schedule_group(Name="fma")
+    assert group["State"] == "ACTIVE"
+    iam = boto3.client("iam", **aws)
+    in_group = "arn:aws:scheduler:us-east-1:123456789012:schedule/fma/*"
+    role = iam.get_role(RoleName="fma-scheduler")["Role"]
+    assert role["Arn"] == environment["FMA_SCHEDULE_ROLE_ARN"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"]["ArnEquals"] == {"aws:SourceArn": group["Arn"]}
+    (invoke,) = iam.get_role_policy(RoleName="fma-scheduler", PolicyName="invoke-aggregator")["PolicyDocument"][
+        "Statement"
+    ]
+    assert (invoke["Action"], sorted(invoke["Resource"])) == (
+        "lambda:InvokeFunction",
+        [aggregator_arn, f"{aggregator_arn}:*"],
+    )
+
+    def statements(function):
+        document = iam.get_role_policy(RoleName=f"fma-{function}-lambda", PolicyName="schedules")["PolicyDocument"]
+        return {statement["Sid"]: statement for statement in document["Statement"]}
+
+    api, aggregator = statements("api"), statements("aggregator")
+    assert set(api) == {"DeploymentSchedules", "PassSchedulerRole"}
+    assert api["DeploymentSchedules"]["Resource"] == in_group
+    assert sorted(api["DeploymentSchedules"]["Action"]) == [
+        "scheduler:CreateSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:UpdateSchedule",
+    ]
+    assert aggregator["DeploymentSchedules"]["Resource"] == in_group
+    assert sorted(aggregator["DeploymentSchedules"]["Action"]) == [
+        "scheduler:CreateSchedule",
+        "scheduler:UpdateSchedule",
+    ]
+    for granted in (api, aggregator):
+        assert granted["PassSchedulerRole"]["Resource"] == role["Arn"]
+        assert granted["PassSchedulerRole"]["Condition"] == {
+            "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}
+        }
+    # The deploy-time migration deletes rules of earlier versions, of that name only.
+    assert aggregator["DeleteLegacyRules"]["Resource"] == "arn:aws:events:us-east-1:123456789012:rule/fma-scheduled-*"
 
 
 def planned(workdir, *args):
@@ -435,12 +484,13 @@ def test_plan_lists_the_endpoints_the_destination_the_alarms_and_the_deploy_invo
     assert endpoints == {
         "com.amazonaws.us-east-1.secretsmanager": "Interface",
         "com.amazonaws.us-east-1.lambda": "Interface",
+        "com.amazonaws.us-east-1.scheduler": "Interface",
         "com.amazonaws.us-east-1.events": "Interface",
         "com.amazonaws.us-east-1.s3": "Gateway",
     }
     assert all(
         resources[f'aws_vpc_endpoint.interface["{service}"]']["private_dns_enabled"]
-        for service in ("secretsmanager", "lambda", "events")
+        for service in ("secretsmanager", "lambda", "scheduler", "events")
     )
     assert "aws_vpc_security_group_ingress_rule.endpoints_from_lambda[0]" in resources
 
@@ -483,6 +533,13 @@ def test_plan_lists_the_endpoints_the_destination_the_alarms_and_the_deploy_invo
         {"detail": "delete_orphan_results"},
     )
     assert set(invocations["delete_orphan_results"]["triggers"]) == {"version"}
+    schedules = resources["aws_lambda_invocation.migrate_schedules"]
+    assert (schedules["function_name"], json.loads(schedules["input"])) == (
+        "fma-aggregator",
+        {"detail": "migrate_schedules"},
+    )
+    assert set(schedules["triggers"]) == {"source_code_hash"}
+    assert resources["aws_scheduler_schedule_group.fma"]["name"] == "fma"
     bootstrap = resources["aws_lambda_invocation.bootstrap_admin"]
     assert (bootstrap["function_name"], json.loads(bootstrap["input"])) == ("fma-api", {"detail": "bootstrap_admin"})
 
@@ -649,7 +706,7 @@ def test_the_proxy_reaches_secrets_manager_and_the_functions_reach_only_the_endp
         for address, values in resources.items()
         if "aws_vpc_endpoint." in address
     }
-    assert services == {"secretsmanager", "lambda", "events", "s3"}
+    assert services == {"secretsmanager", "lambda", "scheduler", "events", "s3"}
     assert 'aws_vpc_endpoint.interface["logs"]' in created(opted_in)
 
 

@@ -1,20 +1,29 @@
-"""fma_core.aws: every boto3 client's timeouts and retries, from the environment, and AWS failures in words."""
+"""fma_core.aws: every boto3 client's timeouts, retries and region, as configured, and AWS failures in words."""
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from fma_core.aws import aws_client, aws_errors, client_config
+from fma_core.aws import AWS_DEFAULTS, AwsSettings, aws_client, aws_errors, client_config, configure_aws
 from fma_core.exceptions import ConfigurationError, ServiceUnavailableError
-
-VARIABLES = ("FMA_AWS_CONNECT_TIMEOUT", "FMA_AWS_READ_TIMEOUT", "FMA_AWS_MAX_ATTEMPTS", "FMA_AWS_BEST_EFFORT_TIMEOUT")
 
 
 @pytest.fixture(autouse=True)
-def _defaults(monkeypatch):
-    for name in VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+def _credentials(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+@pytest.fixture
+def configure():
+    """``configure_aws`` for one test; the settings before it come back afterwards."""
+    previous = []
+
+    def apply(settings):
+        previous.append(configure_aws(settings))
+
+    yield apply
+    if previous:
+        configure_aws(previous[0])
 
 
 def settings_of(config):
@@ -23,43 +32,28 @@ def settings_of(config):
 
 class TestConfig:
     def test_defaults_fit_inside_lambdas_init_phase(self):
-        assert settings_of(client_config()) == (2.0, 2.0, 2)
+        assert settings_of(client_config(settings=AWS_DEFAULTS)) == (2.0, 2.0, 2)
 
-    def test_values_from_the_environment(self, monkeypatch):
-        monkeypatch.setenv("FMA_AWS_CONNECT_TIMEOUT", "0.5")
-        monkeypatch.setenv("FMA_AWS_READ_TIMEOUT", "3")
-        monkeypatch.setenv("FMA_AWS_MAX_ATTEMPTS", "4")
+    def test_values_given(self):
+        given = AwsSettings(connect_timeout=0.5, read_timeout=3.0, max_attempts=4)
 
-        assert settings_of(client_config()) == (0.5, 3.0, 4)
+        assert settings_of(client_config(settings=given)) == (0.5, 3.0, 4)
 
-    def test_best_effort_clients_try_once_with_their_own_timeout(self, monkeypatch):
-        monkeypatch.setenv("FMA_AWS_MAX_ATTEMPTS", "4")
-        assert settings_of(client_config(best_effort=True)) == (1.0, 1.0, 1)
+    def test_best_effort_clients_try_once_with_their_own_timeout(self):
+        assert settings_of(client_config(best_effort=True, settings=AwsSettings(max_attempts=4))) == (1.0, 1.0, 1)
 
-        monkeypatch.setenv("FMA_AWS_BEST_EFFORT_TIMEOUT", "0.25")
-        assert settings_of(client_config(best_effort=True)) == (0.25, 0.25, 1)
+        given = AwsSettings(max_attempts=4, best_effort_timeout=0.25)
+        assert settings_of(client_config(best_effort=True, settings=given)) == (0.25, 0.25, 1)
 
-    @pytest.mark.parametrize(
-        ("variable", "value", "message"),
-        [
-            ("FMA_AWS_CONNECT_TIMEOUT", "2s", "FMA_AWS_CONNECT_TIMEOUT must be a number of seconds, not '2s'"),
-            ("FMA_AWS_READ_TIMEOUT", "0", "FMA_AWS_READ_TIMEOUT must be positive, not '0'"),
-            ("FMA_AWS_BEST_EFFORT_TIMEOUT", "-1", "FMA_AWS_BEST_EFFORT_TIMEOUT must be positive, not '-1'"),
-            ("FMA_AWS_MAX_ATTEMPTS", "2.5", "FMA_AWS_MAX_ATTEMPTS must be a whole number, not '2.5'"),
-            ("FMA_AWS_MAX_ATTEMPTS", "many", "FMA_AWS_MAX_ATTEMPTS must be a number of seconds, not 'many'"),
-        ],
-    )
-    def test_a_bad_value_is_refused_naming_the_variable(self, monkeypatch, variable, value, message):
-        monkeypatch.setenv(variable, value)
+    def test_clients_get_the_configured_values(self, configure):
+        configure(AwsSettings(connect_timeout=0.5, read_timeout=3.0, max_attempts=4))
 
-        with pytest.raises(ConfigurationError) as raised:
-            client_config(best_effort=variable == "FMA_AWS_BEST_EFFORT_TIMEOUT")
-
-        assert str(raised.value) == message
+        assert settings_of(aws_client("lambda", region_name="eu-west-1").meta.config) == (0.5, 3.0, 4)
 
 
 class TestClient:
-    def test_one_client_per_service_region_and_kind(self):
+    def test_one_client_per_service_region_and_kind(self, configure):
+        configure(AWS_DEFAULTS)
         lambda_client = aws_client("lambda", region_name="eu-west-1")
 
         assert aws_client("lambda", region_name="eu-west-1") is lambda_client
@@ -67,8 +61,8 @@ class TestClient:
         assert lambda_client.meta.region_name == "eu-west-1"
         assert settings_of(lambda_client.meta.config) == (2.0, 2.0, 2)
 
-    def test_region_from_the_environment(self, monkeypatch):
-        monkeypatch.setenv("AWS_REGION", "ap-south-1")
+    def test_the_configured_region(self, configure):
+        configure(AwsSettings(region="ap-south-1"))
 
         assert aws_client("s3").meta.region_name == "ap-south-1"
 
@@ -77,9 +71,9 @@ class TestClient:
 
         assert aws_client("events", region_name="us-east-1").meta.endpoint_url == "http://127.0.0.1:4566"
 
-    def test_a_silent_endpoint_fails_instead_of_hanging(self, monkeypatch, silent_endpoint):
+    def test_a_silent_endpoint_fails_instead_of_hanging(self, monkeypatch, silent_endpoint, configure):
         monkeypatch.setenv("AWS_ENDPOINT_URL", silent_endpoint)
-        monkeypatch.setenv("FMA_AWS_BEST_EFFORT_TIMEOUT", "0.2")
+        configure(AwsSettings(best_effort_timeout=0.2))
         client = aws_client("lambda", region_name="us-east-1", best_effort=True)
 
         with (

@@ -6,7 +6,6 @@ import hashlib
 import re
 from datetime import timedelta
 
-import boto3
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.test import Client as BrowserClient
@@ -19,20 +18,13 @@ from fma_django_connectors import services
 from fma_django_connectors.access.enrollment import enrollment_token_create
 from fma_django_connectors.models import Client, EnrollmentToken, FederatedModel, ModelArtifact
 from fma_django_connectors.storage.weights_storage import weights_save
+from tests.schedules_support import schedule_names, schedule_of
 
 from .conftest import PASSWORD, SignedClient, make_aggregate, make_model, stored_files, uuid_client
-from .test_schedules import events, rule_of  # noqa: F401 (events: the moto EventBridge fixture)
 
 pytestmark = pytest.mark.usefixtures("media_root")
 
 ADMIN = "/admin/fma_django_connectors"
-
-
-@pytest.fixture
-def eventbridge(request):
-    """moto's EventBridge, where the ``eventbridge`` scheduler keeps the rules."""
-    request.getfixturevalue("events")
-    return boto3.client("events", region_name="us-east-1")
 
 
 @pytest.fixture
@@ -104,19 +96,19 @@ def test_list_add_and_change_pages_load(browser, rows, name):
 
 
 class TestFederatedModel:
-    def test_add_creates_the_schedule(self, browser, eventbridge, developer):
+    def test_add_creates_the_schedule(self, browser, scheduler, developer):
         response = browser.post(f"{ADMIN}/federatedmodel/add/", model_form(developer=developer.pk))
         assert response.status_code == status.HTTP_302_FOUND
         model = FederatedModel.objects.get()
-        assert rule_of(eventbridge, model.pk)["state"] == "DISABLED"
+        assert schedule_of(scheduler, model.pk)["state"] == "DISABLED"
 
-    def test_change_of_allow_aggregation_enables_the_schedule_of_pending_work(self, browser, eventbridge, developer):
+    def test_change_of_allow_aggregation_enables_the_schedule_of_pending_work(self, browser, scheduler, developer):
         model = make_model(developer)
         services.update_create(model=model, client=services.client_register(model=model), weights=parse_weights([1.0]))
         form = model_form(developer=developer.pk, allow_aggregation="on")
         response = browser.post(f"{ADMIN}/federatedmodel/{model.pk}/change/", form)
         assert response.status_code == status.HTTP_302_FOUND
-        assert rule_of(eventbridge, model.pk)["state"] == "ENABLED"
+        assert schedule_of(scheduler, model.pk)["state"] == "ENABLED"
 
     @pytest.mark.parametrize(
         ("fields", "message"),
@@ -126,6 +118,8 @@ class TestFederatedModel:
             ({"requirement": "require_x_updates"}, "require_x_updates needs argument &#x27;num_updates&#x27;"),
             ({"update_schema": '{"type": 5}'}, "not a valid JSON Schema: 5 is not valid under any of the given"),
             ({"client_agg_results_schema": "[1]"}, "must be a JSON Schema (an object or a boolean)"),
+            ({"update_schema": '{"$ref": "http://127.0.0.1:9/s.json"}'}, "is not local: a schema may refer only"),
+            ({"client_agg_results_schema": '{"pattern": "(?=a)"}'}, "cannot run in linear time (RE2: "),
         ],
     )
     def test_what_the_api_refuses_the_admin_refuses(self, browser, developer, fields, message):
@@ -185,17 +179,17 @@ class TestFederatedModel:
         assert model.current_artifact.federated_model_id == model.pk
 
     def test_delete_removes_files_and_schedule(
-        self, browser, eventbridge, rows, media_root, django_capture_on_commit_callbacks
+        self, browser, scheduler, rows, media_root, django_capture_on_commit_callbacks
     ):
         model = rows["federatedmodel"]
-        assert rule_of(eventbridge, model.pk)["state"] == "DISABLED"
+        assert schedule_of(scheduler, model.pk)["state"] == "DISABLED"
         assert len(stored_files(media_root)) == 3
         with django_capture_on_commit_callbacks(execute=True):
             response = browser.post(f"{ADMIN}/federatedmodel/{model.pk}/delete/", {"post": "yes"})
         assert response.status_code == status.HTTP_302_FOUND
         assert not FederatedModel.objects.exists()
         assert stored_files(media_root) == []
-        assert eventbridge.list_rules(NamePrefix=f"fma-scheduled-{model.pk}")["Rules"] == []
+        assert schedule_names(scheduler) == []
 
     def test_bulk_delete_removes_files(self, browser, rows, media_root, django_capture_on_commit_callbacks):
         model = rows["federatedmodel"]

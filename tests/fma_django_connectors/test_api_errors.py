@@ -25,7 +25,7 @@ def _raises(request, kind: str):
         "model": ModelNotFoundError("federated model 7 does not exist"),
         "configuration": ConfigurationError("Unknown aggregator 'x' (setting AGGREGATOR_SETTINGS)"),
         "secret": SecretUnavailableError("Secret 'fma/db' could not be read: AWS Secrets Manager is unreachable"),
-        "schedule": ScheduleUnavailableError("Could not update the aggregation schedule fma-scheduled-7: down"),
+        "schedule": ScheduleUnavailableError("Could not update the aggregation schedule fma/model-7: down"),
         "s3-unreachable": EndpointConnectionError(endpoint_url="https://s3.amazonaws.com/bucket/key"),
         "s3-refused": ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject"),
         "bug": RuntimeError("secret internals"),
@@ -77,7 +77,7 @@ def test_a_configuration_error_is_a_json_500_naming_the_setting(db):
     ("kind", "detail"),
     [
         ("secret", "Secret 'fma/db' could not be read: AWS Secrets Manager is unreachable"),
-        ("schedule", "Could not update the aggregation schedule fma-scheduled-7: down"),
+        ("schedule", "Could not update the aggregation schedule fma/model-7: down"),
         (
             "s3-unreachable",
             "Could not read or write model data: AWS S3 is unreachable (Could not connect to the endpoint URL: "

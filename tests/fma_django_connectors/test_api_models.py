@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework import status
 
+from fma_django_connectors import services
 from fma_django_connectors.aggregation.schedules import ScheduleUnavailableError, schedulers
 from fma_django_connectors.models import FederatedModel, ModelArtifact
 
@@ -42,10 +43,10 @@ class _UnavailableScheduler:
     """A scheduler whose AWS side is down, as ``schedules`` reports it."""
 
     def sync(self, *, model_id: int, enabled: bool) -> None:
-        raise ScheduleUnavailableError(f"Could not update the aggregation schedule fma-scheduled-{model_id}: down")
+        raise ScheduleUnavailableError(f"Could not update the aggregation schedule fma/model-{model_id}: down")
 
     def remove(self, *, model_id: int) -> None:
-        raise ScheduleUnavailableError(f"Could not remove the aggregation schedule fma-scheduled-{model_id}: down")
+        raise ScheduleUnavailableError(f"Could not remove the aggregation schedule fma/model-{model_id}: down")
 
 
 UNAVAILABLE_SCHEDULER = "unavailable (tests)"
@@ -198,6 +199,31 @@ class TestChange:
         assert response.json()["clients"] == [str(fed_client.uuid)]
         response = developer_api.patch(detail(model), {"clients": []}, format="json")
         assert response.json()["clients"] == []
+
+    def test_clients_of_other_developers_models_are_answered_as_unknown(
+        self, developer_api, developer, model, fed_client, other_model
+    ):
+        stranger = services.client_register(model=other_model)
+        unknown = "00000000-0000-4000-8000-000000000000"
+        answers = [
+            developer_api.patch(detail(model), {"clients": [str(fed_client.uuid), name]}, format="json")
+            for name in (str(stranger.uuid), unknown)
+        ]
+        assert [answer.status_code for answer in answers] == [status.HTTP_400_BAD_REQUEST] * 2
+        messages = [
+            answer.json()["clients"][0].replace(name, "<id>")
+            for answer, name in zip(answers, (str(stranger.uuid), unknown), strict=True)
+        ]
+        assert messages == ['Invalid pk "<id>" - object does not exist.'] * 2
+        assert list(model.clients.all()) == [fed_client]
+        created = developer_api.post(
+            MODELS, {"name": "more", "aggregator": "average_layers", "clients": [str(stranger.uuid)]}, format="json"
+        )
+        assert created.json() == {"clients": [f'Invalid pk "{stranger.uuid}" - object does not exist.']}
+        # A client of one of the developer's models may be added to another of its models.
+        second = make_model(developer, name="second")
+        response = developer_api.patch(detail(second), {"clients": [str(fed_client.uuid)]}, format="json")
+        assert response.json()["clients"] == [str(fed_client.uuid)]
 
     def test_initial_model_only_on_creation(self, developer_api, model):
         response = developer_api.patch(detail(model), {"initial_model": [1, 2]}, format="json")

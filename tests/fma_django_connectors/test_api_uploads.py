@@ -26,6 +26,7 @@ from rest_framework import status
 from fma_core.serialization import Weights
 from fma_core.tensors import encode_safetensors
 from fma_django_connectors import services
+from fma_django_connectors.conf import fma_settings
 from fma_django_connectors.exceptions import ApplicationError
 from fma_django_connectors.models import ModelArtifact, ModelUpdate, Upload
 
@@ -375,7 +376,7 @@ class TestCleanup:
     def test_downloads_go_once_their_urls_expired(self, db, media_root, settings):
         old = default_storage.save("downloads/old.npz", ContentFile(b"old"))
         fresh = default_storage.save("downloads/fresh.npz", ContentFile(b"fresh"))
-        expired_at = (timezone.now() - timedelta(seconds=settings.FMA_DOWNLOAD_LIFETIME_SECONDS + 1)).timestamp()
+        expired_at = (timezone.now() - timedelta(seconds=fma_settings.FMA_DOWNLOAD_LIFETIME_SECONDS + 1)).timestamp()
         os.utime(media_root / old, (expired_at, expired_at))
         call_command("cleanup_uploads")
         assert stored_files(media_root) == [fresh]
@@ -601,3 +602,50 @@ def test_concurrent_completions_of_refused_bytes_leave_nothing(fed_client_api, m
     assert all(refusal in (refused_bytes, gone) for refusal in refusals)
     assert not Upload.objects.exists()
     assert uploaded_files(media_root) == []
+
+
+class TestSignedModelUploads:
+    """On a ``signed`` model an upload is completed by a signed request only; a stolen uuid learns nothing."""
+
+    @pytest.fixture
+    def signed_upload(self, signer, signed_model):
+        data = json_bytes([[5.0, 6.0], [7.0]])
+        created = signer.call(
+            "POST", UPLOADS, {"federated_model": signed_model.pk, "format": "json", "size": len(data)}
+        )
+        assert created.status_code == status.HTTP_201_CREATED, created.json()
+        return created.json()["id"], data
+
+    def test_a_stolen_uuid_cannot_tell_an_upload_exists(self, signer, signed_upload):
+        upload_id, _ = signed_upload
+        # Before the bytes: a 409 ("no bytes yet") would confirm the upload; it answers as an unknown id.
+        response = complete(uuid_client(Upload.objects.get(pk=upload_id).client), upload_id)
+        assert (response.status_code, response.json()) == (status.HTTP_404_NOT_FOUND, NO_UPLOAD)
+
+    def test_a_stolen_uuid_cannot_complete_it_nor_read_its_data(self, signer, signed_upload):
+        upload_id, data = signed_upload
+        send(upload_id, data)
+        response = complete(uuid_client(Upload.objects.get(pk=upload_id).client), upload_id)
+        assert (response.status_code, response.json()) == (status.HTTP_404_NOT_FOUND, NO_UPLOAD)
+        assert not ModelUpdate.objects.exists()
+
+        signed = signer.call("POST", f"{UPLOADS}{upload_id}/complete/")
+        assert signed.status_code == status.HTTP_201_CREATED
+        assert signed.json()["data"] == [[5.0, 6.0], [7.0]]
+        # Completed, it still answers the unsigned request as an unknown upload (its data is the client's).
+        again = complete(uuid_client(Upload.objects.get(pk=upload_id).client), upload_id)
+        assert (again.status_code, again.json()) == (status.HTTP_404_NOT_FOUND, NO_UPLOAD)
+
+    def test_an_unknown_and_a_foreign_upload_answer_alike(self, signer, signed_upload, fed_client_api, model):
+        upload_id, _ = signed_upload
+        foreign = update_upload(fed_client_api, model, b"[1]").json()["id"]
+        unknown = "00000000-0000-4000-8000-000000000000"
+        answers = {
+            (response.status_code, response.content)
+            for response in (
+                signer.call("POST", f"{UPLOADS}{unknown}/complete/"),
+                signer.call("POST", f"{UPLOADS}{foreign}/complete/"),
+                complete(uuid_client(Upload.objects.get(pk=upload_id).client), upload_id),
+            )
+        }
+        assert answers == {(status.HTTP_404_NOT_FOUND, orjson.dumps(NO_UPLOAD))}

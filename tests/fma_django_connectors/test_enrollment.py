@@ -148,6 +148,20 @@ class TestInvite:
         assert other_developer_api.get(TOKENS).json() == []
         assert other_developer_api.get(f"{TOKENS}{created['id']}/").status_code == status.HTTP_404_NOT_FOUND
 
+    def test_the_model_filter_answers_a_foreign_model_as_an_unknown_one(
+        self, other_developer_api, developer_api, invite_model
+    ):
+        self.create_token(developer_api, invite_model)
+        unknown = invite_model.pk + 1000
+        foreign = other_developer_api.get(TOKENS, {"federated_model": invite_model.pk})
+        missing = other_developer_api.get(TOKENS, {"federated_model": unknown})
+        assert (foreign.status_code, foreign.json()) == (missing.status_code, missing.json()) == (200, [])
+        own = developer_api.get(TOKENS, {"federated_model": invite_model.pk}).json()
+        assert [row["federated_model"] for row in own] == [invite_model.pk]
+        assert developer_api.get(TOKENS, {"federated_model": unknown}).json() == []
+        malformed = developer_api.get(TOKENS, {"federated_model": "x"})
+        assert (malformed.status_code, malformed.json()) == (400, {"federated_model": ["Enter a whole number."]})
+
     def test_clients_cannot_create_tokens(self, fed_client_api, model):
         response = fed_client_api.post(TOKENS, {"federated_model": model.pk}, format="json")
         assert response.status_code == status.HTTP_403_FORBIDDEN

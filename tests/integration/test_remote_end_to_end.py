@@ -3,7 +3,7 @@
 Moto runs as a server on 127.0.0.1 inside this process; the API and aggregator functions run in their
 own processes, each a warm "container" (``lambda_runtime.py``) fed API Gateway and Lambda events, with
 nothing but the environment a deployment gives them. The database credentials and the Django key come
-from moto's Secrets Manager, weights files go to moto's S3, schedules to moto's EventBridge.
+from moto's Secrets Manager, weights files go to moto's S3, schedules to moto's EventBridge Scheduler.
 
 Moto accepts asynchronous Lambda invokes without recording them, so the test watches its Lambda backend
 (in this process) and replays each captured payload to the aggregator function, as Lambda would.
@@ -39,6 +39,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 ORIGIN = "e2e0000001.execute-api.us-east-1.amazonaws.com"
 BUCKET = "fma-model-data-e2e"
+SCHEDULE_GROUP = "fma-e2e"
 DB_SECRET_ID = "fma/e2e/database"
 KEY_SECRET_ID = "fma/e2e/django-secret-key"
 ADMIN_PASSWORD = secrets.token_urlsafe(16)
@@ -88,6 +89,7 @@ def environment(moto, aws, aggregator_arn, database, tmp_path_factory):
     )
     manager.create_secret(Name=KEY_SECRET_ID, SecretString=secrets.token_urlsafe(50))
     aws("s3").create_bucket(Bucket=BUCKET)
+    aws("scheduler").create_schedule_group(Name=SCHEDULE_GROUP)
     static_root = tmp_path_factory.mktemp("staticfiles")
     environment = {
         "PATH": os.environ["PATH"],
@@ -104,6 +106,8 @@ def environment(moto, aws, aggregator_arn, database, tmp_path_factory):
         # As the SAM template sets it by default: every execute-api host of the region.
         "TRUSTED_ORIGIN": f".execute-api.{REGION}.amazonaws.com",
         "AGGREGATOR_LAMBDA_ARN": aggregator_arn,
+        "FMA_SCHEDULE_GROUP": SCHEDULE_GROUP,
+        "FMA_SCHEDULE_ROLE_ARN": "arn:aws:iam::123456789012:role/fma-scheduler",
         "FMA_STATIC_ROOT": str(static_root),
     }
     # The build step of the package: collected admin files, as the Lambda artifact ships them.
@@ -149,10 +153,10 @@ def api(api_function, environment):
     return Api(api_function, ORIGIN)
 
 
-def rule_of(aws, model_id):
-    events = aws("events")
-    rule = events.describe_rule(Name=f"fma-scheduled-{model_id}")
-    return rule["State"], events.list_targets_by_rule(Rule=f"fma-scheduled-{model_id}")["Targets"]
+def schedule_of(aws, model_id):
+    """State and target of the model's schedule in the deployment's group."""
+    schedule = aws("scheduler").get_schedule(GroupName=SCHEDULE_GROUP, Name=f"model-{model_id}")
+    return schedule["State"], [schedule["Target"]]
 
 
 def bucket_keys(aws, prefix):
@@ -164,7 +168,7 @@ def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_
     assert status == 200, body
     owner = {"Authorization": f"Token {body['token']}"}
 
-    # Create: the initial weights land in S3, the schedule in EventBridge, idle while nothing is pending.
+    # Create: the initial weights land in S3, the schedule in EventBridge Scheduler, idle while nothing is pending.
     status, model = api(
         "POST",
         "/api/v1/models/",
@@ -172,7 +176,7 @@ def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_
         owner,
     )
     assert status == 201, model
-    state, targets = rule_of(aws, model["id"])
+    state, targets = schedule_of(aws, model["id"])
     assert state == "DISABLED"
     assert [(target["Arn"], json.loads(target["Input"])) for target in targets] == [
         (aggregator_arn, {"detail": {"model_id": model["id"]}})
@@ -181,9 +185,9 @@ def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_
 
     # Pause and resume: still nothing to do, still idle.
     assert api("PATCH", f"/api/v1/models/{model['id']}/", {"allow_aggregation": False}, owner)[0] == 200
-    assert rule_of(aws, model["id"])[0] == "DISABLED"
+    assert schedule_of(aws, model["id"])[0] == "DISABLED"
     assert api("PATCH", f"/api/v1/models/{model['id']}/", {"allow_aggregation": True}, owner)[0] == 200
-    assert rule_of(aws, model["id"])[0] == "DISABLED"
+    assert schedule_of(aws, model["id"])[0] == "DISABLED"
 
     # Two clients push updates: each is stored in S3 and starts the aggregator asynchronously.
     clients = []
@@ -201,7 +205,7 @@ def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_
         assert status == 201, update
     assert len(bucket_keys(aws, "updates/")) == 2
     # Work is pending: the schedule sweeps until it is done.
-    assert rule_of(aws, model["id"])[0] == "ENABLED"
+    assert schedule_of(aws, model["id"])[0] == "ENABLED"
     assert invokes == [
         {"function": aggregator_arn, "type": "Event", "payload": {"model_id": model["id"]}},
         {"function": aggregator_arn, "type": "Event", "payload": {"model_id": model["id"]}},
@@ -212,7 +216,7 @@ def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_
     assert aggregate_id is not None
     assert len(bucket_keys(aws, "aggregates/")) == 1
     # Nothing left: the schedule goes idle again.
-    assert rule_of(aws, model["id"])[0] == "DISABLED"
+    assert schedule_of(aws, model["id"])[0] == "DISABLED"
     # The second invoke (and the schedule's event) find nothing left to do.
     assert aggregator_function.invoke(invokes[1]["payload"]) is None
     assert aggregator_function.invoke(json.loads(targets[0]["Input"])) is None
@@ -220,9 +224,9 @@ def test_model_lifecycle_over_aws(api, aws, invokes, aggregator_arn, aggregator_
     status, latest = api("GET", f"/api/v1/models/{model['id']}/get_latest_model/", headers=clients[0])
     assert (status, latest) == (200, {"values": [2.0, 3.0], "aggregate": aggregate_id})
 
-    # Delete: the rule goes with the model, and so do its files.
+    # Delete: the schedule goes with the model, and so do its files.
     assert api("DELETE", f"/api/v1/models/{model['id']}/", headers=owner)[0] == 204
-    assert f"fma-scheduled-{model['id']}" not in [rule["Name"] for rule in aws("events").list_rules()["Rules"]]
+    assert aws("scheduler").list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"] == []
     assert bucket_keys(aws, "") == []
 
 
@@ -265,10 +269,10 @@ def test_an_update_is_stored_once_when_lambda_is_unreachable(
     assert f"model {model['id']}: could not invoke the aggregator Lambda: AWS Lambda is unreachable" in log
     assert "check the network route to it (VPC endpoint or NAT) and AGGREGATOR_LAMBDA_ARN" in log
     # The schedule, woken by the update, is what aggregates it.
-    state, targets = rule_of(aws, model["id"])
+    state, targets = schedule_of(aws, model["id"])
     assert state == "ENABLED"
     assert aggregator_function.invoke(json.loads(targets[0]["Input"])) is not None
-    assert rule_of(aws, model["id"])[0] == "DISABLED"
+    assert schedule_of(aws, model["id"])[0] == "DISABLED"
     assert api("GET", f"/api/v1/models/{model['id']}/get_latest_model/", headers=client)[1]["values"] == [5.0]
 
 

@@ -178,3 +178,33 @@ def test_a_body_of_another_length_is_refused_and_completing_waits_for_the_bytes(
     assert status == 200
     status, _, answer = client.call("POST", f"/api/v1/uploads/{target['id']}/complete/")
     assert status == 201, answer
+
+
+def test_an_upload_url_takes_no_bytes_once_its_upload_is_completed_or_gone(server):
+    developer = Caller(server, basic=("admin", PASSWORD))
+    model = developer.json("POST", "/api/v1/models/", {"name": "once", "aggregator": "avg_values_if_data"}, expect=201)
+    uuid = developer.json("POST", f"/api/v1/models/{model['id']}/register_client/", expect=200)["uuid"]
+    client = Caller(server, client_uuid=uuid)
+    data = safetensors.numpy.save({"w": np.ones(10, np.float32)})
+    target, status, update = client.upload(model["id"], data)
+    assert status == 201, update
+
+    status, headers, answer = _send("PUT", target["upload_url"], body=data, headers=target["headers"])
+    assert (status, headers["Content-Type"]) == (409, "application/json")
+    assert json.loads(answer) == {
+        "detail": f"Upload {target['id']} is completed: its URL takes no more bytes; make a new upload."
+    }
+    # Nothing was written where the bytes of the completed upload were.
+    assert list((server.data_dir / "media" / "uploads").glob("*")) == []
+
+    # An upload refused at completion (bytes that are not weights) is removed; its URL goes with it.
+    bad = b"x" * len(data)
+    target, status, answer = client.upload(model["id"], bad)
+    assert status == 400, answer
+    status, _, answer = _send("PUT", target["upload_url"], body=bad, headers=target["headers"])
+    assert status == 410
+    assert json.loads(answer) == {
+        "detail": f"Upload {target['id']} no longer exists (refused, expired or its model deleted): "
+        "its URL takes no more bytes; make a new upload."
+    }
+    assert list((server.data_dir / "media" / "uploads").glob("*")) == []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
-from federated_learning_project.fma_settings import API_SERVICE_SETTINGS
-from secrets_managers import get_secrets_manager, read_secret
+from federated_learning_project.settings_base import secrets_manager
+from secrets_managers import read_secret
 
 # The variable settings_remote takes the secret id from, named in every error.
 SETTING = "FMA_DB_SECRET_PATH"
@@ -17,10 +17,7 @@ def database_credentials(secret_id: str, *, fresh: bool = False) -> tuple[str, s
     Raises ``SecretUnavailableError`` when the secret cannot be read, ``ImproperlyConfigured`` when it does
     not hold the two strings; neither message carries the value.
     """
-    get_secret = get_secrets_manager(
-        API_SERVICE_SETTINGS["secrets_manager"], setting='API_SERVICE_SETTINGS["secrets_manager"]'
-    )
-    credentials = read_secret(get_secret, secret_id, setting=SETTING, fresh=fresh)
+    credentials = read_secret(secrets_manager(), secret_id, setting=SETTING, fresh=fresh)
     if not (
         isinstance(credentials, dict)
         and isinstance(credentials.get("username"), str)

@@ -10,8 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from fma_core.exceptions import ConfigurationError
-from secrets_managers import SecretUnavailableError
+from secrets_managers import SecretUnavailableError, aws_secrets
 from secrets_managers.aws_secrets import get_secret
 
 DB_CREDENTIALS = {"username": "fma", "password": "s3cr3t-pa55word"}
@@ -75,7 +74,7 @@ class TestSecretsManagerApi:
         assert get_secret("fma/other") == "first"
 
     def test_value_is_read_again_after_the_ttl(self, secretsmanager, monkeypatch):
-        monkeypatch.setenv("FMA_SECRETS_CACHE_TTL", "0.2")
+        monkeypatch.setattr(aws_secrets, "cache_ttl_seconds", 0.2)
         secretsmanager.create_secret(Name="rotating", SecretString="first")
         assert get_secret("rotating") == "first"
         secretsmanager.put_secret_value(SecretId="rotating", SecretString="second")
@@ -166,7 +165,7 @@ class TestLambdaExtension:
         assert len(extension.requests) == 1
 
     def test_no_cache_with_a_zero_ttl(self, extension, monkeypatch):
-        monkeypatch.setenv("FMA_SECRETS_CACHE_TTL", "0")
+        monkeypatch.setattr(aws_secrets, "cache_ttl_seconds", 0.0)
         extension.secrets["key"] = {"SecretString": "k"}
 
         get_secret("key")
@@ -196,14 +195,3 @@ class TestLambdaExtension:
 
         assert get_secret("key") == "from-secrets-manager"
         assert extension.requests == []
-
-
-def test_bad_ttl_names_the_variable(monkeypatch, secretsmanager):
-    secretsmanager.create_secret(Name="key", SecretString="k")
-    get_secret("key")
-    monkeypatch.setenv("FMA_SECRETS_CACHE_TTL", "five minutes")
-
-    with pytest.raises(
-        ConfigurationError, match=r"FMA_SECRETS_CACHE_TTL must be a number of seconds, not 'five minutes'"
-    ):
-        get_secret("key")
