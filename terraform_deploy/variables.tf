@@ -128,7 +128,7 @@ variable "vpc_id" {
 }
 
 variable "subnet_ids" {
-  description = "Private subnets (two or more zones) for the database and the functions; they reach S3, Secrets Manager, Lambda and EventBridge through the VPC endpoints created here, or through a NAT gateway (vpc_routes_to_aws)."
+  description = "Private subnets (two or more zones) for the database and the functions; they reach S3, Secrets Manager, Lambda, EventBridge Scheduler and EventBridge through the VPC endpoints created here, or through a NAT gateway (vpc_routes_to_aws)."
   type        = list(string)
 }
 
@@ -139,7 +139,7 @@ variable "logs_endpoint" {
 }
 
 variable "vpc_routes_to_aws" {
-  description = "true when the subnets already reach the AWS APIs (a NAT gateway, or endpoints of their own): no VPC endpoints are created. false creates interface endpoints for Secrets Manager, Lambda and EventBridge (and CloudWatch Logs with logs_endpoint) and a gateway endpoint for S3."
+  description = "true when the subnets already reach the AWS APIs (a NAT gateway, or endpoints of their own): no VPC endpoints are created. false creates interface endpoints for Secrets Manager, Lambda, EventBridge Scheduler and EventBridge (and CloudWatch Logs with logs_endpoint) and a gateway endpoint for S3."
   type        = bool
   default     = false
 }
