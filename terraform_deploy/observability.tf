@@ -102,24 +102,17 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
     label       = "5xx (% of requests)"
     return_data = true
   }
-  metric_query {
-    id = "errors"
-    metric {
-      namespace   = "AWS/ApiGateway"
-      metric_name = "5xx"
-      dimensions  = { ApiId = aws_apigatewayv2_api.fma.id }
-      stat        = "Sum"
-      period      = 300
-    }
-  }
-  metric_query {
-    id = "requests"
-    metric {
-      namespace   = "AWS/ApiGateway"
-      metric_name = "Count"
-      dimensions  = { ApiId = aws_apigatewayv2_api.fma.id }
-      stat        = "Sum"
-      period      = 300
+  dynamic "metric_query" {
+    for_each = { errors = "5xx", requests = "Count" }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = "AWS/ApiGateway"
+        metric_name = metric_query.value
+        dimensions  = { ApiId = aws_apigatewayv2_api.fma.id }
+        stat        = "Sum"
+        period      = 300
+      }
     }
   }
 }

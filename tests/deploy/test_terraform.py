@@ -450,6 +450,22 @@ def assert_schedules_are_the_deployments_own(aws, environment, aggregator_arn):
     assert aggregator["DeleteLegacyRules"]["Resource"] == "arn:aws:events:us-east-1:123456789012:rule/fma-scheduled-*"
 
 
+# Every deployment's alarms: errors and throttles of each function, failures waiting, the API's 5xx rate and
+# latency, the database's CPU, connections and free storage (and the proxy's pool with create_rds_proxy).
+ALARMS = {
+    "fma-api-errors",
+    "fma-api-throttles",
+    "fma-aggregator-errors",
+    "fma-aggregator-throttles",
+    "fma-aggregator-failures-queued",
+    "fma-api-5xx-rate",
+    "fma-api-latency-p99",
+    "fma-db-cpu",
+    "fma-db-connections",
+    "fma-db-free-storage",
+}
+
+
 def planned(workdir, *args):
     """``{address: planned values}`` of every resource a plan would create, and the root module's outputs."""
     terraform(workdir, "plan", "-out=fma.tfplan", *args)
@@ -503,18 +519,7 @@ def test_plan_lists_the_endpoints_the_destination_the_alarms_and_the_deploy_invo
     assert resources["aws_sqs_queue.aggregator_failures"]["name"] == "fma-aggregator-failures"
 
     alarms = {values["alarm_name"]: values for address, values in resources.items() if "metric_alarm" in address}
-    assert set(alarms) == {
-        "fma-api-errors",
-        "fma-api-throttles",
-        "fma-aggregator-errors",
-        "fma-aggregator-throttles",
-        "fma-aggregator-failures-queued",
-        "fma-api-5xx-rate",
-        "fma-api-latency-p99",
-        "fma-db-cpu",
-        "fma-db-connections",
-        "fma-db-free-storage",
-    }
+    assert set(alarms) == ALARMS
     assert alarms["fma-aggregator-failures-queued"]["metric_name"] == "ApproximateNumberOfMessagesVisible"
 
     # Migrations on the aggregator (900 s), re-run with each new version (and app role secret); then the
@@ -770,19 +775,7 @@ def test_every_alarm_tells_the_alarm_topic_and_the_service_is_watched(production
         "aws_sns_topic.alarms.arn"
     }
 
-    assert set(alarms) == {
-        "fma-api-errors",
-        "fma-api-throttles",
-        "fma-aggregator-errors",
-        "fma-aggregator-throttles",
-        "fma-aggregator-failures-queued",
-        "fma-api-5xx-rate",
-        "fma-api-latency-p99",
-        "fma-db-cpu",
-        "fma-db-connections",
-        "fma-db-free-storage",
-        "fma-db-proxy-borrow-latency",
-    }
+    assert set(alarms) == ALARMS | {"fma-db-proxy-borrow-latency"}
     rate = {query["id"]: query for query in alarms["fma-api-5xx-rate"]["after"]["metric_query"]}
     assert rate["errors"]["metric"][0]["metric_name"] == "5xx"
     assert rate["requests"]["metric"][0]["metric_name"] == "Count"
