@@ -1,0 +1,55 @@
+"""What ``fma`` prints: tables for people (rich), JSON for programs (``--json``), one-line errors on stderr."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+Cell = str | Callable[[dict[str, Any]], Any]
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def text(value: Any) -> str:
+    """A cell: empty for None, ``yes``/``no`` for booleans, JSON for lists and mappings."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, Cell]], *, title: str | None = None) -> Table:
+    """A table of ``rows``: each column a header and the row's key, or a function of the row."""
+    shown = Table(title=title, title_justify="left")
+    for header, _ in columns:
+        shown.add_column(header, overflow="fold")
+    for row in rows:
+        shown.add_row(*(text(cell(row) if callable(cell) else row.get(cell)) for _, cell in columns))
+    return shown
+
+
+def fields(row: dict[str, Any], *, title: str | None = None) -> Table:
+    """One row as a two-column table of its fields."""
+    return table(
+        [{"field": name, "value": value} for name, value in row.items()],
+        [("field", "field"), ("value", "value")],
+        title=title,
+    )
+
+
+def show(rows_or_table: Table | str) -> None:
+    Console().print(rows_or_table)
+
+
+def error(message: str) -> None:
+    typer.echo(f"Error: {message}", err=True)
