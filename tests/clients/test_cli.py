@@ -180,6 +180,12 @@ class TestModels:
         assert (shown["name"], shown["requirement"]) == ("from-json", "all_clients")
         assert "from-json" in succeeds("models", "show", from_json["id"]).stdout
 
+    def test_create_from_stdin(self):
+        created = json.loads(succeeds("models", "create", "--file", "-", "--json", input="name: from-stdin\n").stdout)
+
+        assert created["name"] == "from-stdin"
+        assert created["aggregator"] == "fed_avg", "the default aggregator"
+
     def test_files_that_hold_no_model_are_refused_before_the_service_is_asked(self, tmp_path):
         cases = {
             "list.json": ("[1, 2]", "must hold a mapping of the model's fields, not list"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -13,7 +12,8 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from fma_client.cli import credentials, output, watching
-from fma_client.cli.session import Row, Session, log_in
+from fma_client.cli.inputs import CliError, read_model_file
+from fma_client.cli.session import Session, log_in
 from fma_client.errors import APIError, FMAClientError, ServiceUnreachable, Unauthorized
 from fma_client.transport import DEFAULT_URL
 
@@ -32,10 +32,6 @@ app.add_typer(models_app, name="models")
 app.add_typer(tokens_app, name="tokens")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (for programs) instead of a table.")]
-
-
-class CliError(Exception):
-    """Input ``fma`` refuses before asking the service (a missing file, a body that is not a mapping)."""
 
 
 class WeightFormat(StrEnum):
@@ -130,33 +126,6 @@ def models_list(as_json: JsonOption = False) -> None:
     """The models you develop."""
     rows = _session().list_models()
     output.emit_json(rows) if as_json else output.show(output.table(rows, MODEL_COLUMNS))
-
-
-def read_model_file(path: Path) -> Row:
-    """A model's body from a ``.json`` or ``.yaml``/``.yml`` file (``-`` reads JSON or YAML from stdin)."""
-    try:
-        content = typer.get_text_stream("stdin").read() if str(path) == "-" else path.read_text()
-    except OSError as error:
-        raise CliError(f"Cannot read {path}: {error.strerror}") from None
-    if path.suffix.lower() in (".yaml", ".yml") or (str(path) == "-" and not content.lstrip().startswith("{")):
-        try:
-            import yaml
-        except ImportError:
-            raise CliError(f"{path} is YAML, which needs PyYAML: pip install 'fma-client[cli]' (or pyyaml)") from None
-        try:
-            body = yaml.safe_load(content)
-        except yaml.YAMLError as error:
-            raise CliError(f"{path} is not valid YAML: {error}".replace("\n", " ")) from None
-    else:
-        try:
-            body = json.loads(content)
-        except ValueError as error:
-            raise CliError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(body, dict):
-        raise CliError(f"{path} must hold a mapping of the model's fields, not {type(body).__name__}")
-    if not body.get("name"):
-        raise CliError(f"{path} names no model: `name` is missing")
-    return body
 
 
 @models_app.command("create")

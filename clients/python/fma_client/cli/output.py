@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 
 Cell = str | Callable[[dict[str, Any]], Any]
@@ -47,8 +47,8 @@ def fields(row: dict[str, Any], *, title: str | None = None) -> Table:
     )
 
 
-def show(rows_or_table: Table | str) -> None:
-    Console().print(rows_or_table)
+def show(renderable: RenderableType) -> None:
+    Console().print(renderable)
 
 
 def error(message: str) -> None:

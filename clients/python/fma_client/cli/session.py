@@ -51,9 +51,10 @@ class Session:
     def newest_aggregates(self, model_id: int, count: int) -> list[Row]:
         """The model's ``count`` newest aggregates, newest first: one request however many the model has."""
         # DeveloperClient.list_aggregates pages through all of them, too much for a poll every few seconds.
-        return self._client._transport.json(
+        rows: list[Row] = self._client._transport.json(
             "GET", "api/v1/model_aggregates/", idempotent=True, params={"federated_model": model_id, "page_size": count}
         )
+        return rows
 
     def list_scores(self, aggregate_id: int) -> list[Row]:
         return self._client.list_scores(aggregate_id)
