@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -211,7 +212,7 @@ class TestModels:
 
         line = fails("models", "create", "--file", tmp_path / "model.json")
 
-        assert line.startswith("Error: aggregator: ")
+        assert line.startswith("Error: aggregator: Unknown aggregator 'no-such-aggregator'; registered: ")
         assert line.endswith("(HTTP 400)")
 
     def test_an_unknown_model_is_a_404_line(self):
@@ -349,12 +350,13 @@ class TestEnrollmentTokens:
         model = created_model(tmp_path, name="expiring", registration="invite")
 
         row = json.loads(
-            succeeds("tokens", "create", model["id"], "--expires-at", "2099-01-02T03:04:05", "--json").stdout
+            succeeds("tokens", "create", model["id"], "--expires-at", "2099-01-02T03:04:05+00:00", "--json").stdout
         )
 
         assert row["token"]
         assert row["uses"] == 1
-        assert row["expires_at"].startswith("2099-01-0")
+        assert datetime.fromisoformat(row["expires_at"]) == datetime(2099, 1, 2, 3, 4, 5, tzinfo=UTC)
+        assert "--expires-at" in fma("tokens", "create", model["id"], "--expires-at", "soon").stderr
 
 
 def test_the_console_script_is_the_cli():

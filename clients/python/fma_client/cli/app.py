@@ -201,6 +201,8 @@ def download(
     typer.echo(f"Wrote aggregate {aggregate_id} ({weight_format.value}, {size} bytes) to {output_file}.")
 
 
+# ISO 8601 as typer's defaults read it, and with a UTC offset (``+00:00``); without one a time is local.
+EXPIRY_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
 TOKEN_COLUMNS: list[tuple[str, output.Cell]] = [
     ("id", "id"),
     ("model", "federated_model"),
@@ -227,7 +229,8 @@ def tokens_create(
     model_id: Annotated[int, typer.Argument(metavar="MODEL_ID")],
     uses: Annotated[int, typer.Option(min=1, help="How many clients may register with it.")] = 1,
     expires_at: Annotated[
-        datetime | None, typer.Option(help="When it stops working (ISO 8601; default: the service's, 7 days).")
+        datetime | None,
+        typer.Option(formats=EXPIRY_FORMATS, help="When it stops working (default: the service's, 7 days)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
