@@ -8,12 +8,12 @@ import json
 import os
 import pty
 import select
+import shutil
 import signal
 import stat
 import subprocess
 import sys
 import time
-import tomllib
 from datetime import UTC, datetime
 
 import numpy as np
@@ -359,10 +359,24 @@ class TestEnrollmentTokens:
         assert "--expires-at" in fma("tokens", "create", model["id"], "--expires-at", "soon").stderr
 
 
-def test_the_console_script_is_the_cli():
-    """``pip install 'fma-client[cli]'`` installs ``fma``, which runs this app."""
-    project = tomllib.loads((REPOSITORY_DIR / "clients" / "python" / "pyproject.toml").read_text())["project"]
-    module, _, function = project["scripts"]["fma"].partition(":")
+def test_the_installed_console_script(server, tmp_path):
+    """``pip install 'fma-client[cli]'`` gives an ``fma`` command: built and installed from clients/python here."""
+    # Built from a copy: setuptools leaves build/ and *.egg-info next to the sources it builds.
+    source = shutil.copytree(REPOSITORY_DIR / "clients" / "python", tmp_path / "source")
+    target = tmp_path / "installed"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index"]
+    subprocess.run([*pip, "--target", str(target), str(source)], check=True, capture_output=True)
+    # Only the installed package on the path (its dependencies come from this interpreter's site-packages).
+    env = {**os.environ, "PYTHONPATH": str(target), "XDG_CONFIG_HOME": str(tmp_path / "config")}
 
-    assert getattr(__import__(module, fromlist=[function]), function) is cli.main
-    assert {"typer", "pyyaml"} <= {requirement.split(">")[0] for requirement in project["optional-dependencies"]["cli"]}
+    def fma_command(*args):
+        return subprocess.run([target / "bin" / "fma", *args], env=env, capture_output=True, text=True, timeout=60)
+
+    logged_out = fma_command("models", "list")
+    assert (logged_out.returncode, logged_out.stderr) == (1, "Error: Not logged in: run `fma login` first.\n")
+    assert fma_command("login", "--url", server.url, "--username", "admin", "--password", PASSWORD).returncode == 0
+    listed = fma_command("models", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert isinstance(json.loads(listed.stdout), list)
+    metadata = (next(target.glob("fma_client-*.dist-info")) / "METADATA").read_text()
+    assert "Provides-Extra: cli" in metadata
