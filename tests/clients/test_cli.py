@@ -4,6 +4,7 @@ Commands run in process through typer's ``CliRunner`` (the live ``watch`` in its
 pseudo-terminal); the stored login goes to a temporary ``XDG_CONFIG_HOME``.
 """
 
+import contextlib
 import json
 import os
 import pty
@@ -283,33 +284,61 @@ class TestWatchPublishDownload:
         client, aggregate = aggregated(server, developer, model["id"])
         # A pseudo-terminal, so that the live table redraws as it does for a person.
         controller, terminal = pty.openpty()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "fma_client.cli", "watch", str(model["id"]), "--interval", "0.2"],
-            stdin=terminal,
-            stdout=terminal,
-            stderr=subprocess.PIPE,
-            env={
-                **os.environ,
-                "XDG_CONFIG_HOME": str(config_home),
-                "COLUMNS": "200",
-                "PYTHONPATH": str(REPOSITORY_DIR / "clients" / "python"),
-            },
-            cwd=REPOSITORY_DIR,
-        )
-        os.close(terminal)
         try:
-            seen = _read_until(controller, f"Model {model['id']} 'live'", "validation score")
-            # A score sent while it watches shows up in a later redraw.
-            client.send_val_results({"accuracy": 0.5}, aggregate["id"])
-            seen += _read_until(controller, "accuracy=0.5")
-            process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=20) == 0
+            with _fma_watch(model["id"], config_home, stdin=terminal, stdout=terminal):
+                os.close(terminal)
+                seen = _read_until(controller, f"Model {model['id']} 'live'", "validation score")
+                # A score sent while it watches shows up in a later redraw.
+                client.send_val_results({"accuracy": 0.5}, aggregate["id"])
+                seen += _read_until(controller, "accuracy=0.5")
         finally:
-            if process.poll() is None:
-                process.kill()
             os.close(controller)
         assert str(aggregate["id"]) in seen
+
+    def test_watch_piped_appends_a_table_per_poll(self, server, config_home, developer, tmp_path):
+        model = created_model(tmp_path, name="piped", initial_model=INITIAL_MODEL, **AGGREGATING)
+        _, aggregate = aggregated(server, developer, model["id"])
+
+        with _fma_watch(model["id"], config_home, stdout=subprocess.PIPE) as process:
+            lines = _lines(process.stdout, 2)
+
+        assert len([line for line in lines if f"Model {model['id']} 'piped'" in line]) == 2
+        assert any(str(aggregate["id"]) in line for line in lines)
+
+
+@contextlib.contextmanager
+def _fma_watch(model_id, config_home, **streams):
+    """``fma watch MODEL_ID`` in its own process for the block, then Ctrl-C: it must exit 0, stderr empty."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fma_client.cli", "watch", str(model_id), "--interval", "0.2"],
+        stderr=subprocess.PIPE,
+        env={
+            **os.environ,
+            "XDG_CONFIG_HOME": str(config_home),
+            "COLUMNS": "200",
+            "PYTHONPATH": str(REPOSITORY_DIR / "clients" / "python"),
+        },
+        cwd=REPOSITORY_DIR,
+        **streams,
+    )
+    try:
+        yield process
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
         assert process.stderr.read() == b""
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _lines(stream, tables, timeout=20.0):
+    """Lines of ``stream`` until it has shown ``tables`` table titles."""
+    lines = []
+    deadline = time.monotonic() + timeout
+    while sum("Model " in line for line in lines) < tables:
+        assert time.monotonic() < deadline, f"{tables} tables not shown within {timeout} s:\n{lines}"
+        lines.append(stream.readline().decode())
+    return lines
 
 
 def _read_until(descriptor, *texts, timeout=20.0):

@@ -52,4 +52,5 @@ def show(renderable: RenderableType) -> None:
 
 
 def error(message: str) -> None:
-    typer.echo(f"Error: {message}", err=True)
+    """``Error: message`` on one line of stderr (a multi-line body, such as a proxy's HTML page, joined up)."""
+    typer.echo(f"Error: {' '.join(message.split())}", err=True)

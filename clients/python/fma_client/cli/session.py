@@ -18,7 +18,6 @@ from fma_client.cli.credentials import Credentials
 Row = dict[str, Any]
 # Versions ``fma publish`` counts on when it picks the next one: ``MAJOR.MINOR.PATCH`` numbers.
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
-WEIGHT_FORMATS = ("safetensors", "npz", "json")
 
 
 def log_in(url: str, username: str, password: str) -> Credentials:

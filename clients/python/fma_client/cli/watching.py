@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from numbers import Real
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 
 from fma_client.cli import output
@@ -61,9 +61,18 @@ def render(state: dict[str, Any]) -> Group:
 
 
 def watch(session: Session, model_id: int, *, interval: float, count: int) -> None:
-    """Redraw the table every ``interval`` seconds until interrupted (Ctrl-C ends it without a traceback)."""
+    """Show the table every ``interval`` seconds until interrupted (Ctrl-C ends it without a traceback).
+
+    On a terminal the table is redrawn in place; piped or redirected, where redrawing means nothing, each poll
+    appends its table.
+    """
+    console = Console()
     try:
-        with Live(render(snapshot(session, model_id, count)), auto_refresh=False) as live:
+        if not console.is_terminal:
+            while True:
+                console.print(render(snapshot(session, model_id, count)))
+                time.sleep(interval)
+        with Live(render(snapshot(session, model_id, count)), console=console, auto_refresh=False) as live:
             while True:
                 time.sleep(interval)
                 live.update(render(snapshot(session, model_id, count)), refresh=True)
