@@ -180,7 +180,9 @@ class TestModels:
         assert "from-yaml" in rows
         shown = json.loads(succeeds("models", "show", from_json["id"], "--json").stdout)
         assert (shown["name"], shown["requirement"]) == ("from-json", "all_clients")
-        assert "from-json" in succeeds("models", "show", from_json["id"]).stdout
+        shown_table = succeeds("models", "show", from_json["id"]).stdout
+        assert "from-json" in shown_table
+        assert "0 (--json lists them)" in shown_table
 
     def test_create_from_stdin(self):
         created = json.loads(succeeds("models", "create", "--file", "-", "--json", input="name: from-stdin\n").stdout)
@@ -230,7 +232,7 @@ class TestWatchPublishDownload:
         client.send_val_results({"accuracy": 0.75, "note": "text is left out"}, aggregate["id"])
 
         table = succeeds("watch", model["id"], "--once").stdout
-        assert f"Model {model['id']} 'watched': aggregation on, 1 clients" in table
+        assert f"Model {model['id']} 'watched': aggregation on, clients: 1" in table
         assert str(aggregate["id"]) in table
         assert "accuracy=0.75" in table
         state = json.loads(succeeds("watch", model["id"], "--once", "--json").stdout)

@@ -116,7 +116,7 @@ MODEL_COLUMNS: list[tuple[str, output.Cell]] = [
     ("aggregating", "allow_aggregation"),
     ("registration", "registration"),
     ("clients", lambda row: len(row.get("clients") or [])),
-    ("created", "created_on"),
+    ("created", output.moment("created_on")),
 ]
 
 
@@ -146,7 +146,12 @@ def models_create(
 def models_show(model_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOption = False) -> None:
     """One model's fields."""
     model = _session().get_model(model_id)
-    output.emit_json(model) if as_json else output.show(output.fields(model, title=f"Model {model_id}"))
+    if as_json:
+        output.emit_json(model)
+        return
+    # Every client's uuid would fill the screen: the table counts them, --json lists them.
+    counted = {**model, "clients": f"{len(model.get('clients') or [])} (--json lists them)"}
+    output.show(output.fields(counted, title=f"Model {model_id}"))
 
 
 @app.command()
@@ -208,8 +213,8 @@ TOKEN_COLUMNS: list[tuple[str, output.Cell]] = [
     ("model", "federated_model"),
     ("uses", "uses"),
     ("used", "used"),
-    ("expires", "expires_at"),
-    ("created", "created_on"),
+    ("expires", output.moment("expires_at")),
+    ("created", output.moment("created_on")),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import typer
@@ -26,6 +27,19 @@ def text(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value, default=str)
     return str(value)
+
+
+def moment(key: str) -> Callable[[dict[str, Any]], str]:
+    """A cell of the row's time ``key`` to the second (the service answers ISO 8601 with microseconds, in UTC)."""
+
+    def cell(row: dict[str, Any]) -> str:
+        value = row.get(key)
+        if not value:
+            return ""
+        when = datetime.fromisoformat(value)
+        return f"{when:%Y-%m-%d %H:%M:%S} {when.tzname() or ''}".rstrip()
+
+    return cell
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, Cell]], *, title: str | None = None) -> Table:

@@ -16,7 +16,7 @@ from fma_client.cli.session import Row, Session
 
 COLUMNS: list[tuple[str, output.Cell]] = [
     ("aggregate", "id"),
-    ("created", "created_on"),
+    ("created", output.moment("created_on")),
     ("parent", "parent"),
     ("validation score", "validation_score"),
     ("scores", "scores"),
@@ -53,7 +53,7 @@ def render(state: dict[str, Any]) -> Group:
     aggregation = "on" if model.get("allow_aggregation") else "paused"
     title = (
         f"Model {model['id']} {model.get('name', '')!r}: aggregation {aggregation}, "
-        f"{len(model.get('clients') or [])} clients, at {datetime.now(UTC):%H:%M:%S} UTC"
+        f"clients: {len(model.get('clients') or [])}, at {datetime.now(UTC):%H:%M:%S} UTC"
     )
     if not state["aggregates"]:
         return Group(title, "No aggregate yet.")
