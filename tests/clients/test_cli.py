@@ -5,6 +5,7 @@ pseudo-terminal); the stored login goes to a temporary ``XDG_CONFIG_HOME``.
 """
 
 import contextlib
+import dataclasses
 import json
 import os
 import pty
@@ -24,6 +25,8 @@ from typer.testing import CliRunner
 
 from fma_client import WebClient
 from fma_client.cli import app as cli
+from fma_client.cli import output
+from fma_client.cli.session import as_row
 from tests.clients.support import PASSWORD, UPDATE, wait_for
 from tests.servers import REPOSITORY_DIR
 
@@ -411,3 +414,20 @@ def test_the_installed_console_script(server, tmp_path):
     assert isinstance(json.loads(listed.stdout), list)
     metadata = (next(target.glob("fma_client-*.dist-info")) / "METADATA").read_text()
     assert "Provides-Extra: cli" in metadata
+
+
+def test_typed_results_of_the_sdk_become_rows():
+    """``DeveloperClient`` answering dataclasses instead of dicts changes nothing the commands print."""
+
+    @dataclasses.dataclass
+    class Aggregate:
+        id: int
+        created_on: datetime
+
+    typed = as_row(Aggregate(3, datetime(2027, 1, 2, 3, 4, 5, 678, tzinfo=UTC)))
+
+    assert typed == {"id": 3, "created_on": datetime(2027, 1, 2, 3, 4, 5, 678, tzinfo=UTC)}
+    assert output.moment("created_on")(typed) == output.moment("created_on")({"created_on": "2027-01-02T03:04:05Z"})
+    assert output.moment("created_on")(typed) == "2027-01-02 03:04:05 UTC"
+    with pytest.raises(TypeError, match="not a row"):
+        as_row([1, 2])

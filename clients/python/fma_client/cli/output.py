@@ -30,13 +30,13 @@ def text(value: Any) -> str:
 
 
 def moment(key: str) -> Callable[[dict[str, Any]], str]:
-    """A cell of the row's time ``key`` to the second (the service answers ISO 8601 with microseconds, in UTC)."""
+    """A cell of the row's time ``key`` to the second (ISO 8601 text as the service answers, or a datetime)."""
 
     def cell(row: dict[str, Any]) -> str:
         value = row.get(key)
         if not value:
             return ""
-        when = datetime.fromisoformat(value)
+        when = value if isinstance(value, datetime) else datetime.fromisoformat(value)
         return f"{when:%Y-%m-%d %H:%M:%S} {when.tzname() or ''}".rstrip()
 
     return cell
