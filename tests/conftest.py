@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from hypothesis import settings as hypothesis_settings
 
-from fma_core.aws import aws_client
+from fma_core.aws import aws_client, configure_aws
 from tests.schedules_support import scheduler  # noqa: F401  (a fixture: moto's EventBridge Scheduler)
 
 # No timed assertions in the suite (timings belong in bench/): Hypothesis' per-example deadline (200 ms) fails
@@ -40,3 +40,16 @@ def silent_endpoint():
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+@pytest.fixture
+def aws_settings():
+    """``configure_aws`` for one test (call it with an ``AwsSettings``); the settings before it come back after."""
+    previous = []
+
+    def apply(given):
+        previous.append(configure_aws(given))
+
+    yield apply
+    if previous:
+        configure_aws(previous[0])

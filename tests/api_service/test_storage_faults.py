@@ -19,7 +19,7 @@ import safetensors.numpy
 from django.core.files.storage import default_storage
 
 import service_initialization
-from fma_core.aws import aws_client
+from fma_core.aws import AwsSettings, aws_client
 from fma_django_connectors import services
 from fma_django_connectors.models import ModelUpdate, Upload
 from fma_django_connectors.storage import transfers
@@ -274,11 +274,10 @@ class TestS3Silent:
     timeouts and retries of every FMA AWS client (``fma_core.aws``), the S3 storage's included."""
 
     @pytest.fixture
-    def silence(self, s3, silent_endpoint, monkeypatch, settings):
+    def silence(self, s3, silent_endpoint, monkeypatch, settings, aws_settings):
         """Point every S3 client (the storage's and ``aws_client``'s) at the silent endpoint, from the next call."""
         # Short bounds keep the test quick; that the storage takes them at all is what is checked.
-        monkeypatch.setenv("FMA_AWS_CONNECT_TIMEOUT", "0.5")
-        monkeypatch.setenv("FMA_AWS_READ_TIMEOUT", "0.5")
+        aws_settings(AwsSettings(connect_timeout=0.5, read_timeout=0.5))
 
         def silence():
             monkeypatch.setenv("AWS_ENDPOINT_URL", silent_endpoint)
@@ -293,9 +292,8 @@ class TestS3Silent:
         assert status == 201, update
         return update
 
-    def test_the_storage_client_has_the_bounded_timeouts_and_retries(self, s3, monkeypatch):
-        monkeypatch.setenv("FMA_AWS_READ_TIMEOUT", "1.5")
-        monkeypatch.setenv("FMA_AWS_MAX_ATTEMPTS", "3")
+    def test_the_storage_client_has_the_bounded_timeouts_and_retries(self, s3, aws_settings):
+        aws_settings(AwsSettings(read_timeout=1.5, max_attempts=3))
         config = default_storage.connection.meta.client.meta.config
 
         assert (config.connect_timeout, config.read_timeout, config.retries) == (
@@ -387,14 +385,15 @@ class TestLogs:
             "path": UPDATES,
         }
 
-    def test_a_500_is_logged_with_its_traceback(self, model, fed_client, s3, monkeypatch, settings, caplog):
-        monkeypatch.setenv("FMA_AWS_MAX_ATTEMPTS", "many")
-        settings.STORAGES = {**settings.STORAGES}  # the storage is made again, with the bad setting
+    def test_a_500_is_logged_with_its_traceback(self, model, fed_client, s3, settings, caplog):
+        # A deployment's mistake the start-up checks cannot see here (tests change settings after start-up).
+        settings.FMA_AGGREGATION_TRIGGER = "celery"
 
         response, _, records = self._logged(caplog, model, fed_client)
 
         assert response["statusCode"] == 500
         assert json.loads(response_body(response)) == {
-            "detail": "FMA_AWS_MAX_ATTEMPTS must be a number of seconds, not 'many'"
+            "detail": "Unknown aggregation trigger 'celery' (setting FMA_AGGREGATION_TRIGGER); "
+            "registered: lambda, local, none"
         }
         assert any(record.exc_info for record in records)

@@ -3,7 +3,7 @@
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from fma_core.aws import AWS_DEFAULTS, AwsSettings, aws_client, aws_errors, client_config, configure_aws
+from fma_core.aws import AWS_DEFAULTS, AwsSettings, aws_client, aws_errors, client_config
 from fma_core.exceptions import ConfigurationError, ServiceUnavailableError
 
 
@@ -11,19 +11,6 @@ from fma_core.exceptions import ConfigurationError, ServiceUnavailableError
 def _credentials(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-
-
-@pytest.fixture
-def configure():
-    """``configure_aws`` for one test; the settings before it come back afterwards."""
-    previous = []
-
-    def apply(settings):
-        previous.append(configure_aws(settings))
-
-    yield apply
-    if previous:
-        configure_aws(previous[0])
 
 
 def settings_of(config):
@@ -52,15 +39,15 @@ class TestConfig:
         assert config.signature_version == "s3v4"
         assert client_config().signature_version is None
 
-    def test_clients_get_the_configured_values(self, configure):
-        configure(AwsSettings(connect_timeout=0.5, read_timeout=3.0, max_attempts=4))
+    def test_clients_get_the_configured_values(self, aws_settings):
+        aws_settings(AwsSettings(connect_timeout=0.5, read_timeout=3.0, max_attempts=4))
 
         assert settings_of(aws_client("lambda", region_name="eu-west-1").meta.config) == (0.5, 3.0, 4)
 
 
 class TestClient:
-    def test_one_client_per_service_region_and_kind(self, configure):
-        configure(AWS_DEFAULTS)
+    def test_one_client_per_service_region_and_kind(self, aws_settings):
+        aws_settings(AWS_DEFAULTS)
         lambda_client = aws_client("lambda", region_name="eu-west-1")
 
         assert aws_client("lambda", region_name="eu-west-1") is lambda_client
@@ -68,8 +55,8 @@ class TestClient:
         assert lambda_client.meta.region_name == "eu-west-1"
         assert settings_of(lambda_client.meta.config) == (2.0, 2.0, 2)
 
-    def test_the_configured_region(self, configure):
-        configure(AwsSettings(region="ap-south-1"))
+    def test_the_configured_region(self, aws_settings):
+        aws_settings(AwsSettings(region="ap-south-1"))
 
         assert aws_client("s3").meta.region_name == "ap-south-1"
 
@@ -78,9 +65,9 @@ class TestClient:
 
         assert aws_client("events", region_name="us-east-1").meta.endpoint_url == "http://127.0.0.1:4566"
 
-    def test_a_silent_endpoint_fails_instead_of_hanging(self, monkeypatch, silent_endpoint, configure):
+    def test_a_silent_endpoint_fails_instead_of_hanging(self, monkeypatch, silent_endpoint, aws_settings):
         monkeypatch.setenv("AWS_ENDPOINT_URL", silent_endpoint)
-        configure(AwsSettings(best_effort_timeout=0.2))
+        aws_settings(AwsSettings(best_effort_timeout=0.2))
         client = aws_client("lambda", region_name="us-east-1", best_effort=True)
 
         with (
