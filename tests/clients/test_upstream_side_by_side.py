@@ -48,8 +48,8 @@ def test_the_same_journey_through_both_clients(server, fma_connect):
         requirement="all_clients",
         allow_aggregation=True,
     )
-    upstream = fma_connect.WebClient(model["id"], url=server.url)
-    ours = WebClient(model["id"], url=server.url, progress=False)
+    upstream = fma_connect.WebClient(model.id, url=server.url)
+    ours = WebClient(model.id, url=server.url, progress=False)
     upstream.register()
     ours.register()
 
