@@ -195,11 +195,19 @@ def _client(service, sleeps, attempts=4):
 
 
 class TestRetries:
-    def test_a_poll_is_retried_on_429_and_5xx_honouring_retry_after(self, scripted):
+    def test_a_poll_is_retried_on_429_and_5xx_honouring_retry_after(self, scripted, caplog):
         _ScriptedService.script = [(429, {"Retry-After": "7"}), (503, {}), (502, {})]
         sleeps = []
 
         assert _client(scripted, sleeps).check_for_new_model_aggregate() is None
+
+        # Each wait is a warning naming the route, the answer and the wait.
+        assert [record.getMessage() for record in caplog.records] == [
+            f"GET /api/v1/model_aggregates/ answered 429, Retry-After 7 s: waiting {sleeps[0]:.1f} s "
+            "before attempt 2 of 4",
+            f"GET /api/v1/model_aggregates/ answered 503: waiting {sleeps[1]:.1f} s before attempt 3 of 4",
+            f"GET /api/v1/model_aggregates/ answered 502: waiting {sleeps[2]:.1f} s before attempt 4 of 4",
+        ]
 
         polls = [path for _, path in _ScriptedService.seen if path.startswith("/api/v1/model_aggregates/")]
         assert len(polls) == 4
@@ -235,7 +243,7 @@ class TestRetries:
 
         assert len(_ScriptedService.seen) == 2
 
-    def test_a_service_that_is_not_there(self, silent_port):
+    def test_a_service_that_is_not_there(self, silent_port, caplog):
         sleeps = []
         client = WebClient(
             1, url=f"http://127.0.0.1:{silent_port}/", retry=RetryPolicy(attempts=3, sleep=sleeps.append)
@@ -245,6 +253,9 @@ class TestRetries:
             client.register()
 
         assert len(sleeps) == 2, "a refused connection never reached the service: retried"
+        said = [record.getMessage() for record in caplog.records]
+        assert len(said) == 2
+        assert said[0].startswith("POST /api/v1/models/1/register_client/ no connection (")
 
 
 @pytest.fixture
