@@ -14,6 +14,8 @@ from fma_client import (
     APIError,
     Artifact,
     Model,
+    NotFound,
+    PayloadTooLarge,
     Score,
     Update,
     UpdateStatus,
@@ -26,17 +28,19 @@ pytestmark = pytest.mark.integration
 
 # Short polls: the local server aggregates in milliseconds.
 POLL = 0.05
+# Parameters past which the service refuses to inline weights as JSON in an answer (FMA_RESPONSE_MAX_BYTES, 6 MB,
+# at two bytes a number at least).
+TOO_MANY_TO_INLINE = 3_300_000
 
 
-def make_round_model(developer, clients=2, **fields):
+def make_round_model(developer, clients=2, initial_model=INITIAL):
     """A model aggregating once ``clients`` registered clients have sent, and those clients."""
     model = developer.create_model(
         "round",
         "avg_values_if_data",
-        initial_model=INITIAL,
+        initial_model=initial_model,
         requirement="all_clients",
         allow_aggregation=True,
-        **fields,
     )
     web_clients = [WebClient(model.id, url=developer.url, progress=False) for _ in range(clients)]
     for client in web_clients:
@@ -193,6 +197,17 @@ class TestPublish:
         assert (published.version, published.federated_model) == ("3.5.0", model.id)
         assert developer.get_model(model.id).current_artifact == published.id
         assert clients[0].get_current_artifact()["version"] == "3.5.0"
+
+    def test_an_aggregate_too_large_to_inline_is_published_by_id(self, developer):
+        model, [client] = make_round_model(developer, clients=1, initial_model=None)
+        client.send_update({"w": np.ones(TOO_MANY_TO_INLINE, dtype=np.float32)})
+        aggregate = developer.wait_for_aggregate(model.id, timeout=AGGREGATE_TIMEOUT, poll=POLL)
+        with pytest.raises(PayloadTooLarge):
+            developer.get_aggregate(aggregate.id)
+
+        assert developer.publish(aggregate.id).version == "1.0.0"
+        with pytest.raises(NotFound):
+            developer.publish(aggregate.id + 1000)
 
     def test_a_model_without_an_initial_model_starts_at_1_0_0(self, developer):
         model = developer.create_model("bare", "avg_values_if_data", requirement="all_clients", allow_aggregation=True)
