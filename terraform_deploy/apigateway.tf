@@ -22,7 +22,7 @@ resource "aws_apigatewayv2_api" "fma" {
 resource "aws_apigatewayv2_integration" "api_function" {
   api_id                 = aws_apigatewayv2_api.fma.id
   integration_type       = "AWS_PROXY"
-  integration_uri        = aws_lambda_function.fma["api"].invoke_arn
+  integration_uri        = aws_lambda_alias.live["api"].invoke_arn
   payload_format_version = "2.0"
 }
 
@@ -40,8 +40,8 @@ resource "aws_apigatewayv2_stage" "default" {
   auto_deploy = true
 
   default_route_settings {
-    throttling_burst_limit = 200
-    throttling_rate_limit  = 100
+    throttling_burst_limit = var.api_throttle_burst_limit
+    throttling_rate_limit  = var.api_throttle_rate_limit
   }
 
   access_log_settings {
@@ -67,6 +67,28 @@ resource "aws_lambda_permission" "api_from_gateway" {
   statement_id  = "fma-http-api"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.fma["api"].function_name
+  qualifier     = aws_lambda_alias.live["api"].name
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_apigatewayv2_api.fma.execution_arn}/*/*"
+}
+
+# --- Custom domain (custom_domain_name, custom_domain_certificate_arn) ----------------------------------
+# A regional domain name mapped to the $default stage at its root. Point the domain's DNS at the output
+# custom_domain_target (an alias record in Route 53, or a CNAME elsewhere).
+resource "aws_apigatewayv2_domain_name" "fma" {
+  count       = var.custom_domain_name == "" ? 0 : 1
+  domain_name = var.custom_domain_name
+
+  domain_name_configuration {
+    certificate_arn = var.custom_domain_certificate_arn
+    endpoint_type   = "REGIONAL"
+    security_policy = "TLS_1_2"
+  }
+}
+
+resource "aws_apigatewayv2_api_mapping" "fma" {
+  count       = var.custom_domain_name == "" ? 0 : 1
+  api_id      = aws_apigatewayv2_api.fma.id
+  domain_name = aws_apigatewayv2_domain_name.fma[0].id
+  stage       = aws_apigatewayv2_stage.default.id
 }

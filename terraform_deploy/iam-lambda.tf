@@ -31,7 +31,7 @@ data "aws_iam_policy_document" "function_common" {
   statement {
     sid       = "ServiceSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [local.db_secret_arn, aws_secretsmanager_secret.django_secret_key.arn]
+    resources = [local.db_secret_arn, aws_secretsmanager_secret.app_db.arn, aws_secretsmanager_secret.django_secret_key.arn]
   }
 
   statement {
@@ -86,7 +86,7 @@ data "aws_iam_policy_document" "api_aggregation" {
   statement {
     sid       = "InvokeAggregator"
     actions   = ["lambda:InvokeFunction"]
-    resources = [aws_lambda_function.fma["aggregator"].arn]
+    resources = [aws_lambda_alias.live["aggregator"].arn]
   }
 }
 

@@ -11,9 +11,33 @@ resource "aws_security_group" "database" {
   vpc_id      = var.vpc_id
 }
 
-resource "aws_vpc_security_group_egress_rule" "lambda_https" {
+# HTTPS out goes only where the AWS APIs are: the interface endpoints' group and S3's prefix list (the
+# gateway endpoint's routes). Behind a NAT gateway (vpc_routes_to_aws) the APIs' public addresses are
+# no fixed set, so the functions may reach any address on 443.
+resource "aws_vpc_security_group_egress_rule" "lambda_endpoints" {
+  count                        = var.vpc_routes_to_aws ? 0 : 1
+  security_group_id            = aws_security_group.lambda.id
+  description                  = "AWS APIs over HTTPS through the VPC interface endpoints"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = aws_security_group.endpoints[0].id
+}
+
+resource "aws_vpc_security_group_egress_rule" "lambda_s3" {
+  count             = var.vpc_routes_to_aws ? 0 : 1
   security_group_id = aws_security_group.lambda.id
-  description       = "AWS APIs (S3, Secrets Manager, Lambda, EventBridge, CloudWatch Logs) over HTTPS: VPC endpoints or NAT"
+  description       = "S3 over HTTPS through the gateway endpoint"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = aws_vpc_endpoint.s3[0].prefix_list_id
+}
+
+resource "aws_vpc_security_group_egress_rule" "lambda_https" {
+  count             = var.vpc_routes_to_aws ? 1 : 0
+  security_group_id = aws_security_group.lambda.id
+  description       = "AWS APIs over HTTPS through the VPC's NAT gateway"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
@@ -42,8 +66,13 @@ resource "aws_vpc_security_group_ingress_rule" "database_from_lambda" {
 # Private subnets have no way out: without these endpoints (or a NAT gateway, vpc_routes_to_aws) the
 # cold start would wait on Secrets Manager until Lambda's init limit. Interface endpoints with private
 # DNS make the services' usual host names resolve to addresses inside the VPC, so no client changes.
+# CloudWatch Logs is left out unless asked (logs_endpoint): Lambda ships the functions' logs itself,
+# outside the VPC, and an interface endpoint costs about $7 a month per zone.
 locals {
-  interface_endpoint_services = var.vpc_routes_to_aws ? toset([]) : toset(["secretsmanager", "lambda", "scheduler", "events", "logs"])
+  interface_endpoint_services = var.vpc_routes_to_aws ? toset([]) : setunion(
+    ["secretsmanager", "lambda", "scheduler", "events"],
+    var.logs_endpoint ? ["logs"] : [],
+  )
 }
 
 resource "aws_security_group" "endpoints" {
@@ -61,6 +90,17 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_from_lambda" {
   from_port                    = 443
   to_port                      = 443
   referenced_security_group_id = aws_security_group.lambda.id
+}
+
+# The RDS Proxy reads the database secrets from Secrets Manager through the same endpoint (rds_proxy.tf).
+resource "aws_vpc_security_group_ingress_rule" "endpoints_from_rds_proxy" {
+  count                        = !var.vpc_routes_to_aws && var.create_rds_proxy ? 1 : 0
+  security_group_id            = aws_security_group.endpoints[0].id
+  description                  = "HTTPS (Secrets Manager) from the FMA RDS Proxy"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = aws_security_group.rds_proxy[0].id
 }
 
 resource "aws_vpc_endpoint" "interface" {

@@ -8,12 +8,14 @@ module "model_data_bucket" {
   # The service removes uploads and large downloads once their URLs expire (hours); a day later S3 removes
   # whatever a failed or interrupted cleanup left.
   expiring_prefixes = { "uploads/" = 1, "downloads/" = 1 }
+  force_destroy     = !var.deletion_protection
 }
 
 module "artifacts_bucket" {
-  source      = "./modules/private_bucket"
-  name        = "${var.name_prefix}-artifacts-${local.account_id}"
-  kms_key_arn = aws_kms_key.fma.arn
+  source        = "./modules/private_bucket"
+  name          = "${var.name_prefix}-artifacts-${local.account_id}"
+  kms_key_arn   = aws_kms_key.fma.arn
+  force_destroy = !var.deletion_protection
 }
 
 # One key: each build uploads a new version, and the old ones expire with the bucket's noncurrent versions.

@@ -4,7 +4,8 @@
 import contextlib
 import http.server
 import json
-import threading
+
+from tests.servers import serving
 
 
 class _ResponseUrlHandler(http.server.BaseHTTPRequestHandler):
@@ -24,17 +25,11 @@ class _ResponseUrlHandler(http.server.BaseHTTPRequestHandler):
 def response_url_server():
     """The server, with ``.url`` (a pre-signed-looking URL), ``.received`` (the PUTs: path, headers, JSON body)
     and ``.statuses`` (statuses to answer the next PUTs with, 200 once they run out)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ResponseUrlHandler)
-    server.received = []
-    server.statuses = []
-    server.url = f"http://127.0.0.1:{server.server_address[1]}/stack-bucket/response?X-Amz-Signature=abc"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_ResponseUrlHandler) as server:
+        server.received = []
+        server.statuses = []
+        server.url = f"http://127.0.0.1:{server.server_address[1]}/stack-bucket/response?X-Amz-Signature=abc"
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def custom_resource_event(url, request_type, **fields):

@@ -2,6 +2,7 @@
 
 import contextlib
 import http.client
+import http.server
 import os
 import re
 import signal
@@ -118,6 +119,18 @@ class RunningServer:
 
 # What most journeys run with: aggregation in the server, as `make run` does.
 LOCAL_AGGREGATION = {"FMA_AGGREGATION_TRIGGER": "local"}
+
+
+@contextlib.contextmanager
+def serving(handler):
+    """A real HTTP server on 127.0.0.1 (a free port) answering with ``handler`` from a thread, for the block."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @contextlib.contextmanager

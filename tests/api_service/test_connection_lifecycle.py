@@ -105,8 +105,8 @@ def test_a_failed_event_leaves_no_broken_connection_behind(persistent_connection
     assert aggregate(model) is None  # nothing to aggregate, and no error
 
 
-def test_deploy_time_operations_on_the_api_survive_a_dropped_connection(persistent_connections, monkeypatch):
-    monkeypatch.setenv("FMA_ADMIN_SECRET_ID", "FMA_TEST_ADMIN_SECRET")
+def test_deploy_time_operations_on_the_api_survive_a_dropped_connection(persistent_connections, monkeypatch, settings):
+    settings.FMA_ADMIN_SECRET_ID = "FMA_TEST_ADMIN_SECRET"
     monkeypatch.setenv("FMA_TEST_ADMIN_SECRET", json.dumps({"username": "root", "password": "long password 4711"}))
     service_initialization.handler({"detail": "update_metadata_db"}, None)
     terminate(backend_pid())

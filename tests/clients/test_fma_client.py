@@ -4,8 +4,7 @@ The server is ``api_service/local_server.py`` in its own process with the ``loca
 (its own SQLite database, whatever ``FMA_TEST_DATABASE`` says); everything goes over HTTP.
 """
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from fma_client import (
     WebClient,
 )
 from tests.clients.support import wait_for
+from tests.servers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -179,12 +179,9 @@ class _ScriptedService(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def scripted():
-    service = ThreadingHTTPServer(("127.0.0.1", 0), _ScriptedService)
-    threading.Thread(target=service.serve_forever, daemon=True).start()
     _ScriptedService.script, _ScriptedService.seen = [], []
-    yield service
-    service.shutdown()
-    service.server_close()
+    with serving(_ScriptedService) as service:
+        yield service
 
 
 def _client(service, sleeps, attempts=4):

@@ -9,9 +9,8 @@ import os
 import shutil
 import stat
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from fma_client import BadRequest, Conflict, RetryPolicy, Unauthorized, WebClien
 from fma_core import signatures
 from fma_django_connectors.client_ids import client_public_id
 from tests.clients.support import INITIAL, UPDATE, wait_for
+from tests.servers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -279,11 +279,9 @@ class _Recorder(BaseHTTPRequestHandler):
 
 
 def test_a_retry_is_signed_afresh_so_the_service_does_not_take_it_for_a_replay():
-    service = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=service.serve_forever, daemon=True).start()
     _Recorder.seen = []
     key = signing.generate_key()
-    try:
+    with serving(_Recorder) as service:
         client = WebClient(
             1,
             uuid="00000000-0000-4000-8000-000000000001",
@@ -292,9 +290,6 @@ def test_a_retry_is_signed_afresh_so_the_service_does_not_take_it_for_a_replay()
             retry=RetryPolicy(attempts=2, sleep=lambda seconds: None),
         )
         assert client.check_for_new_model_aggregate() is None
-    finally:
-        service.shutdown()
-        service.server_close()
 
     (first_path, first), (retry_path, retry) = _Recorder.seen[:2]
     assert first_path == retry_path

@@ -1,5 +1,6 @@
 """terraform_deploy/: parses, declares what it uses, validates, passes the static scan, and applies."""
 
+import contextlib
 import json
 import os
 import re
@@ -61,7 +62,9 @@ def terraform(workdir, *args, timeout=300):
         timeout=timeout,
         check=False,
     )
-    assert result.returncode == 0, f"terraform {args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    output = result.stdout + result.stderr
+    errors = output[output.find("Error:") :] if "Error:" in output else output[-3000:]
+    assert result.returncode == 0, f"terraform {args[0]} failed:\n{errors[:5000]}"
     return result
 
 
@@ -182,6 +185,7 @@ MOTO_SERVICES = [
     "s3",
     "scheduler",
     "secretsmanager",
+    "sns",
     "sqs",
 ]
 MOTO_SERVICES += ["sts"]
@@ -224,8 +228,9 @@ MOTO_TARGETS = [
 ]
 
 
-@pytest.fixture
-def moto_url():
+@contextlib.contextmanager
+def moto_server():
+    """A moto server on a free loopback port, its Lambda without Docker; reset and stopped on exit."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -236,19 +241,28 @@ def moto_url():
         headers={"Content-Type": "application/json"},
     )
     urllib.request.urlopen(request, timeout=10).close()
-    yield url
-    # moto's backends live in this process, not in the server: the next test starts from an empty account.
-    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
-    server.stop()
+    try:
+        yield url
+    finally:
+        # moto's backends live in this process, not in the server: the next test starts from an empty account.
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
+        server.stop()
 
 
 @pytest.fixture
-def deployer_account(moto_url, monkeypatch):
-    """What a deployer brings, in moto: a VPC with two private subnets, and a database with its secret."""
+def moto_url():
+    with moto_server() as url:
+        yield url
+
+
+def moto_account(moto_url, monkeypatch):
+    """Credentials for moto in this process (and terraform's), and a VPC with two private subnets."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    # The created database's monitoring role attaches an AWS-managed policy.
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     aws = {"endpoint_url": moto_url, "region_name": "us-east-1"}
     ec2 = boto3.client("ec2", **aws)
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -256,6 +270,19 @@ def deployer_account(moto_url, monkeypatch):
         ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
         for index, zone in enumerate(["us-east-1a", "us-east-1b"])
     ]
+    return aws, {"vpc_id": vpc_id, "subnet_ids": subnet_ids}
+
+
+@pytest.fixture
+def deployer_vpc(moto_url, monkeypatch):
+    """What every deployer brings, in moto: a VPC with two private subnets."""
+    return moto_account(moto_url, monkeypatch)
+
+
+@pytest.fixture
+def deployer_account(deployer_vpc):
+    """What a deployer brings, in moto: a VPC with two private subnets, and a database with its secret."""
+    aws, network = deployer_vpc
     boto3.client("rds", **aws).create_db_instance(
         DBInstanceIdentifier="fma-existing",
         Engine="postgres",
@@ -267,9 +294,7 @@ def deployer_account(moto_url, monkeypatch):
     db_secret_arn = boto3.client("secretsmanager", **aws).create_secret(
         Name="fma-existing-db", SecretString=json.dumps({"username": "fma_admin", "password": "not-a-real-password"})
     )["ARN"]
-    return aws, {
-        "vpc_id": vpc_id,
-        "subnet_ids": subnet_ids,
+    return aws, network | {
         "existing_db_instance_identifier": "fma-existing",
         "existing_db_secret_arn": db_secret_arn,
     }
@@ -323,7 +348,10 @@ def test_apply_and_destroy_against_moto(tmp_path, moto_url, deployer_account):
     assert resources == {"InvokeAggregator": outputs["aggregator_function_arn"]}
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_role_policy(RoleName="fma-aggregator-lambda", PolicyName="aggregation")
-    assert_schedules_are_the_deployments_own(aws, environment, outputs["aggregator_function_arn"])
+    # The API and the schedules invoke the aggregator's live alias; the schedules' role may invoke the function
+    # with any qualifier.
+    assert outputs["aggregator_function_arn"].endswith(":function:fma-aggregator:live")
+    assert_schedules_are_the_deployments_own(aws, environment, outputs["aggregator_function_arn"].removesuffix(":live"))
 
     s3 = boto3.client("s3", **aws)
     encryption = s3.get_bucket_encryption(Bucket=outputs["model_data_bucket"])
@@ -422,6 +450,22 @@ def assert_schedules_are_the_deployments_own(aws, environment, aggregator_arn):
     assert aggregator["DeleteLegacyRules"]["Resource"] == "arn:aws:events:us-east-1:123456789012:rule/fma-scheduled-*"
 
 
+# Every deployment's alarms: errors and throttles of each function, failures waiting, the API's 5xx rate and
+# latency, the database's CPU, connections and free storage (and the proxy's pool with create_rds_proxy).
+ALARMS = {
+    "fma-api-errors",
+    "fma-api-throttles",
+    "fma-aggregator-errors",
+    "fma-aggregator-throttles",
+    "fma-aggregator-failures-queued",
+    "fma-api-5xx-rate",
+    "fma-api-latency-p99",
+    "fma-db-cpu",
+    "fma-db-connections",
+    "fma-db-free-storage",
+}
+
+
 def planned(workdir, *args):
     """``{address: planned values}`` of every resource a plan would create, and the root module's outputs."""
     terraform(workdir, "plan", "-out=fma.tfplan", *args)
@@ -461,12 +505,11 @@ def test_plan_lists_the_endpoints_the_destination_the_alarms_and_the_deploy_invo
         "com.amazonaws.us-east-1.lambda": "Interface",
         "com.amazonaws.us-east-1.scheduler": "Interface",
         "com.amazonaws.us-east-1.events": "Interface",
-        "com.amazonaws.us-east-1.logs": "Interface",
         "com.amazonaws.us-east-1.s3": "Gateway",
     }
     assert all(
         resources[f'aws_vpc_endpoint.interface["{service}"]']["private_dns_enabled"]
-        for service in ("secretsmanager", "lambda", "scheduler", "events", "logs")
+        for service in ("secretsmanager", "lambda", "scheduler", "events")
     )
     assert "aws_vpc_security_group_ingress_rule.endpoints_from_lambda[0]" in resources
 
@@ -476,28 +519,28 @@ def test_plan_lists_the_endpoints_the_destination_the_alarms_and_the_deploy_invo
     assert resources["aws_sqs_queue.aggregator_failures"]["name"] == "fma-aggregator-failures"
 
     alarms = {values["alarm_name"]: values for address, values in resources.items() if "metric_alarm" in address}
-    assert set(alarms) == {
-        "fma-api-errors",
-        "fma-api-throttles",
-        "fma-aggregator-errors",
-        "fma-aggregator-throttles",
-        "fma-aggregator-failures-queued",
-    }
+    assert set(alarms) == ALARMS
     assert alarms["fma-aggregator-failures-queued"]["metric_name"] == "ApproximateNumberOfMessagesVisible"
 
-    # Migrations on the aggregator (900 s), re-run with each new code; then the first admin on the API.
+    # Migrations on the aggregator (900 s), re-run with each new version (and app role secret); then the
+    # first admin on the API.
     migrate = resources["aws_lambda_invocation.migrate"]
     assert (migrate["function_name"], json.loads(migrate["input"])) == (
         "fma-aggregator",
         {"detail": "update_metadata_db"},
     )
-    assert set(migrate["triggers"]) == {"source_code_hash"}
+    invocations = {
+        name: body
+        for block in load(TERRAFORM_DIR / "lambda.tf")["resource"]
+        for name, body in block.get("aws_lambda_invocation", {}).items()
+    }
+    assert set(invocations["migrate"]["triggers"]) == {"version", "app_db_secret"}
     sweep = resources["aws_lambda_invocation.delete_orphan_results"]
     assert (sweep["function_name"], json.loads(sweep["input"])) == (
         "fma-aggregator",
         {"detail": "delete_orphan_results"},
     )
-    assert set(sweep["triggers"]) == {"source_code_hash"}
+    assert set(invocations["delete_orphan_results"]["triggers"]) == {"version"}
     schedules = resources["aws_lambda_invocation.migrate_schedules"]
     assert (schedules["function_name"], json.loads(schedules["input"])) == (
         "fma-aggregator",
@@ -539,3 +582,332 @@ def test_the_production_example_with_a_nat_has_an_rds_proxy_and_no_endpoints(tmp
     # instance's address would be known now (it is read from the existing instance).
     assert outputs["db_address"]["after_unknown"] is True
     assert not [address for address in resources if "endpoint" in address]
+
+
+# --- The production example: networking, release order, alarms, teardown -----------------------------
+
+
+def production_arguments(network, *arguments):
+    """``examples/production.tfvars`` in the moto account's VPC (it creates its database), then ``arguments``."""
+    variables = [f"-var=vpc_id={network['vpc_id']}", f"-var=subnet_ids={json.dumps(network['subnet_ids'])}"]
+    return ["-var-file=examples/production.tfvars", *variables, *arguments]
+
+
+def plan_json(workdir, *arguments):
+    terraform(workdir, "plan", "-out=fma.tfplan", *arguments)
+    return json.loads(terraform(workdir, "show", "-json", "fma.tfplan").stdout)
+
+
+def created(plan):
+    return {
+        change["address"]: change["change"]["after"]
+        for change in plan["resource_changes"]
+        if "create" in change["change"]["actions"]
+    }
+
+
+def planned_change(plan, address):
+    (change,) = [change["change"] for change in plan["resource_changes"] if change["address"] == address]
+    return change
+
+
+def configured(plan):
+    """``{address: configuration}`` of the root module's resources (expressions, references, depends_on)."""
+    return {resource["address"]: resource for resource in plan["configuration"]["root_module"]["resources"]}
+
+
+def references(configuration, argument):
+    """What the expression of ``argument`` refers to (resources, their attributes, variables)."""
+    return set(json_references(configuration["expressions"][argument]))
+
+
+def json_references(expression):
+    if isinstance(expression, dict):
+        yield from expression.get("references", [])
+        for key, value in expression.items():
+            if key != "references":
+                yield from json_references(value)
+    elif isinstance(expression, list):
+        for item in expression:
+            yield from json_references(item)
+
+
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+# The example with its optional parts set: someone to tell, a custom domain, the sizing knobs.
+PRODUCTION_OPTIONS = [
+    "-var=alarm_email=oncall@example.org",
+    "-var=custom_domain_name=fma.example.org",
+    f"-var=custom_domain_certificate_arn={CERTIFICATE}",
+    "-var=api_throttle_rate_limit=250",
+    "-var=api_reserved_concurrency=40",
+]
+
+
+@pytest.fixture(scope="module")
+def production_plans(tmp_path_factory):
+    """Plans of the production example: with PRODUCTION_OPTIONS, and with the opt-ins (a Logs endpoint, no
+    deletion protection). Made once for the tests below, which read them."""
+    root = tmp_path_factory.mktemp("production")
+    workdir = initialised_copy(root / "terraform_deploy")
+    with moto_server() as url, pytest.MonkeyPatch.context() as monkeypatch:
+        _, network = moto_account(url, monkeypatch)
+        point_at_moto(workdir, url)
+        artifact = f"-var=lambda_zip_path={stub_artifact(root / 'fma-lambda.zip')}"
+        given = plan_json(workdir, *production_arguments(network, artifact, *PRODUCTION_OPTIONS))
+        opted_in = plan_json(
+            workdir,
+            *production_arguments(network, artifact, "-var=logs_endpoint=true", "-var=deletion_protection=false"),
+        )
+        console = subprocess.run(
+            ["terraform", "console", *production_arguments(network, artifact, *PRODUCTION_OPTIONS)],
+            input="local.trusted_origin\n",
+            cwd=workdir,
+            env=terraform_environment(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+    return given, opted_in, json.loads(console.stdout.strip())
+
+
+@pytest.mark.integration
+def test_the_proxy_reaches_secrets_manager_and_the_functions_reach_only_the_endpoints(production_plans):
+    plan, opted_in, _ = production_plans
+    resources = created(plan)
+    rules = {address: values for address, values in resources.items() if "security_group_" in address}
+
+    # The proxy signs in with secrets it reads through the Secrets Manager endpoint: egress to it, and admitted.
+    (proxy_https,) = [
+        values
+        for address, values in rules.items()
+        if "egress" in address and "rds_proxy" in address and values.get("from_port") == 443
+    ]
+    assert proxy_https["cidr_ipv4"] is None
+    assert "aws_vpc_security_group_ingress_rule.endpoints_from_rds_proxy[0]" in rules
+    config = configured(plan)
+    assert references(
+        config["aws_vpc_security_group_egress_rule.rds_proxy_to_secrets_manager"], "referenced_security_group_id"
+    ) >= {"aws_security_group.endpoints[0].id"}
+    assert references(
+        config["aws_vpc_security_group_ingress_rule.endpoints_from_rds_proxy"], "referenced_security_group_id"
+    ) >= {"aws_security_group.rds_proxy[0].id"}
+
+    # The functions' HTTPS goes to the endpoints' group and S3's prefix list, nowhere else.
+    lambda_https = [
+        address
+        for address, values in rules.items()
+        if "egress" in address and "lambda" in address and values.get("from_port") == 443
+    ]
+    assert sorted(lambda_https) == [
+        "aws_vpc_security_group_egress_rule.lambda_endpoints[0]",
+        "aws_vpc_security_group_egress_rule.lambda_s3[0]",
+    ]
+    assert all(rules[address]["cidr_ipv4"] is None for address in lambda_https)
+    assert references(config["aws_vpc_security_group_egress_rule.lambda_s3"], "prefix_list_id") >= {
+        "aws_vpc_endpoint.s3[0].prefix_list_id"
+    }
+
+    # Lambda ships its logs outside the VPC: no Logs endpoint unless asked for.
+    services = {
+        values["service_name"].rsplit(".", 1)[1]
+        for address, values in resources.items()
+        if "aws_vpc_endpoint." in address
+    }
+    assert services == {"secretsmanager", "lambda", "scheduler", "events", "s3"}
+    assert 'aws_vpc_endpoint.interface["logs"]' in created(opted_in)
+
+
+@pytest.mark.integration
+def test_the_database_is_migrated_through_an_available_proxy_with_the_app_role_secret(production_plans):
+    plan, opted_in, _ = production_plans
+    resources, config = created(plan), configured(plan)
+
+    migrate = config["aws_lambda_invocation.migrate"]
+    # The created instance (available when it exists) and the proxy's registered target come first, and
+    # the proxy's route to its secrets.
+    assert {
+        "aws_db_instance.fma",
+        "aws_db_proxy_target.fma",
+        "aws_vpc_security_group_egress_rule.rds_proxy_to_secrets_manager",
+        "aws_vpc_security_group_ingress_rule.endpoints_from_rds_proxy",
+    } <= set(migrate["depends_on"])
+
+    # The service signs in as its own role, whose secret the proxy knows too; the master user only migrates.
+    assert resources["aws_secretsmanager_secret.app_db"]["name"] == "fma/app-db-user"
+    environment = blocks(TERRAFORM_DIR, "locals")["function_environment"]
+    assert re.search(r"\bFMA_APP_DB_SECRET_PATH = aws_secretsmanager_secret\.app_db\.arn\b", environment)
+    assert len(resources["aws_db_proxy.fma[0]"]["auth"]) == 2
+    assert references(config["aws_db_proxy.fma"], "auth") >= {"aws_secretsmanager_secret.app_db.arn"}
+    # A new app secret version re-runs the migration, which sets the role's password from it.
+    assert references(migrate, "triggers") >= {"aws_secretsmanager_secret_version.app_db.version_id"}
+
+    # A stack destroyed and created again takes a second final snapshot instead of failing on the name:
+    # the name is unknown until applied (it carries the creation time; the apply test reads it).
+    database = planned_change(plan, "aws_db_instance.fma[0]")
+    assert database["after_unknown"]["final_snapshot_identifier"] is True
+    assert database["after"]["deletion_protection"] is True
+    assert created(opted_in)["aws_db_instance.fma[0]"]["deletion_protection"] is False
+
+
+@pytest.mark.integration
+def test_every_alarm_tells_the_alarm_topic_and_the_service_is_watched(production_plans):
+    plan, _, _ = production_plans
+    resources = created(plan)
+
+    subscription = resources["aws_sns_topic_subscription.alarm_email[0]"]
+    assert (subscription["protocol"], subscription["endpoint"]) == ("email", "oncall@example.org")
+    alarms = {
+        change["change"]["after"]["alarm_name"]: change["change"]
+        for change in plan["resource_changes"]
+        if change["type"] == "aws_cloudwatch_metric_alarm"
+    }
+    # Every alarm, when it fires and when it clears, tells the topic (whose ARN is known once it exists).
+    assert "aws_sns_topic.alarms.arn" in blocks(TERRAFORM_DIR, "locals")["alarm_actions"]
+    config = configured(plan)
+    for address in {change["address"].split("[")[0] for change in plan["resource_changes"]}:
+        if address.startswith("aws_cloudwatch_metric_alarm."):
+            assert references(config[address], "alarm_actions") >= {"local.alarm_actions"}, address
+            assert references(config[address], "ok_actions") >= {"local.alarm_actions"}, address
+    for name, alarm in alarms.items():
+        assert alarm["after_unknown"]["alarm_actions"] in (True, [True]), name
+    assert references(configured(plan)["aws_sns_topic_subscription.alarm_email"], "topic_arn") >= {
+        "aws_sns_topic.alarms.arn"
+    }
+
+    assert set(alarms) == ALARMS | {"fma-db-proxy-borrow-latency"}
+    rate = {query["id"]: query for query in alarms["fma-api-5xx-rate"]["after"]["metric_query"]}
+    assert rate["errors"]["metric"][0]["metric_name"] == "5xx"
+    assert rate["requests"]["metric"][0]["metric_name"] == "Count"
+    assert alarms["fma-api-latency-p99"]["after"]["extended_statistic"] == "p99"
+    assert alarms["fma-db-proxy-borrow-latency"]["after"]["metric_name"] == "DatabaseConnectionsBorrowLatency"
+    assert "aws_cloudwatch_dashboard.fma[0]" in resources
+
+
+@pytest.mark.integration
+def test_callers_reach_the_live_alias_which_moves_after_the_migration(production_plans):
+    plan, _, _ = production_plans
+    resources, config = created(plan), configured(plan)
+
+    assert all(resources[f'aws_lambda_function.fma["{name}"]']["publish"] for name in ("api", "aggregator"))
+    assert {resources[f'aws_lambda_alias.live["{name}"]']["name"] for name in ("api", "aggregator")} == {"live"}
+    # The migration runs on the version just published, and the alias waits for it.
+    migrate = config["aws_lambda_invocation.migrate"]
+    assert references(migrate, "qualifier") >= {'aws_lambda_function.fma["aggregator"].version'}
+    assert "aws_lambda_invocation.migrate" in config["aws_lambda_alias.live"]["depends_on"]
+    assert references(config["aws_lambda_alias.live"], "function_version") >= {"var.live_versions"}
+    # API Gateway, the API's invokes and the failure destination go through the alias.
+    assert references(config["aws_apigatewayv2_integration.api_function"], "integration_uri") >= {
+        'aws_lambda_alias.live["api"].invoke_arn'
+    }
+    assert references(config["aws_lambda_permission.api_from_gateway"], "qualifier") >= {
+        'aws_lambda_alias.live["api"].name'
+    }
+    assert references(config["aws_lambda_function_event_invoke_config.aggregator"], "qualifier") >= {
+        'aws_lambda_alias.live["aggregator"].name'
+    }
+    assert blocks(TERRAFORM_DIR, "locals")["aggregator_live_arn"].endswith(":live")
+
+    stage = resources["aws_apigatewayv2_stage.default"]["default_route_settings"][0]
+    assert (stage["throttling_rate_limit"], stage["throttling_burst_limit"]) == (250, 200)
+    assert resources['aws_lambda_function.fma["api"]']["reserved_concurrent_executions"] == 40
+
+
+@pytest.mark.integration
+def test_a_custom_domain_is_mapped_to_the_stage_and_is_the_trusted_origin(production_plans):
+    plan, opted_in, trusted_origin = production_plans
+    resources = created(plan)
+    assert trusted_origin == "https://fma.example.org"
+    domain = resources["aws_apigatewayv2_domain_name.fma[0]"]
+    assert domain["domain_name"] == "fma.example.org"
+    assert domain["domain_name_configuration"][0]["certificate_arn"] == CERTIFICATE
+    assert "aws_apigatewayv2_api_mapping.fma[0]" in resources
+    assert not [address for address in created(opted_in) if "domain_name" in address or "api_mapping" in address]
+
+
+def state_attributes(workdir):
+    """``{(type, name, index): attributes}`` of the managed resources in the state."""
+    state = json.loads((workdir / "terraform.tfstate").read_text())
+    return {
+        (resource["type"], resource["name"], instance.get("index_key")): instance["attributes"]
+        for resource in state["resources"]
+        if resource["mode"] == "managed"
+        for instance in resource["instances"]
+    }
+
+
+# What a release touches: the database behind its proxy, the functions with their aliases and deploy-time
+# invocations, the HTTP API in front (and whatever these depend on). Left out: the S3 lifecycle rules and
+# the queue, which the provider waits on for a minute against moto, and the custom domain, whose status
+# moto does not report.
+RELEASE_TARGETS = [
+    "aws_lambda_alias.live",
+    "aws_lambda_invocation.delete_orphan_results",
+    "aws_lambda_invocation.bootstrap_admin",
+    "aws_lambda_permission.api_from_gateway",
+    "aws_apigatewayv2_route.fma",
+    "aws_apigatewayv2_stage.default",
+]
+
+
+@pytest.mark.integration
+def test_upgrade_rollback_and_teardown_of_the_production_example(tmp_path, deployer_vpc):
+    """Apply, upgrade to a new artifact, roll back to the first version, then destroy down to an empty state."""
+    aws, network = deployer_vpc
+    workdir = initialised_copy(tmp_path / "terraform_deploy")
+    point_at_moto(workdir, aws["endpoint_url"])
+    artifact = stub_artifact(tmp_path / "fma-lambda.zip")
+    arguments = production_arguments(
+        network,
+        f"-var=lambda_zip_path={artifact}",
+        "-var=deletion_protection=false",
+    )
+    targets = [f"-target={target}" for target in RELEASE_TARGETS]
+    lambda_client = boto3.client("lambda", **aws)
+
+    def live_versions():
+        return {
+            name: lambda_client.get_alias(FunctionName=f"fma-{name}", Name="live")["FunctionVersion"]
+            for name in ("api", "aggregator")
+        }
+
+    terraform(workdir, "apply", "-auto-approve", *arguments, *targets)
+    assert live_versions() == {"api": "1", "aggregator": "1"}
+    state = state_attributes(workdir)
+    environment = lambda_client.get_function_configuration(FunctionName="fma-api", Qualifier="live")["Environment"]
+    app_secret = state[("aws_secretsmanager_secret", "app_db", None)]["arn"]
+    assert environment["Variables"]["FMA_APP_DB_SECRET_PATH"] == app_secret
+    assert environment["Variables"]["AGGREGATOR_LAMBDA_ARN"] == state[("aws_lambda_alias", "live", "aggregator")]["arn"]
+    secrets_manager = boto3.client("secretsmanager", **aws)
+    app_role = json.loads(secrets_manager.get_secret_value(SecretId=app_secret)["SecretString"])
+    assert (app_role["username"], len(app_role["password"])) == ("fma_app", 40)
+    integration = state[("aws_apigatewayv2_integration", "api_function", None)]
+    assert integration["integration_uri"] == state[("aws_lambda_alias", "live", "api")]["invoke_arn"]
+    database = boto3.client("rds", **aws).describe_db_instances(DBInstanceIdentifier="fma-db")["DBInstances"][0]
+    assert database["DeletionProtection"] is False
+    snapshot_name = state[("aws_db_instance", "fma", 0)]["final_snapshot_identifier"]
+    assert re.fullmatch(r"fma-db-final-\d{14}", snapshot_name)
+
+    # An upgrade: the new code is published, migrated on its own version, then made live.
+    with zipfile.ZipFile(artifact, "a") as archive:
+        archive.writestr("release.txt", "2")
+    terraform(workdir, "apply", "-auto-approve", *arguments, *targets)
+    state = state_attributes(workdir)
+    assert state[("aws_lambda_invocation", "migrate", None)]["qualifier"] == "2"
+    assert live_versions() == {"api": "2", "aggregator": "2"}
+    assert state[("aws_db_instance", "fma", 0)]["final_snapshot_identifier"] == snapshot_name
+
+    # The rollback: both aliases back on version 1; nothing published, nothing migrated again.
+    rollback = json.dumps({"api": "1", "aggregator": "1"})
+    terraform(workdir, "apply", "-auto-approve", *arguments, *targets, f"-var=live_versions={rollback}")
+    assert live_versions() == {"api": "1", "aggregator": "1"}
+    assert state_attributes(workdir)[("aws_lambda_invocation", "migrate", None)]["qualifier"] == "2"
+    for name in ("api", "aggregator"):
+        versions = lambda_client.list_versions_by_function(FunctionName=f"fma-{name}")["Versions"]
+        assert sorted(version["Version"] for version in versions) == ["$LATEST", "1", "2"]
+
+    # Teardown: with deletion protection off, destroy removes everything, the database after its snapshot.
+    terraform(workdir, "destroy", "-auto-approve", *arguments)
+    assert terraform(workdir, "state", "list").stdout.strip() == ""
+    assert boto3.client("rds", **aws).describe_db_instances()["DBInstances"] == []
+    assert lambda_client.list_functions()["Functions"] == []

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from referencing.exceptions import Unresolvable
@@ -12,6 +11,7 @@ from rest_framework import status
 
 from fma_django_connectors import schemas
 from fma_django_connectors.models import FederatedModel
+from tests.servers import serving
 
 from .conftest import make_aggregate, make_model, uuid_client
 
@@ -43,15 +43,9 @@ class _InternalService(BaseHTTPRequestHandler):
 @pytest.fixture
 def internal_service():
     """The URL of a real HTTP server on 127.0.0.1; ``.calls`` lists the paths it was asked for."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _InternalService)
-    server.calls = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_InternalService) as server:
+        server.calls = []
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _remote(server) -> str:

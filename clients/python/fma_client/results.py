@@ -28,7 +28,7 @@ def _when(value: Any) -> datetime | None:
 
 
 @dataclass(frozen=True)
-class _Record:
+class Record:
     """A row of the service; ``from_json`` picks its fields, converts those named in ``_converters``."""
 
     _converters: ClassVar[dict[str, Any]] = {"created_on": _when, "last_modified": _when, "expires_at": _when}
@@ -49,7 +49,7 @@ def _same(value: Any) -> Any:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Model(_Record):
+class Model(Record):
     """A federated model (``current_artifact``: the id of the artifact clients get, or None)."""
 
     id: int
@@ -73,7 +73,7 @@ class Model(_Record):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Aggregate(_Record):
+class Aggregate(Record):
     """An aggregate of a model's updates (``result``: the URL of its weights, or the weights as JSON)."""
 
     id: int
@@ -85,10 +85,10 @@ class Aggregate(_Record):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Update(_Record):
+class Update(Record):
     """A client's update; ``status`` named (``UpdateStatus``), ``status_reason`` says why it failed."""
 
-    _converters: ClassVar[dict[str, Any]] = {**_Record._converters, "status": UpdateStatus}
+    _converters: ClassVar[dict[str, Any]] = {**Record._converters, "status": UpdateStatus}
 
     id: int
     client: str
@@ -103,7 +103,7 @@ class Update(_Record):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Score(_Record):
+class Score(Record):
     """A client's validation results of an aggregate."""
 
     id: int
@@ -114,7 +114,7 @@ class Score(_Record):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Artifact(_Record):
+class Artifact(Record):
     """A published version of a model (``values``: the URL of its weights, or the weights as JSON)."""
 
     id: int
@@ -125,7 +125,7 @@ class Artifact(_Record):
 
 
 @dataclass(frozen=True, kw_only=True)
-class EnrollmentToken(_Record):
+class EnrollmentToken(Record):
     """An enrollment token of an ``invite`` model; ``token`` is shown only in the answer that made it."""
 
     id: int
@@ -137,4 +137,4 @@ class EnrollmentToken(_Record):
     created_on: datetime | None
 
 
-RecordT = TypeVar("RecordT", bound=_Record)
+RecordT = TypeVar("RecordT", bound=Record)

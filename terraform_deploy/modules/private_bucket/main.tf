@@ -5,6 +5,8 @@ resource "aws_s3_bucket" "this" {
   #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice left to the deployer; versioning keeps every object version.
   #checkov:skip=CKV2_AWS_62:Nothing consumes object events; aggregation is triggered by the API, not by S3.
   bucket = var.name
+  # With force_destroy, destroy deletes every object version first; without, it stops at a non-empty bucket.
+  force_destroy = var.force_destroy
 }
 
 resource "aws_s3_bucket_versioning" "this" {

@@ -19,3 +19,9 @@ variable "expiring_prefixes" {
   type        = map(number)
   default     = {}
 }
+
+variable "force_destroy" {
+  description = "Let destroy delete the bucket with every object version in it."
+  type        = bool
+  default     = false
+}

@@ -1,9 +1,8 @@
 """``aws_secrets``: Secrets Manager through boto3 (moto) and through the Lambda extension (a real local HTTP server)."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -12,6 +11,7 @@ from moto import mock_aws
 
 from secrets_managers import SecretUnavailableError, aws_secrets
 from secrets_managers.aws_secrets import get_secret
+from tests.servers import serving
 
 DB_CREDENTIALS = {"username": "fma", "password": "s3cr3t-pa55word"}
 
@@ -131,17 +131,13 @@ class FakeExtension(BaseHTTPRequestHandler):
 def extension(monkeypatch):
     FakeExtension.secrets = {}
     FakeExtension.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeExtension)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fma-api")
-    monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(server.server_address[1]))
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-of-the-function")
-    # Nothing may go to Secrets Manager itself on this path.
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    yield FakeExtension
-    server.shutdown()
-    server.server_close()
+    with serving(FakeExtension) as server:
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fma-api")
+        monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(server.server_address[1]))
+        monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-of-the-function")
+        # Nothing may go to Secrets Manager itself on this path.
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        yield FakeExtension
 
 
 class TestLambdaExtension:
