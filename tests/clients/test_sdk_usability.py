@@ -13,6 +13,7 @@ from fma_client import (
     AggregateTimeout,
     APIError,
     Artifact,
+    BadRequest,
     Model,
     NotFound,
     PayloadTooLarge,
@@ -189,6 +190,9 @@ class TestPublish:
         assert isinstance(taken.value, APIError)
         assert (taken.value.version, taken.value.status_code) == ("1.0.0", 400)
         assert "'1.0.0' is taken" in str(taken.value)
+        with pytest.raises(BadRequest) as refused:
+            developer.publish(aggregate, "9" * 101)
+        assert not isinstance(refused.value, VersionTaken)
 
         assert developer.publish(aggregate).version == "1.1.0"
         assert developer.publish(aggregate.id).version == "1.2.0"

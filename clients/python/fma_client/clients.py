@@ -628,7 +628,8 @@ class DeveloperClient(_Client):
                 json={"version": version},
             )
         except (BadRequest, Conflict) as error:
-            if isinstance(error.body, dict) and "version" in error.body:
+            # The service names the field and says why: a version too long is a ``BadRequest`` of its own.
+            if isinstance(error.body, dict) and "already has" in str(error.body.get("version", "")):
                 raise VersionTaken(error, version=version) from error
             raise
 
