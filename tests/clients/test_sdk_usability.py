@@ -78,7 +78,7 @@ class TestWaitingForAggregates:
         seen = []
 
         def follow():
-            seen.extend(clients[1].iter_aggregates(poll=POLL, idle_timeout=2.0))
+            seen.extend(clients[1].iter_aggregates(poll=POLL, idle_timeout=3.0))
 
         follower = threading.Thread(target=follow)
         follower.start()
