@@ -27,7 +27,7 @@ from fma_client import WebClient
 from fma_client.cli import app as cli
 from fma_client.cli import output
 from fma_client.cli.session import as_row
-from tests.clients.support import PASSWORD, UPDATE, wait_for
+from tests.clients.support import AGGREGATE_TIMEOUT, PASSWORD, UPDATE
 from tests.servers import REPOSITORY_DIR
 
 pytestmark = pytest.mark.integration
@@ -93,8 +93,8 @@ def aggregated(server, developer, model_id):
     client = WebClient(model_id, url=server.url, progress=False)
     client.register()
     client.send_update(UPDATE, num_examples=4)
-    aggregate = wait_for(lambda: next(iter(developer.list_aggregates(model_id)), None))
-    return client, aggregate
+    aggregate = developer.wait_for_aggregate(model_id, timeout=AGGREGATE_TIMEOUT, poll=0.05)
+    return client, aggregate.raw
 
 
 AGGREGATING = {"aggregator": "fed_avg", "requirement": "all_clients", "allow_aggregation": True}
@@ -252,7 +252,7 @@ class TestWatchPublishDownload:
 
         assert f"Published aggregate {aggregate['id']} as version 1.1.0" in first, "the initial model is 1.0.0"
         assert second["version"] == "2.0.0"
-        assert developer.get_model(model["id"])["current_artifact"] == second["id"]
+        assert developer.get_model(model["id"]).current_artifact == second["id"]
         assert fails("publish", aggregate["id"], "--version", "2.0.0").endswith("(HTTP 400)")
         assert "version 2.1.0" in succeeds("publish", aggregate["id"]).stdout
 

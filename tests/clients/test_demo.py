@@ -20,7 +20,7 @@ def test_a_short_federated_run_beats_single_client_models(server, tmp_path):
     assert [row.number for row in result.rounds] == [1, 2, 3]
     assert result.final_accuracy > result.single_client_accuracy, lines
     aggregates = developer.list_aggregates(result.model_id)
-    assert [row["id"] for row in aggregates] == [row.aggregate_id for row in result.rounds]
+    assert [row.id for row in aggregates] == [row.aggregate_id for row in result.rounds]
     scores = developer.list_scores(result.rounds[-1].aggregate_id)
     assert len(scores) == 4, "every client scored the last aggregate"
     assert lines[1].split() == ["round", "aggregate", "global", "accuracy", "mean", "client", "score"]

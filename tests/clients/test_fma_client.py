@@ -35,7 +35,7 @@ class TestJsonModel:
         model = developer.create_model(
             "json", "avg_values_if_data", initial_model=self.INITIAL, requirement="all_clients", allow_aggregation=True
         )
-        clients = [WebClient(model["id"], url=server.url, progress=False) for _ in self.UPDATES]
+        clients = [WebClient(model.id, url=server.url, progress=False) for _ in self.UPDATES]
         for client in clients:
             client.register()
             latest = client.check_for_latest_model()
@@ -62,9 +62,9 @@ class TestJsonModel:
         assert second.value.status_code == 400
         assert second.value.message == f"Client {clients[0].uuid} has already scored aggregate {aggregate['id']}."
         scores = developer.list_scores(aggregate["id"])
-        assert [score["validation_results"] for score in scores] == [{"accuracy": 0.75}]
+        assert [score.validation_results for score in scores] == [{"accuracy": 0.75}]
 
-        assert [row["id"] for row in developer.list_aggregates(model["id"])] == [aggregate["id"]]
+        assert [row.id for row in developer.list_aggregates(model.id)] == [aggregate["id"]]
         developer.publish(aggregate["id"], "2.0.0")
         artifact = clients[1].get_current_artifact()
         assert artifact["version"] == "2.0.0"
@@ -73,12 +73,12 @@ class TestJsonModel:
     def test_pause_and_resume(self, developer):
         model = developer.create_model("paused", allow_aggregation=True)
 
-        assert developer.pause_model(model["id"])["allow_aggregation"] is False
-        assert developer.resume_model(model["id"])["allow_aggregation"] is True
+        assert developer.pause_model(model.id).allow_aggregation is False
+        assert developer.resume_model(model.id).allow_aggregation is True
 
     def test_errors_carry_the_status_and_the_services_message(self, server, developer):
         model = developer.create_model("errors")
-        stranger = WebClient(model["id"], uuid="00000000-0000-4000-8000-000000000000", url=server.url)
+        stranger = WebClient(model.id, uuid="00000000-0000-4000-8000-000000000000", url=server.url)
 
         with pytest.raises(Unauthorized) as unknown:
             stranger.check_for_new_model_aggregate()
@@ -87,9 +87,9 @@ class TestJsonModel:
             developer.create_model("bad", "no_such_aggregator")
         assert "Unknown aggregator 'no_such_aggregator'" in refused.value.body["aggregator"][0]
         other = developer.create_model("other")
-        outsider = WebClient(other["id"], url=server.url)
+        outsider = WebClient(other.id, url=server.url)
         outsider.register()
-        outsider._federated_model_id = model["id"]
+        outsider._federated_model_id = model.id
         with pytest.raises(Forbidden):
             outsider.check_for_latest_model()
         with pytest.raises(Forbidden) as not_registered:
@@ -108,7 +108,7 @@ class TestBinaryModel:
         model = developer.create_model(
             "binary", "fed_avg", initial_model=initial, requirement="all_clients", allow_aggregation=True
         )
-        clients = [WebClient(model["id"], url=server.url, progress=False) for _ in range(2)]
+        clients = [WebClient(model.id, url=server.url, progress=False) for _ in range(2)]
         updates = [{name: rng.normal(size=value.shape).astype(np.float32) for name, value in initial.items()}]
         updates.append({name: -value for name, value in updates[0].items()})
         for client in clients:
@@ -147,7 +147,7 @@ class TestBinaryModel:
                 return self.values
 
         model = developer.create_model("torch-like", initial_model={"w": np.zeros(4, np.float32)})
-        client = WebClient(model["id"], url=server.url, progress=False)
+        client = WebClient(model.id, url=server.url, progress=False)
         client.register()
 
         sent = client.send_update({"w": Tensor(np.arange(4, dtype=np.float32))})
@@ -192,11 +192,19 @@ def _client(service, sleeps, attempts=4):
 
 
 class TestRetries:
-    def test_a_poll_is_retried_on_429_and_5xx_honouring_retry_after(self, scripted):
+    def test_a_poll_is_retried_on_429_and_5xx_honouring_retry_after(self, scripted, caplog):
         _ScriptedService.script = [(429, {"Retry-After": "7"}), (503, {}), (502, {})]
         sleeps = []
 
         assert _client(scripted, sleeps).check_for_new_model_aggregate() is None
+
+        # Each wait is a warning naming the route, the answer and the wait.
+        assert [record.getMessage() for record in caplog.records] == [
+            f"GET /api/v1/model_aggregates/ answered 429, Retry-After 7 s: waiting {sleeps[0]:.1f} s "
+            "before attempt 2 of 4",
+            f"GET /api/v1/model_aggregates/ answered 503: waiting {sleeps[1]:.1f} s before attempt 3 of 4",
+            f"GET /api/v1/model_aggregates/ answered 502: waiting {sleeps[2]:.1f} s before attempt 4 of 4",
+        ]
 
         polls = [path for _, path in _ScriptedService.seen if path.startswith("/api/v1/model_aggregates/")]
         assert len(polls) == 4
@@ -232,7 +240,7 @@ class TestRetries:
 
         assert len(_ScriptedService.seen) == 2
 
-    def test_a_service_that_is_not_there(self, silent_port):
+    def test_a_service_that_is_not_there(self, silent_port, caplog):
         sleeps = []
         client = WebClient(
             1, url=f"http://127.0.0.1:{silent_port}/", retry=RetryPolicy(attempts=3, sleep=sleeps.append)
@@ -242,6 +250,9 @@ class TestRetries:
             client.register()
 
         assert len(sleeps) == 2, "a refused connection never reached the service: retried"
+        said = [record.getMessage() for record in caplog.records]
+        assert len(said) == 2
+        assert said[0].startswith("POST /api/v1/models/1/register_client/ no connection (")
 
 
 @pytest.fixture

@@ -49,14 +49,14 @@ def signed_model(developer):
 
 class TestSignedModel:
     def test_a_keyed_client_registers_pulls_pushes_and_scores(self, server, developer, signed_model, tmp_path):
-        assert signed_model["client_auth"] == "signed"
+        assert signed_model.client_auth == "signed"
         key_file = tmp_path / "client.pem"
-        client = WebClient(signed_model["id"], url=server.url, key_file=key_file, progress=False)
+        client = WebClient(signed_model.id, url=server.url, key_file=key_file, progress=False)
 
         client.register()
 
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-        assert developer.get_model(signed_model["id"])["clients"] == [client_public_id(client.uuid)]
+        assert developer.get_model(signed_model.id).clients == [client_public_id(client.uuid)]
         latest = client.check_for_latest_model()
         assert latest["aggregate"] is None
         np.testing.assert_array_equal(latest["values"][1], np.zeros(2))
@@ -65,36 +65,36 @@ class TestSignedModel:
         np.testing.assert_allclose(aggregate["result"][0], [1.0, 2.0, 3.0])
         score = client.send_val_results({"accuracy": 0.5}, aggregate["id"])
         assert score["validation_results"] == {"accuracy": 0.5}
-        assert [row["validation_results"] for row in developer.list_scores(aggregate["id"])] == [{"accuracy": 0.5}]
+        assert [row.validation_results for row in developer.list_scores(aggregate["id"])] == [{"accuracy": 0.5}]
         developer.publish(aggregate["id"], "2.0.0")
         assert client.get_current_artifact()["version"] == "2.0.0"
 
     def test_uploads_are_signed_and_the_transfer_url_keeps_its_own_signature(self, server, signed_model, tmp_path):
         # Every update goes through the three upload steps: two signed API calls around an unsigned PUT.
         client = WebClient(
-            signed_model["id"], url=server.url, key_file=tmp_path / "k.pem", progress=False, upload_threshold=0
+            signed_model.id, url=server.url, key_file=tmp_path / "k.pem", progress=False, upload_threshold=0
         )
         client.register()
 
         sent = client.send_update(UPDATE)
 
-        assert (sent["federated_model"], sent["client"]) == (signed_model["id"], client.uuid)
+        assert (sent["federated_model"], sent["client"]) == (signed_model.id, client.uuid)
 
     def test_the_key_file_keeps_the_client_across_runs(self, server, signed_model, tmp_path):
         key_file = tmp_path / "client.pem"
-        first = WebClient(signed_model["id"], url=server.url, key_file=key_file, progress=False)
+        first = WebClient(signed_model.id, url=server.url, key_file=key_file, progress=False)
         uuid = first.register()
 
-        later = WebClient(signed_model["id"], uuid=uuid, url=server.url, key_file=key_file, progress=False)
+        later = WebClient(signed_model.id, uuid=uuid, url=server.url, key_file=key_file, progress=False)
 
         assert later.public_key == first.public_key
         assert later.register() == uuid, "a known client re-registers by signing, without sending its key"
         assert later.check_for_latest_model()["aggregate"] is None
 
     def test_the_same_client_without_its_signature_is_refused_401(self, server, signed_model, tmp_path):
-        keyed = WebClient(signed_model["id"], url=server.url, key_file=tmp_path / "k.pem", progress=False)
+        keyed = WebClient(signed_model.id, url=server.url, key_file=tmp_path / "k.pem", progress=False)
         uuid = keyed.register()
-        unsigned = WebClient(signed_model["id"], uuid=uuid, url=server.url, progress=False)
+        unsigned = WebClient(signed_model.id, uuid=uuid, url=server.url, progress=False)
 
         with pytest.raises(Unauthorized) as pulled:
             unsigned.check_for_latest_model()
@@ -105,9 +105,9 @@ class TestSignedModel:
         assert registered.value.message == SIGNATURE_REQUIRED
 
     def test_a_client_signing_with_another_key_is_refused_401(self, server, signed_model, tmp_path):
-        uuid = WebClient(signed_model["id"], url=server.url, key_file=tmp_path / "k.pem", progress=False).register()
+        uuid = WebClient(signed_model.id, url=server.url, key_file=tmp_path / "k.pem", progress=False).register()
         impostor = WebClient(
-            signed_model["id"], uuid=uuid, url=server.url, private_key=signing.generate_key(), progress=False
+            signed_model.id, uuid=uuid, url=server.url, private_key=signing.generate_key(), progress=False
         )
 
         with pytest.raises(Unauthorized) as refused:
@@ -117,17 +117,17 @@ class TestSignedModel:
 
     def test_a_key_registered_for_a_second_new_client_is_a_conflict(self, server, signed_model, tmp_path):
         key_file = tmp_path / "k.pem"
-        WebClient(signed_model["id"], url=server.url, key_file=key_file, progress=False).register()
+        WebClient(signed_model.id, url=server.url, key_file=key_file, progress=False).register()
 
         with pytest.raises(Conflict) as refused:
-            WebClient(signed_model["id"], url=server.url, key_file=key_file, progress=False).register()
+            WebClient(signed_model.id, url=server.url, key_file=key_file, progress=False).register()
 
         assert refused.value.status_code == 409
         assert "public_key" in refused.value.body
 
     def test_a_new_client_without_a_key_is_told_to_bring_one(self, server, signed_model):
         with pytest.raises(BadRequest) as refused:
-            WebClient(signed_model["id"], url=server.url).register()
+            WebClient(signed_model.id, url=server.url).register()
 
         assert "public_key" in refused.value.body
 
@@ -146,7 +146,7 @@ def test_the_documented_curl_and_openssl_client_registers_reads_and_pushes(serve
     environment = {
         **os.environ,
         "SERVICE_URL": server.url,
-        "MODEL_ID": str(signed_model["id"]),
+        "MODEL_ID": str(signed_model.id),
         "KEY_FILE": str(tmp_path / "client.pem"),
         "UPDATE": "[[1.0, 2.0, 3.0], [4.0, 5.0]]",  # the shapes of the model's weights (INITIAL)
     }
@@ -156,32 +156,32 @@ def test_the_documented_curl_and_openssl_client_registers_reads_and_pushes(serve
 
     assert run.returncode == 0, run.stdout + run.stderr
     registered, latest, update = (json.loads(line) for line in run.stdout.splitlines() if line.strip())
-    assert developer.get_model(signed_model["id"])["clients"] == [client_public_id(registered["uuid"])]
+    assert developer.get_model(signed_model.id).clients == [client_public_id(registered["uuid"])]
     assert latest["aggregate"] is None
-    assert (update["federated_model"], update["client"]) == (signed_model["id"], registered["uuid"])
+    assert (update["federated_model"], update["client"]) == (signed_model.id, registered["uuid"])
 
 
 class TestUuidModel:
     def test_an_old_style_client_needs_no_key(self, server, developer):
         model = developer.create_model("uuid", "avg_values_if_data", initial_model=INITIAL)
-        assert model["client_auth"] == "uuid"
-        client = WebClient(model["id"], url=server.url, progress=False)
+        assert model.client_auth == "uuid"
+        client = WebClient(model.id, url=server.url, progress=False)
 
         uuid = client.register()
 
         assert client.public_key is None
-        assert developer.get_model(model["id"])["clients"] == [uuid]
+        assert developer.get_model(model.id).clients == [uuid]
         assert client.check_for_latest_model()["aggregate"] is None
         assert client.send_update(UPDATE)["client"] == uuid
 
     def test_a_keyed_client_may_sign_there_too(self, server, developer):
         model = developer.create_model("uuid-keyed", "avg_values_if_data", initial_model=INITIAL)
-        client = WebClient(model["id"], url=server.url, private_key=signing.generate_key(), progress=False)
+        client = WebClient(model.id, url=server.url, private_key=signing.generate_key(), progress=False)
 
         client.register()
 
         assert client.check_for_latest_model()["aggregate"] is None
-        assert client.send_update(UPDATE)["federated_model"] == model["id"]
+        assert client.send_update(UPDATE)["federated_model"] == model.id
 
 
 class TestKeys:

@@ -48,8 +48,8 @@ def test_the_same_journey_through_both_clients(server, fma_connect):
         requirement="all_clients",
         allow_aggregation=True,
     )
-    upstream = fma_connect.WebClient(model["id"], url=server.url)
-    ours = WebClient(model["id"], url=server.url, progress=False)
+    upstream = fma_connect.WebClient(model.id, url=server.url)
+    ours = WebClient(model.id, url=server.url, progress=False)
     upstream.register()
     ours.register()
 
@@ -74,7 +74,7 @@ def test_the_same_journey_through_both_clients(server, fma_connect):
     upstream.send_val_results({"loss": 0.5}, upstream_aggregate["id"])
     ours.send_val_results({"loss": 0.25}, ours_aggregate["id"])
     scores = developer.list_scores(ours_aggregate["id"])
-    assert sorted(score["validation_results"]["loss"] for score in scores) == [0.25, 0.5]
+    assert sorted(score.validation_results["loss"] for score in scores) == [0.25, 0.5]
 
     developer.publish(ours_aggregate["id"], "1.1.0")
     upstream_artifact = upstream.get_current_artifact()

@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
-from collections.abc import Iterator
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fma_client import signing
 from fma_client import weights as wire
-from fma_client.errors import NotFound
+from fma_client.errors import AggregateTimeout, BadRequest, Conflict, NotFound, VersionTaken
+from fma_client.results import Aggregate, Artifact, EnrollmentToken, Model, RecordT, Score, Update, UpdateStatus
 from fma_client.transport import RetryPolicy, Transport
 
 # Weights up to this many bytes (as arrays) go as the contract's JSON; larger ones through the upload flow.
 # JSON takes about 2.5 times the bytes of float64 arrays: 1 MiB of arrays stays well within a request.
 UPLOAD_THRESHOLD = 1024 * 1024
 SAFETENSORS = {"format": "safetensors"}
-# Page size of lists (the service's maximum for updates, aggregates, artifacts and scores).
+# Page size of lists (the service's maximum for updates, aggregates, artifacts, scores and enrollment tokens);
+# models come in pages of up to 200.
 _PAGE_SIZE = 20
+_MODEL_PAGE_SIZE = 200
+# Seconds between two reads while waiting for an aggregate, and how long ``wait_for_aggregate`` waits.
+POLL_INTERVAL = 1.0
+WAIT_TIMEOUT = 60.0
+_SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+# How often ``publish()`` without a version picks again when another publish took its pick meanwhile.
+_PUBLISH_ATTEMPTS = 3
+T = TypeVar("T")
 
 
 class _Client:
@@ -43,19 +56,55 @@ class _Client:
         """URL of the service."""
         return self._transport.url
 
-    def _pages(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+    def _pages(self, path: str, *, page_size: int = _PAGE_SIZE, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every row of a list, page after page (a short page is the last; past the last the service says 404)."""
         page = 1
         while True:
             try:
                 rows = self._transport.json(
-                    "GET", path, idempotent=True, params={**params, "page": page, "page_size": _PAGE_SIZE}
+                    "GET", path, idempotent=True, params={**params, "page": page, "page_size": page_size}
                 )
             except NotFound:  # past the last page
                 return
             yield from rows
-            if len(rows) < _PAGE_SIZE:
+            if len(rows) < page_size:
                 return
             page += 1
+
+    @staticmethod
+    def _poll(check: Callable[[], T | None], *, timeout: float | None, poll: float, waiting_for: str) -> T:
+        """``check()`` every ``poll`` seconds until it answers; ``AggregateTimeout`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (found := check()) is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise AggregateTimeout(f"no {waiting_for} within {timeout:g} s")
+            time.sleep(poll if left is None else min(poll, left))
+        return found
+
+    def _follow(
+        self,
+        newer: Callable[[int | None], list[T]],
+        identify: Callable[[T], int],
+        after: int | None,
+        *,
+        poll: float,
+        idle_timeout: float | None,
+        waiting_for: str,
+    ) -> Iterator[T]:
+        """What ``newer(after)`` finds, then again after the last of it, until ``idle_timeout`` passes idle."""
+        while True:
+            try:
+                found = self._poll(
+                    lambda since=after: newer(since) or None,
+                    timeout=idle_timeout,
+                    poll=poll,
+                    waiting_for=waiting_for,
+                )
+            except AggregateTimeout:
+                return
+            yield from found
+            after = identify(found[-1])
 
     def _download(self, path: str) -> tuple[Any, dict[str, str]]:
         payload, headers = self._transport.download(path, params=SAFETENSORS)
@@ -229,6 +278,44 @@ class WebClient(_Client):
         result, _ = self._download(f"api/v1/model_aggregates/{aggregate['id']}/result/")
         return {**aggregate, "result": result}
 
+    def wait_for_aggregate(
+        self, after: int | None = None, *, timeout: float | None = WAIT_TIMEOUT, poll: float = POLL_INTERVAL
+    ) -> dict:
+        """The newest aggregate once there is one newer than ``after``, as ``check_for_new_model_aggregate``.
+
+        ``after`` defaults to the newest aggregate this client has seen (any aggregate, when it has seen
+        none). Reads one row every ``poll`` seconds; raises ``AggregateTimeout`` after ``timeout`` seconds
+        (None: waits for ever).
+        """
+        return self._poll(
+            lambda: self.check_for_new_model_aggregate(update_after=after),
+            timeout=timeout,
+            poll=poll,
+            waiting_for=f"aggregate of model {self._federated_model_id} newer than {after}",
+        )
+
+    def iter_aggregates(
+        self, after: int | None = None, *, poll: float = POLL_INTERVAL, idle_timeout: float | None = None
+    ) -> Iterator[dict]:
+        """Each new global model as it comes: ``wait_for_aggregate`` again and again.
+
+        A client wants the current model, so when several aggregates were made between two reads only the
+        newest is yielded. Ends when nothing new came for ``idle_timeout`` seconds (None: never).
+        """
+
+        def newer(since: int | None) -> list[dict]:
+            found = self.check_for_new_model_aggregate(update_after=since)
+            return [] if found is None else [found]
+
+        return self._follow(
+            newer,
+            lambda aggregate: aggregate["id"],
+            after,
+            poll=poll,
+            idle_timeout=idle_timeout,
+            waiting_for=f"aggregate of model {self._federated_model_id}",
+        )
+
     def check_for_latest_model(self, update_after: int | None = None) -> dict | None:
         """``{"values": weights, "aggregate": id or None}`` if newer than ``update_after``, else None.
 
@@ -306,7 +393,7 @@ class DeveloperClient(_Client):
 
     def create_model(
         self, name: str, aggregator: str = "fed_avg", *, initial_model: Any = None, **fields: Any
-    ) -> dict[str, Any]:
+    ) -> Model:
         """Create a model (``fields``: ``requirement``, ``requirement_args``, ``allow_aggregation``, ...).
 
         ``client_auth="signed"`` makes a model whose clients sign their requests (``WebClient(key_file=...)``);
@@ -314,7 +401,8 @@ class DeveloperClient(_Client):
         ``add_client``).
 
         ``initial_model`` (weights as for ``WebClient.send_update``) goes in the body when small, else through
-        the upload flow right after the model is made.
+        the upload flow right after the model is made. It becomes the model's artifact of version ``1.0.0``
+        (its ``current_artifact``): what clients get until the first aggregate.
         """
         body = {"name": name, "aggregator": aggregator, **fields}
         upload = None
@@ -324,27 +412,34 @@ class DeveloperClient(_Client):
                 upload = (tensors, layered)
             else:
                 body["initial_model"] = wire.to_json(tensors, layered)
-        model = self._transport.json("POST", "api/v1/models/", idempotent=False, json=body)
+        model = self._row(Model, "POST", "api/v1/models/", idempotent=False, json=body)
         if upload is not None:
-            self._upload({"federated_model": model["id"], "purpose": "initial_model"}, *upload)
-            model = self.get_model(model["id"])
+            self._upload({"federated_model": model.id, "purpose": "initial_model"}, *upload)
+            model = self.get_model(model.id)
         return model
 
-    def get_model(self, model_id: int) -> dict[str, Any]:
-        return self._transport.json("GET", f"api/v1/models/{model_id}/", idempotent=True)
+    def _row(self, kind: type[RecordT], method: str, path: str, *, idempotent: bool, **kwargs: Any) -> RecordT:
+        return kind.from_json(self._transport.json(method, path, idempotent=idempotent, **kwargs))
 
-    def list_models(self) -> list[dict[str, Any]]:
-        return self._transport.json("GET", "api/v1/models/", idempotent=True, params={"page_size": 200})
+    def _rows(self, kind: type[RecordT], path: str, **params: Any) -> list[RecordT]:
+        return [kind.from_json(row) for row in self._pages(path, **params)]
 
-    def update_model(self, model_id: int, **fields: Any) -> dict[str, Any]:
+    def get_model(self, model_id: int) -> Model:
+        return self._row(Model, "GET", f"api/v1/models/{model_id}/", idempotent=True)
+
+    def list_models(self) -> list[Model]:
+        """Every model of the developer (staff: every model), newest first."""
+        return self._rows(Model, "api/v1/models/", page_size=_MODEL_PAGE_SIZE)
+
+    def update_model(self, model_id: int, **fields: Any) -> Model:
         # A PATCH sets the same fields again when repeated.
-        return self._transport.json("PATCH", f"api/v1/models/{model_id}/", idempotent=True, json=fields)
+        return self._row(Model, "PATCH", f"api/v1/models/{model_id}/", idempotent=True, json=fields)
 
-    def pause_model(self, model_id: int) -> dict[str, Any]:
+    def pause_model(self, model_id: int) -> Model:
         """Stop aggregating the model's updates (``allow_aggregation`` false)."""
         return self.update_model(model_id, allow_aggregation=False)
 
-    def resume_model(self, model_id: int) -> dict[str, Any]:
+    def resume_model(self, model_id: int) -> Model:
         """Aggregate the model's updates again (``allow_aggregation`` true)."""
         return self.update_model(model_id, allow_aggregation=True)
 
@@ -373,52 +468,184 @@ class DeveloperClient(_Client):
 
     def create_enrollment_token(
         self, model_id: int, *, uses: int = 1, expires_at: datetime | None = None
-    ) -> dict[str, Any]:
+    ) -> EnrollmentToken:
         """A new enrollment token of an ``invite`` model: ``uses`` registrations until ``expires_at``.
 
         ``expires_at`` defaults to the service's (in 7 days); a naive datetime is taken as local time. The
-        answer (``id``, ``federated_model``, ``token``, ``uses``, ``used``, ``expires_at``, ``created_on``) is the
-        only place ``token`` is ever shown: the service keeps only its hash. Hand it to the clients
-        (``WebClient(model_id, enrollment_token=...)``).
+        answer's ``token`` is the only place it is ever shown: the service keeps only its hash. Hand it to
+        the clients (``WebClient(model_id, enrollment_token=...)``).
         """
         body: dict[str, Any] = {"federated_model": model_id, "uses": uses}
         if expires_at is not None:
             body["expires_at"] = (expires_at if expires_at.tzinfo else expires_at.astimezone()).isoformat()
         # Made twice, a token is left whose key nobody ever saw, unusable: safe to repeat.
-        return self._transport.json("POST", "api/v1/enrollment_tokens/", idempotent=True, json=body)
+        return self._row(EnrollmentToken, "POST", "api/v1/enrollment_tokens/", idempotent=True, json=body)
 
-    def list_enrollment_tokens(self, model_id: int | None = None) -> list[dict[str, Any]]:
+    def list_enrollment_tokens(self, model_id: int | None = None) -> list[EnrollmentToken]:
         """Enrollment tokens (of one model, or of all the developer's models), newest first; ``token`` None."""
         params = {} if model_id is None else {"federated_model": model_id}
-        return list(self._pages("api/v1/enrollment_tokens/", **params))
+        return self._rows(EnrollmentToken, "api/v1/enrollment_tokens/", **params)
 
-    def get_enrollment_token(self, token_id: int) -> dict[str, Any]:
+    def get_enrollment_token(self, token_id: int) -> EnrollmentToken:
         """One enrollment token (``used`` counts its registrations so far; ``token`` None)."""
-        return self._transport.json("GET", f"api/v1/enrollment_tokens/{token_id}/", idempotent=True)
+        return self._row(EnrollmentToken, "GET", f"api/v1/enrollment_tokens/{token_id}/", idempotent=True)
 
     def revoke_enrollment_token(self, token_id: int) -> None:
         """Delete an enrollment token: no client registers with it any more (those it registered stay)."""
         self._transport.request("DELETE", f"api/v1/enrollment_tokens/{token_id}/", idempotent=False, expect=(204,))
 
-    def list_aggregates(self, model_id: int) -> list[dict[str, Any]]:
+    def list_updates(self, model_id: int | None = None, *, status: UpdateStatus | None = None) -> list[Update]:
+        """Clients' updates (of one model, or of all the developer's models), newest first; ``data`` a URL."""
+        params: dict[str, Any] = {} if model_id is None else {"federated_model": model_id}
+        if status is not None:
+            params["status"] = int(status)
+        return self._rows(Update, "api/v1/model_updates/", **params)
+
+    def list_aggregates(self, model_id: int) -> list[Aggregate]:
         """The model's aggregates, oldest first (``result`` is the URL of the weights)."""
-        rows = self._pages("api/v1/model_aggregates/", federated_model=model_id, ordering="created_on")
-        return list(rows)
+        return self._rows(Aggregate, "api/v1/model_aggregates/", federated_model=model_id, ordering="created_on")
+
+    def get_aggregate(self, aggregate_id: int) -> Aggregate:
+        """One aggregate (``result``: its weights as JSON, when they fit an answer)."""
+        return self._row(Aggregate, "GET", f"api/v1/model_aggregates/{aggregate_id}/", idempotent=True)
+
+    def _aggregates_after(self, model_id: int, after: int | None) -> list[Aggregate]:
+        """The model's aggregates newer than ``after`` (all when None), oldest first: reads newest first."""
+        rows = self._pages("api/v1/model_aggregates/", federated_model=model_id, ordering="-created_on")
+        newer = [Aggregate.from_json(row) for row in _until(rows, lambda row: after is not None and row["id"] <= after)]
+        return newer[::-1]
+
+    def _newest_aggregate_after(self, model_id: int, after: int | None) -> Aggregate | None:
+        rows = self._transport.json(
+            "GET",
+            "api/v1/model_aggregates/",
+            idempotent=True,
+            params={"federated_model": model_id, "ordering": "-created_on", "page_size": 1},
+        )
+        newest = Aggregate.from_json(rows[0]) if rows else None
+        return newest if newest is not None and (after is None or newest.id > after) else None
+
+    def wait_for_aggregate(
+        self,
+        model_id: int,
+        after: int | None = None,
+        *,
+        timeout: float | None = WAIT_TIMEOUT,
+        poll: float = POLL_INTERVAL,
+    ) -> Aggregate:
+        """The model's newest aggregate once there is one newer than ``after`` (None: any aggregate).
+
+        Reads every ``poll`` seconds; raises ``AggregateTimeout`` after ``timeout`` seconds (None: waits
+        for ever).
+        """
+        return self._poll(
+            lambda: self._newest_aggregate_after(model_id, after),
+            timeout=timeout,
+            poll=poll,
+            waiting_for=f"aggregate of model {model_id} newer than {after}",
+        )
+
+    def iter_aggregates(
+        self,
+        model_id: int,
+        after: int | None = None,
+        *,
+        poll: float = POLL_INTERVAL,
+        idle_timeout: float | None = None,
+    ) -> Iterator[Aggregate]:
+        """Every aggregate of the model newer than ``after`` (None: from the first), oldest first, then each new
+        one as it is made. Ends when nothing new came for ``idle_timeout`` seconds (None: never).
+        """
+        return self._follow(
+            functools.partial(self._aggregates_after, model_id),
+            lambda aggregate: aggregate.id,
+            after,
+            poll=poll,
+            idle_timeout=idle_timeout,
+            waiting_for=f"aggregate of model {model_id}",
+        )
 
     def get_aggregate_result(self, aggregate_id: int) -> Any:
         """An aggregate's weights, in the model's dtype."""
         return self._download(f"api/v1/model_aggregates/{aggregate_id}/result/")[0]
 
-    def list_scores(self, aggregate_id: int | None = None) -> list[dict[str, Any]]:
+    def list_scores(self, aggregate_id: int | None = None) -> list[Score]:
         """Clients' scores (of one aggregate, or of all the developer's models)."""
         params = {} if aggregate_id is None else {"aggregate": aggregate_id}
-        return list(self._pages("api/v1/client_aggregate_scores/", **params))
+        return self._rows(Score, "api/v1/client_aggregate_scores/", **params)
 
-    def publish(self, aggregate_id: int, version: str) -> dict[str, Any]:
-        """Publish an aggregate as the model's artifact ``version`` (made its current artifact)."""
-        return self._transport.json(
-            "POST",
-            f"api/v1/model_aggregates/{aggregate_id}/publish_aggregate/",
-            idempotent=False,
-            json={"version": version},
-        )
+    def list_artifacts(self, model_id: int | None = None) -> list[Artifact]:
+        """Artifacts (published versions) of one model, or of all the developer's models; newest first."""
+        params = {} if model_id is None else {"federated_model": model_id}
+        return self._rows(Artifact, "api/v1/model_artifacts/", **params)
+
+    def publish(self, aggregate: int | Aggregate, version: str | None = None) -> Artifact:
+        """Publish an aggregate as an artifact of the model (made its current artifact).
+
+        Without ``version`` it takes the next free one: the highest ``MAJOR.MINOR.PATCH`` of the model's
+        artifacts with MINOR raised (``1.1.0`` after the initial model's ``1.0.0``), ``1.0.0`` when there is
+        none. ``aggregate`` is an id or an ``Aggregate`` (which saves reading it to learn its model).
+
+        Raises
+        ------
+        VersionTaken
+            ``version`` is already one of the model's artifacts (``error.version`` names it).
+        """
+        aggregate_id = aggregate.id if isinstance(aggregate, Aggregate) else aggregate
+        if version is not None:
+            return self._publish(aggregate_id, version)
+        model_id = (
+            aggregate if isinstance(aggregate, Aggregate) else self._listed_aggregate(aggregate)
+        ).federated_model
+        for attempt in range(_PUBLISH_ATTEMPTS):
+            try:
+                return self._publish(
+                    aggregate_id, next_version(artifact.version for artifact in self.list_artifacts(model_id))
+                )
+            except VersionTaken:  # another publish took the pick between reading and publishing
+                if attempt + 1 == _PUBLISH_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _listed_aggregate(self, aggregate_id: int) -> Aggregate:
+        """An aggregate as lists carry it (``result`` its URL), looked for newest first, where a new one is.
+
+        Not ``get_aggregate``: that route inlines the weights, which for a large model do not fit an answer.
+        """
+        rows = self._pages("api/v1/model_aggregates/", ordering="-created_on")
+        for row in _until(rows, lambda row: row["id"] < aggregate_id):
+            if row["id"] == aggregate_id:
+                return Aggregate.from_json(row)
+        raise NotFound(404, {"detail": f"No aggregate {aggregate_id} among the developer's."}, method="GET")
+
+    def _publish(self, aggregate_id: int, version: str) -> Artifact:
+        try:
+            return self._row(
+                Artifact,
+                "POST",
+                f"api/v1/model_aggregates/{aggregate_id}/publish_aggregate/",
+                idempotent=False,
+                json={"version": version},
+            )
+        except (BadRequest, Conflict) as error:
+            # The service names the field and says why: a version too long is a ``BadRequest`` of its own.
+            if isinstance(error.body, dict) and "already has" in str(error.body.get("version", "")):
+                raise VersionTaken(error, version=version) from error
+            raise
+
+
+def next_version(versions: Iterable[str]) -> str:
+    """The version after the highest ``MAJOR.MINOR.PATCH`` of ``versions``: MINOR raised, PATCH 0."""
+    numbers = [tuple(int(part) for part in match.groups()) for match in map(_SEMVER.fullmatch, versions) if match]
+    if not numbers:
+        return "1.0.0"
+    major, minor, _ = max(numbers)
+    return f"{major}.{minor + 1}.0"
+
+
+def _until(rows: Iterable[T], stop: Callable[[T], bool]) -> Iterator[T]:
+    """``rows`` up to the first for which ``stop`` holds (the rest is not read: later pages are not fetched)."""
+    for row in rows:
+        if stop(row):
+            return
+        yield row

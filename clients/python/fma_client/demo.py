@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,8 +37,10 @@ from fma_client import DeveloperClient, WebClient
 
 CLASSES = 10
 FEATURES = 64
-# How long a round may wait for its aggregate before the demo gives up (the service aggregates in milliseconds).
+# How long a round may wait for its aggregate before the demo gives up (the service aggregates in milliseconds),
+# and how often it looks: a local service answers a read in milliseconds too.
 ROUND_TIMEOUT = 60.0
+ROUND_POLL = 0.05
 
 
 @dataclass
@@ -128,15 +129,6 @@ def single_client_accuracy(split: Split, *, epochs: int, rounds: int, seed: int)
     return float(np.mean(scores))
 
 
-def _wait_for_aggregate(client: WebClient) -> dict:
-    deadline = time.monotonic() + ROUND_TIMEOUT
-    while (aggregate := client.check_for_new_model_aggregate()) is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no new aggregate within {ROUND_TIMEOUT} s: is the service aggregating?")
-        time.sleep(0.05)
-    return aggregate
-
-
 def run(
     developer: DeveloperClient,
     *,
@@ -157,12 +149,12 @@ def run(
         requirement="all_clients",
         allow_aggregation=True,
     )
-    result = DemoResult(model_id=model["id"])
-    web_clients = [WebClient(model["id"], url=developer.url, progress=False) for _ in split.clients]
+    result = DemoResult(model_id=model.id)
+    web_clients = [WebClient(model.id, url=developer.url, progress=False) for _ in split.clients]
     for web_client in web_clients:
         web_client.register()
     rng = np.random.default_rng(seed)
-    echo(f"model {model['id']} ({aggregator}), {clients} clients holding {[len(y) for _, y in split.clients]} digits")
+    echo(f"model {model.id} ({aggregator}), {clients} clients holding {[len(y) for _, y in split.clients]} digits")
     echo(f"{'round':>5}  {'aggregate':>9}  {'global accuracy':>15}  {'mean client score':>17}")
     # Each client starts from the model's weights and then continues from each aggregate it is told of.
     currents = [web_client.check_for_latest_model()["values"] for web_client in web_clients]
@@ -173,7 +165,7 @@ def run(
             web_client.send_update(local, base_aggregate=base, num_examples=len(y))
         scores = []
         for index, (web_client, (x, y)) in enumerate(zip(web_clients, split.clients, strict=True)):
-            aggregate = _wait_for_aggregate(web_client)
+            aggregate = web_client.wait_for_aggregate(timeout=ROUND_TIMEOUT, poll=ROUND_POLL)
             currents[index] = aggregate["result"]
             score = accuracy(aggregate["result"], x, y)
             web_client.send_val_results({"accuracy": score}, aggregate["id"])

@@ -64,6 +64,19 @@ class ServerError(APIError):
     """5xx: the service's side; retried for calls safe to repeat."""
 
 
+class VersionTaken(APIError):
+    """``publish`` of a version the model already has (the service answers 400); ``version`` names it."""
+
+    def __init__(self, error: APIError, *, version: str) -> None:
+        self.version = version
+        super().__init__(error.status_code, error.body, method=error.method, url=error.url)
+        self.args = (f"version {version!r} is taken: {self.message}",)
+
+
+class AggregateTimeout(FMAClientError, TimeoutError):
+    """No new aggregate within the time waited (``timeout`` of ``wait_for_aggregate``)."""
+
+
 _BY_STATUS: dict[int, type[APIError]] = {
     400: BadRequest,
     401: Unauthorized,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.auth import AuthBase
@@ -16,6 +17,7 @@ from tqdm import tqdm
 
 from fma_client.errors import ServiceUnreachable, error_for
 
+_log = logging.getLogger(__name__)
 DEFAULT_URL = "http://127.0.0.1:8000/"
 # Transfers larger than this show a progress bar (tqdm, on stderr).
 PROGRESS_THRESHOLD = 4 * 1024 * 1024
@@ -122,22 +124,38 @@ class Transport:
                 # A refused or timed-out connection never reached the service; anything later may have.
                 unsent = isinstance(error, requests.ConnectTimeout) or "refused" in str(error).lower()
                 if (idempotent or unsent) and attempt + 1 < self.retry.attempts:
-                    self.retry.sleep(self.retry.delay(attempt, None))
+                    self._wait(method, url, attempt, f"no connection ({error})", None)
                     continue
                 raise ServiceUnreachable(f"{method} {url}: {error}") from error
             except requests.Timeout as error:
                 if idempotent and attempt + 1 < self.retry.attempts:
-                    self.retry.sleep(self.retry.delay(attempt, None))
+                    self._wait(method, url, attempt, f"no answer within {self.timeout} s", None)
                     continue
                 raise ServiceUnreachable(f"{method} {url}: no answer within {self.timeout} s") from error
             if response.status_code in expect:
                 return response
             retryable = response.status_code == 429 or (idempotent and response.status_code in _RETRY_STATUSES)
             if retryable and attempt + 1 < self.retry.attempts:
-                self.retry.sleep(self.retry.delay(attempt, _retry_after(response)))
+                self._wait(method, url, attempt, f"answered {response.status_code}", _retry_after(response))
                 continue
             raise error_for(response.status_code, _body(response), method=method, url=url)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, method: str, url: str, attempt: int, reason: str, retry_after: float | None) -> None:
+        """Sleep before the next attempt, saying so: a throttled run would otherwise wait in silence."""
+        delay = self.retry.delay(attempt, retry_after)
+        asked = f", Retry-After {retry_after:g} s" if retry_after is not None else ""
+        _log.warning(
+            "%s %s %s%s: waiting %.1f s before attempt %d of %d",
+            method,
+            urlsplit(url).path,
+            reason,
+            asked,
+            delay,
+            attempt + 2,
+            self.retry.attempts,
+        )
+        self.retry.sleep(delay)
 
     def json(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
         response = self.request(method, path, idempotent=idempotent, **kwargs)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -16,14 +15,15 @@ from typing import Any
 
 from fma_client import DeveloperClient
 from fma_client.cli.credentials import Credentials
+from fma_client.results import Record
 
 Row = dict[str, Any]
-# Versions ``fma publish`` counts on when it picks the next one: ``MAJOR.MINOR.PATCH`` numbers.
-_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
 
 def as_row(result: Any) -> Row:
-    """A result of ``DeveloperClient`` as the service's JSON fields: dicts as they are, typed results unpacked."""
+    """A result of ``DeveloperClient`` as the service's JSON fields: its records' answers as the service sent them."""
+    if isinstance(result, Record):
+        return dict(result.raw)
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         return dataclasses.asdict(result)
     if isinstance(result, Mapping):
@@ -79,21 +79,7 @@ class Session:
 
     def publish(self, aggregate_id: int, version: str | None) -> Row:
         """Publish the aggregate as artifact ``version``; without one, the next free minor version."""
-        if version is None:
-            version = self._next_version(aggregate_id)
         return as_row(self._client.publish(aggregate_id, version))
-
-    def _next_version(self, aggregate_id: int) -> str:
-        # The initial model is artifact 1.0.0; the first published aggregate becomes 1.1.0 then, else 1.0.0.
-        aggregate = self._client._transport.json("GET", f"api/v1/model_aggregates/{aggregate_id}/", idempotent=True)
-        artifacts = self._client._pages("api/v1/model_artifacts/", federated_model=aggregate["federated_model"])
-        numbers = [
-            tuple(map(int, match.groups())) for artifact in artifacts if (match := _SEMVER.match(artifact["version"]))
-        ]
-        if not numbers:
-            return "1.0.0"
-        major, minor, _ = max(numbers)
-        return f"{major}.{minor + 1}.0"
 
     def download(self, aggregate_id: int, weight_format: str, target: Path) -> int:
         """Write the aggregate's weights in ``weight_format`` to ``target``; the number of bytes.
