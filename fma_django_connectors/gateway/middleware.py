@@ -44,10 +44,14 @@ class SecurityHeadersMiddleware:
         if "Cache-Control" not in response:
             response["Cache-Control"] = "no-store"
         if response.get("Content-Type", "").startswith("text/html") and "Content-Security-Policy" not in response:
-            response["Content-Security-Policy"] = getattr(
-                settings, "FMA_CONTENT_SECURITY_POLICY", DEFAULT_CONTENT_SECURITY_POLICY
-            )
+            response["Content-Security-Policy"] = content_security_policy()
         return response
+
+
+def content_security_policy() -> str:
+    """The policy of the service's HTML pages (a page that needs more adds to it, as the Redoc page does)."""
+    policy: str = getattr(settings, "FMA_CONTENT_SECURITY_POLICY", DEFAULT_CONTENT_SECURITY_POLICY)
+    return policy
 
 
 def _json_not_allowed(request: HttpRequest, *, allow: str | None) -> HttpResponse:
