@@ -512,6 +512,7 @@ class TokenLoginViews(OpenApiViewExtension):
             post=extend_schema(
                 operation_id="token_create",
                 tags=["token"],
+                auth=[],
                 request={"application/json": AuthTokenSerializer},
                 responses={200: token},
                 description="Trades a developer's username and password for the token sent as "
