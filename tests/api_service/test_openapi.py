@@ -116,6 +116,14 @@ def test_docs_pages_and_their_assets_are_served_by_the_service(page, entry_scrip
     html = response_body(response).decode()
     assets = re.findall(r'(?:src|href)="(/static/drf_spectacular_sidecar/[^"]+)"', html)
     assert any(asset.endswith(entry_script) for asset in assets), html
+    # The Content-Security-Policy runs no inline script: every script of the page is a file of the service.
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.DOTALL)
+    assert scripts
+    assert [attributes for attributes, text in scripts if "src=" not in attributes or text.strip()] == []
+    assert (
+        "'unsafe-inline'"
+        not in re.search(r"(?:script|default)-src[^;]*", _header(response, "Content-Security-Policy")[0])[0]
+    )
     assert "cdn" not in " ".join(re.findall(r'(?:src|href)="([^"]+)"', html)).lower()
     for asset in assets:
         served = handle(build(path=asset))
