@@ -37,6 +37,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def generated(server, tmp_path_factory):
     """The package generated from the server's description, imported; removed from ``sys.modules`` after."""
+    assert GENERATOR.exists(), f"{GENERATOR} is missing: openapi-python-client is a dev package (Pipfile)"
     folder = tmp_path_factory.mktemp("generated")
     status, headers, body = server.request("GET", "/api/schema/?format=json")
     assert status == 200, body
