@@ -26,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from fma_django_connectors.gateway.middleware import content_security_policy
+from fma_django_connectors.conf import fma_settings
 
 REDOC_WORKERS = "worker-src 'self' blob:"
 
@@ -66,5 +66,5 @@ class RedocView(SpectacularRedocView):
     @extend_schema(exclude=True)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response: Response = super().get(request, *args, **kwargs)
-        response["Content-Security-Policy"] = f"{content_security_policy()}; {REDOC_WORKERS}"
+        response["Content-Security-Policy"] = f"{fma_settings.FMA_CONTENT_SECURITY_POLICY}; {REDOC_WORKERS}"
         return response

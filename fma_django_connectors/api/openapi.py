@@ -31,7 +31,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers as drf_serializers
-from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import NotAuthenticated
 
 from fma_core import signatures
@@ -493,32 +492,6 @@ class UploadViews(OpenApiViewExtension):
                 "again answers the same one (200). Bytes not arrived yet: 409; upload expired: 410.",
             ),
         )
-
-
-class TokenLoginViews(OpenApiViewExtension):
-    """``POST /api-token-auth/``, described with a JSON body only (the contract's form).
-
-    The route still parses form and multipart bodies as DRF's view did, but a description listing three body
-    types makes generators emit a union they cannot build; one body type gives a plain ``body`` argument.
-    Ahead of drf-spectacular's own extension for DRF's token view (``priority``).
-    """
-
-    target_class = "fma_django_connectors.access.login.TokenLoginView"
-    priority = 1
-
-    def view_replacement(self) -> type:
-        token = inline_serializer("Token", fields={"token": drf_serializers.CharField(help_text="The token's key.")})
-        return extend_schema_view(
-            post=extend_schema(
-                operation_id="token_create",
-                tags=["token"],
-                auth=[],
-                request={"application/json": AuthTokenSerializer},
-                responses={200: token},
-                description="Trades a developer's username and password for the token sent as "
-                "`Authorization: Token <key>`. Wrong credentials: 400.",
-            )
-        )(type(self.target.__name__, (self.target,), {"__module__": self.target.__module__}))
 
 
 # --- Error responses ---------------------------------------------------------------------------------

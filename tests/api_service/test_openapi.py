@@ -386,3 +386,16 @@ def test_an_unknown_schema_format_is_refused_by_name():
 
     assert response["statusCode"] == 400
     assert json.loads(response_body(response)) == {"format": ["Unknown format 'xml'; one of json, yaml."]}
+
+
+@pytest.mark.django_db
+def test_the_pages_carry_the_configured_policy_and_redoc_adds_its_worker(settings):
+    settings.FMA_CONTENT_SECURITY_POLICY = "default-src 'self'; frame-ancestors 'none'"
+
+    swagger = handle(make_v2_event(path="/api/docs/"))
+    redoc = handle(make_v2_event(path="/api/docs/redoc/"))
+
+    assert _header(swagger, "Content-Security-Policy") == ["default-src 'self'; frame-ancestors 'none'"]
+    assert _header(redoc, "Content-Security-Policy") == [
+        "default-src 'self'; frame-ancestors 'none'; worker-src 'self' blob:"
+    ]
