@@ -17,10 +17,7 @@ from tests.servers import running_server
 pytestmark = pytest.mark.integration
 
 require_chromium()
-REDOC_LOGO_REFUSED = (
-    "Loading the image 'https://cdn.redoc.ly/redoc/logo-mini.svg' violates the following Content Security Policy "
-    "directive: \"img-src 'self' data:\". The action has been blocked."
-)
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
@@ -96,4 +93,6 @@ def test_redoc_lists_every_operation_and_searches_them_under_the_policy(page, op
     results.first.wait_for(timeout=10_000)
     assert "register_client" in " ".join(results.all_inner_texts())
     # The one refusal: Redoc's sidebar logo from Redocly's CDN (the docs load nothing from elsewhere).
-    assert page.problems == [REDOC_LOGO_REFUSED]
+    assert [problem for problem in page.problems if REDOC_LOGO not in problem] == []
+    (logo,) = [problem for problem in page.problems if REDOC_LOGO in problem]
+    assert "Content Security Policy" in logo
