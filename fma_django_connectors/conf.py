@@ -172,6 +172,12 @@ SETTINGS: dict[str, Setting] = {
     "FMA_DATABASE_APP_SECRET": Setting("", text),
     # Secrets Manager id of the first admin's {"username", "password"}; bootstrap_admin needs it.
     "FMA_ADMIN_SECRET_ID": Setting("", text, from_environment=True),
+    # The Content-Security-Policy of the HTML pages (gateway/middleware.py); no page needs inline script.
+    "FMA_CONTENT_SECURITY_POLICY": Setting(
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; "
+        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+        text,
+    ),
 }
 
 # Settings that no longer do anything, with what replaced them: a deployment still setting one is told so.

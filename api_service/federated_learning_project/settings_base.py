@@ -94,7 +94,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "fma_django_connectors.exceptions.exception_handler",
     # ``?format=`` names the weights format of a download (docs/api.md), not a renderer.
     "URL_FORMAT_OVERRIDE": None,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "fma_django_connectors.api.openapi.AutoSchema",
     # Brakes (fma_django_connectors/access/throttling.py); each class counts only the callers of its kind.
     "DEFAULT_THROTTLE_CLASSES": [
         "fma_django_connectors.access.throttling.ClientRateThrottle",
@@ -128,6 +128,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Tags and operation ids are made from the path below it: one tag per resource, ids such as ``models_list``.
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "fma_django_connectors.api.openapi.add_error_responses",

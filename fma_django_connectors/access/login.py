@@ -8,7 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import Throttled
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -17,6 +19,19 @@ from rest_framework.settings import api_settings
 from fma_django_connectors.access.throttling import LoginGuard, TokenRouteThrottle
 
 
+# Described with the contract's JSON body only: a description listing the form and multipart bodies too makes client
+# generators emit a union they cannot build. No credentials: the route is how a developer gets one.
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="token_create",
+        tags=["token"],
+        auth=[],
+        request={"application/json": AuthTokenSerializer},
+        responses={200: inline_serializer("Token", fields={"token": serializers.CharField(help_text="The key.")})},
+        description="Trades a developer's username and password for the token sent as "
+        "`Authorization: Token <key>`. Wrong credentials: 400.",
+    )
+)
 class TokenLoginView(ObtainAuthToken):
     """Trades a developer's username and password for its token.
 

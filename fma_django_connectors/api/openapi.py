@@ -14,6 +14,7 @@ import hashlib
 from typing import Any
 
 from django.db.models import Model
+from drf_spectacular import openapi as spectacular_openapi
 from drf_spectacular.authentication import BasicScheme
 from drf_spectacular.extensions import (
     OpenApiAuthenticationExtension,
@@ -46,6 +47,28 @@ from fma_django_connectors.models import (
     Upload,
 )
 from fma_django_connectors.storage import downloads
+
+# --- Tags and operation ids ------------------------------------------------------------------------
+
+# DRF's own actions of a viewset; their ids stay drf-spectacular's ``<resource>_<action>`` (``models_list``).
+_STANDARD_ACTIONS = {"list", "create", "retrieve", "update", "partial_update", "destroy"}
+
+
+class AutoSchema(spectacular_openapi.AutoSchema):
+    """Short, stable operation ids, which generated clients name their functions by.
+
+    With ``SCHEMA_PATH_PREFIX`` (``/api/v1``) each operation's tag is its resource (``models``) and the id of a
+    standard action ``<resource>_<action>``; a custom action's id is ``<resource>_<action>`` too
+    (``models_register_client``) instead of drf-spectacular's path with a method suffix.
+    """
+
+    def get_operation_id(self) -> str:
+        action = getattr(self.view, "action", None)
+        if action is not None and action not in _STANDARD_ACTIONS:
+            return f"{self.get_tags()[0]}_{action}"
+        operation_id: str = super().get_operation_id()
+        return operation_id
+
 
 # --- Security schemes --------------------------------------------------------------------------------
 
@@ -300,18 +323,44 @@ class FederatedModelSchema(OpenApiSerializerExtension):
 _UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
+_CLIENT_FROM_HEADER = (
+    "The client the row is for, named by a developer or staff (required from them: the client's uuid, or on "
+    "`signed` models its public id). A client leaves it out: its own comes from `CLIENT-UUID` (a value sent is "
+    "ignored)."
+)
+
+
+def _client_from_header(schema: dict[str, Any]) -> dict[str, Any]:
+    """A request body whose ``client`` a client's ``CLIENT-UUID`` supplies: optional, saying so."""
+    schema["required"] = [name for name in schema.get("required", []) if name != "client"]
+    schema["properties"]["client"] = {**schema["properties"]["client"], "description": _CLIENT_FROM_HEADER}
+    return schema
+
+
 class ModelUpdateSchema(OpenApiSerializerExtension):
-    """An update as answered: a client's own updates come without ``applied_aggregate`` (developers' only)."""
+    """An update: ``client`` optional in the body (``CLIENT-UUID`` supplies a client's own); as answered, a
+    client's own updates come without ``applied_aggregate`` (developers' only)."""
 
     target_class = "fma_django_connectors.api.serializers.ModelUpdateSerializer"
 
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         schema: dict[str, Any] = super().map_serializer(auto_schema, direction)
-        if direction == "response":
-            schema["required"] = [name for name in schema.get("required", []) if name != "applied_aggregate"]
-            applied = schema["properties"]["applied_aggregate"]
-            applied["description"] = "The aggregate that used the update; absent when a client reads its own."
+        if direction == "request":
+            return _client_from_header(schema)
+        schema["required"] = [name for name in schema.get("required", []) if name != "applied_aggregate"]
+        applied = schema["properties"]["applied_aggregate"]
+        applied["description"] = "The aggregate that used the update; absent when a client reads its own."
         return schema
+
+
+class ClientAggregateScoreSchema(OpenApiSerializerExtension):
+    """A score: ``client`` optional in the body (``CLIENT-UUID`` supplies a client's own)."""
+
+    target_class = "fma_django_connectors.api.serializers.ClientAggregateScoreSerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema: dict[str, Any] = super().map_serializer(auto_schema, direction)
+        return _client_from_header(schema) if direction == "request" else schema
 
 
 # --- Operations drf-spectacular cannot infer ---------------------------------------------------------

@@ -3,7 +3,7 @@
 - ``Cache-Control: no-store`` on any answer that did not choose its own caching (API JSON, the token):
   weights and tokens must not sit in a shared or browser cache.
 - ``Content-Security-Policy`` (setting ``FMA_CONTENT_SECURITY_POLICY``) on HTML pages (admin, docs,
-  dashboard): scripts, styles and frames from the service itself only.
+  dashboard) that set none of their own: scripts, styles and frames from the service itself only.
 - A method no route of the service implements (``BREW``, ``TRACE``) is refused before any view: the
   admin would answer it with an HTML CSRF page, DRF with its own 405. A method a Django view does not
   take gets a bodiless 405 from Django: both become ``{"detail": 'Method "X" not allowed.'}`` as DRF
@@ -14,15 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-# Default of ``FMA_CONTENT_SECURITY_POLICY``; Django's admin needs no inline script.
-DEFAULT_CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; "
-    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
-)
-
+from fma_django_connectors.conf import fma_settings
 
 # Every method some route of the service takes; any other is a 405 wherever it is sent.
 SERVED_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
@@ -44,9 +38,7 @@ class SecurityHeadersMiddleware:
         if "Cache-Control" not in response:
             response["Cache-Control"] = "no-store"
         if response.get("Content-Type", "").startswith("text/html") and "Content-Security-Policy" not in response:
-            response["Content-Security-Policy"] = getattr(
-                settings, "FMA_CONTENT_SECURITY_POLICY", DEFAULT_CONTENT_SECURITY_POLICY
-            )
+            response["Content-Security-Policy"] = fma_settings.FMA_CONTENT_SECURITY_POLICY
         return response
 
 

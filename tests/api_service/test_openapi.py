@@ -116,6 +116,14 @@ def test_docs_pages_and_their_assets_are_served_by_the_service(page, entry_scrip
     html = response_body(response).decode()
     assets = re.findall(r'(?:src|href)="(/static/drf_spectacular_sidecar/[^"]+)"', html)
     assert any(asset.endswith(entry_script) for asset in assets), html
+    # The Content-Security-Policy runs no inline script: every script of the page is a file of the service.
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.DOTALL)
+    assert scripts
+    assert [attributes for attributes, text in scripts if "src=" not in attributes or text.strip()] == []
+    assert (
+        "'unsafe-inline'"
+        not in re.search(r"(?:script|default)-src[^;]*", _header(response, "Content-Security-Policy")[0])[0]
+    )
     assert "cdn" not in " ".join(re.findall(r'(?:src|href)="([^"]+)"', html)).lower()
     for asset in assets:
         served = handle(build(path=asset))
@@ -250,3 +258,144 @@ class TestSignedClients:
         for operation in (register, add):
             taken = operation["responses"]["409"]["content"]["application/json"]["schema"]["$ref"]
             assert taken.endswith("/PublicKeyTaken")
+
+
+class TestGeneratedClients:
+    """What a client generator needs from the description: one body type per operation, fields as the service
+    takes them, one tag per resource, short and stable operation ids, and the JSON form on request."""
+
+    def test_the_token_route_is_described_as_json_only(self, schema):
+        login = schema["paths"]["/api-token-auth/"]["post"]
+        body = schema["components"]["schemas"][
+            login["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        ]
+
+        assert set(login["requestBody"]["content"]) == {"application/json"}
+        assert set(body["required"]) == {"username", "password"}
+        answer = login["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema["components"]["schemas"][answer["$ref"].rsplit("/", 1)[1]]["required"] == ["token"]
+
+    @pytest.mark.parametrize("form", [make_v2_event], ids=["v2"])
+    def test_the_token_route_still_takes_a_form(self, form, django_user_model):
+        django_user_model.objects.create_user("form-user", password="form-password")
+        response = handle(
+            form(
+                method="POST",
+                path="/api-token-auth/",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                body="username=form-user&password=form-password",
+            )
+        )
+
+        assert response["statusCode"] == 200, response_body(response)
+        assert set(json.loads(response_body(response))) == {"token"}
+
+    @pytest.mark.parametrize("path", ["/api/v1/model_updates/", "/api/v1/client_aggregate_scores/"])
+    def test_client_is_optional_where_the_header_supplies_it(self, schema, path):
+        create = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        body = schema["components"]["schemas"][create.rsplit("/", 1)[1]]
+
+        assert "client" in body["properties"]
+        assert "client" not in body["required"]
+        assert "CLIENT-UUID" in body["properties"]["client"]["description"]
+
+    def test_one_tag_per_resource(self, schema):
+        for path, methods in schema["paths"].items():
+            resource = "token" if path == "/api-token-auth/" else path.split("/")[3]
+            for operation in methods.values():
+                assert operation["tags"] == [resource], path
+
+    def test_short_stable_operation_ids(self, schema):
+        ids = {
+            (method, path): operation["operationId"]
+            for path, methods in schema["paths"].items()
+            for method, operation in methods.items()
+        }
+
+        assert ids == OPERATION_IDS
+
+    def test_the_docs_pages_are_not_operations(self, schema):
+        assert not [path for path in schema["paths"] if path.startswith("/api/docs/")]
+
+
+# Every operation's id, as docs/api.md lists them: ``<resource>_<list|create|retrieve|update|partial_update|destroy>``
+# for the standard actions, ``<resource>_<action>`` for the others. Generated clients name their functions so.
+OPERATION_IDS = {
+    ("post", "/api-token-auth/"): "token_create",
+    ("get", "/api/v1/client_aggregate_scores/"): "client_aggregate_scores_list",
+    ("post", "/api/v1/client_aggregate_scores/"): "client_aggregate_scores_create",
+    ("get", "/api/v1/client_aggregate_scores/{id}/"): "client_aggregate_scores_retrieve",
+    ("get", "/api/v1/enrollment_tokens/"): "enrollment_tokens_list",
+    ("post", "/api/v1/enrollment_tokens/"): "enrollment_tokens_create",
+    ("get", "/api/v1/enrollment_tokens/{id}/"): "enrollment_tokens_retrieve",
+    ("delete", "/api/v1/enrollment_tokens/{id}/"): "enrollment_tokens_destroy",
+    ("get", "/api/v1/model_aggregates/"): "model_aggregates_list",
+    ("get", "/api/v1/model_aggregates/{id}/"): "model_aggregates_retrieve",
+    ("post", "/api/v1/model_aggregates/{id}/publish_aggregate/"): "model_aggregates_publish_aggregate",
+    ("get", "/api/v1/model_aggregates/{id}/result/"): "model_aggregates_result",
+    ("get", "/api/v1/model_artifacts/"): "model_artifacts_list",
+    ("get", "/api/v1/model_artifacts/{id}/"): "model_artifacts_retrieve",
+    ("get", "/api/v1/model_artifacts/{id}/values/"): "model_artifacts_values",
+    ("get", "/api/v1/model_updates/"): "model_updates_list",
+    ("post", "/api/v1/model_updates/"): "model_updates_create",
+    ("get", "/api/v1/model_updates/{id}/"): "model_updates_retrieve",
+    ("put", "/api/v1/model_updates/{id}/"): "model_updates_update",
+    ("patch", "/api/v1/model_updates/{id}/"): "model_updates_partial_update",
+    ("delete", "/api/v1/model_updates/{id}/"): "model_updates_destroy",
+    ("get", "/api/v1/model_updates/{id}/data/"): "model_updates_download_data",
+    ("get", "/api/v1/models/"): "models_list",
+    ("post", "/api/v1/models/"): "models_create",
+    ("get", "/api/v1/models/{id}/"): "models_retrieve",
+    ("put", "/api/v1/models/{id}/"): "models_update",
+    ("patch", "/api/v1/models/{id}/"): "models_partial_update",
+    ("delete", "/api/v1/models/{id}/"): "models_destroy",
+    ("post", "/api/v1/models/{id}/add_client/"): "models_add_client",
+    ("get", "/api/v1/models/{id}/get_current_artifact/"): "models_get_current_artifact",
+    ("get", "/api/v1/models/{id}/get_latest_aggregate/"): "models_get_latest_aggregate",
+    ("get", "/api/v1/models/{id}/get_latest_model/"): "models_get_latest_model",
+    ("post", "/api/v1/models/{id}/register_client/"): "models_register_client",
+    ("post", "/api/v1/uploads/"): "uploads_create",
+    ("post", "/api/v1/uploads/{id}/complete/"): "uploads_complete",
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "media_type"),
+    [
+        ({"format": "json"}, "application/vnd.oai.openapi+json"),
+        ({"format": "yaml"}, "application/vnd.oai.openapi"),
+        ({}, "application/vnd.oai.openapi"),
+    ],
+)
+def test_the_schema_format_parameter_is_honoured(query, media_type):
+    response = handle(make_v2_event(path="/api/schema/", query=query))
+
+    assert response["statusCode"] == 200
+    assert _header(response, "Content-Type")[0].startswith(media_type)
+    body = response_body(response)
+    if "json" in media_type:
+        assert json.loads(body)["openapi"].startswith("3.")
+    else:
+        assert body.startswith(b"openapi: 3.")
+
+
+@pytest.mark.django_db
+def test_an_unknown_schema_format_is_refused_by_name():
+    response = handle(make_v2_event(path="/api/schema/", query={"format": "xml"}))
+
+    assert response["statusCode"] == 400
+    assert json.loads(response_body(response)) == {"format": ["Unknown format 'xml'; one of json, yaml."]}
+
+
+@pytest.mark.django_db
+def test_the_pages_carry_the_configured_policy_and_redoc_adds_its_worker(settings):
+    settings.FMA_CONTENT_SECURITY_POLICY = "default-src 'self'; frame-ancestors 'none'"
+
+    swagger = handle(make_v2_event(path="/api/docs/"))
+    redoc = handle(make_v2_event(path="/api/docs/redoc/"))
+
+    assert _header(swagger, "Content-Security-Policy") == ["default-src 'self'; frame-ancestors 'none'"]
+    assert _header(redoc, "Content-Security-Policy") == [
+        "default-src 'self'; frame-ancestors 'none'; worker-src 'self' blob:"
+    ]

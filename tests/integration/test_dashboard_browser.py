@@ -18,25 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import browser_page, require_chromium
 from tests.servers import REPOSITORY_DIR, RunningServer, server_environment
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = shutil.which("chromium")
-if CHROMIUM is None:
-    pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (Pipfile dev-packages)")
-
-# Flags for a headless chromium in a container with no network beyond the local server.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+require_chromium()
 PASSWORD = "dashboard-test-password"
 DEVELOPERS = ("ada", "grace")
 INITIAL_MODEL = [[0.0, 0.0], [0.0]]
@@ -141,14 +128,8 @@ def experiments(server):
 
 @pytest.fixture
 def page(server, tmp_path):
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 480})
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
+    with browser_page(server.url, viewport={"width": 1280, "height": 480}) as new_page:
+        yield new_page
 
 
 def screenshot(page, tmp_path, name):
