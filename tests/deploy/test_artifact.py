@@ -388,6 +388,12 @@ def test_the_built_artifact_migrates_bootstraps_serves_and_aggregates(functions,
     assert status == 200, registered
     client = {"CLIENT-UUID": registered["uuid"]}
 
+    def schedule_state():
+        schedule = boto3.client("scheduler", **moto_clients).get_schedule(
+            GroupName=SCHEDULE_GROUP, Name=f"model-{model['id']}"
+        )
+        return schedule["State"], schedule["Target"]["Arn"]
+
     def aggregated(values, base_aggregate):
         """Send an update, run the aggregation it asked for, and check the model's latest is its aggregate."""
         status, update = api(
@@ -397,18 +403,17 @@ def test_the_built_artifact_migrates_bootstraps_serves_and_aggregates(functions,
             client,
         )
         assert status == 201, update
+        # The update woke the model's schedule; the run that takes everything settles it off again.
+        assert schedule_state() == ("ENABLED", deployment["AGGREGATOR_LAMBDA_ARN"])
         aggregate_id = aggregator.invoke(invokes[-1]["payload"])
         assert aggregate_id is not None
+        assert schedule_state() == ("DISABLED", deployment["AGGREGATOR_LAMBDA_ARN"])
         status, latest = api("GET", f"/api/v1/models/{model['id']}/get_latest_model/", headers=client)
         assert (status, latest) == (200, {"values": values, "aggregate": aggregate_id})
         return aggregate_id
 
     first = aggregated([4.0], None)
     assert [(invoke["type"], invoke["payload"]) for invoke in invokes] == [("Event", {"model_id": model["id"]})]
-    schedule = boto3.client("scheduler", **moto_clients).get_schedule(
-        GroupName=SCHEDULE_GROUP, Name=f"model-{model['id']}"
-    )
-    assert (schedule["State"], schedule["Target"]["Arn"]) == ("ENABLED", deployment["AGGREGATOR_LAMBDA_ARN"])
 
     # PostgreSQL drops the warm functions' connections (a failover, the proxy's idle timeout): the next update
     # and aggregation get new ones.
