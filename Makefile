@@ -29,12 +29,13 @@ INSTALLED_DEV := $(VENV)/.installed-dev
 # $(call install_categories,<Pipfile categories>)
 # What `pipenv sync --categories` does (the locked versions, hash-checked, no resolution), through pip itself:
 # pipenv sync prints nothing while pip works (a minute or more on a fresh clone), or, verbose, every hash.
+# --no-compile: Python compiles each module when it is first imported, so serving waits only for what it imports.
 define install_categories
 	@python3 -m pipenv --version >/dev/null 2>&1 || { echo "Installing pipenv..."; python3 -m pip install --quiet pipenv; }
 	@test -x $(PY) || { echo "Creating $(VENV)..."; python3 -m venv $(VENV); }
 	@echo "Installing the locked [$(1)] packages into $(VENV)..."
 	$(PIPENV) requirements --hash --categories "$(1)" > $@.txt
-	$(PY) -m pip install --require-hashes --no-deps --progress-bar on -r $@.txt
+	$(PY) -m pip install --require-hashes --no-deps --no-compile --progress-bar on -r $@.txt
 	@touch $@
 endef
 
