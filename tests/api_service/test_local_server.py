@@ -76,6 +76,34 @@ class TestServing:
     def test_banner_names_the_event_kind(self, server):
         assert EVENT_LINES[server.payload_format] in server.stdout
 
+    def test_banner_names_the_entry_points_and_each_answers_a_browser(self, server):
+        printed = dict(re.findall(r"^  (Dashboard|API docs|Admin) +(http://\S+)", server.stdout, re.MULTILINE))
+        answers = {name: server.request("GET", url.removeprefix(server.url[:-1])) for name, url in printed.items()}
+
+        assert printed == {
+            "Dashboard": f"{server.url}dashboard/",
+            "API docs": f"{server.url}api/docs/",
+            "Admin": f"{server.url}admin/",
+        }
+        # The pages a browser opens: the docs at once, the dashboard and the admin after their login.
+        assert answers["API docs"][0] == 200
+        assert answers["Dashboard"][0] == 302
+        assert answers["Dashboard"][1]["Location"].startswith("/dashboard/login/")
+        assert answers["Admin"][0] == 302
+        assert answers["Admin"][1]["Location"].startswith("/admin/login/")
+
+    def test_root_sends_a_browser_to_the_dashboard(self, server):
+        status, headers, _ = server.request("GET", "/", headers={"Accept": "text/html,*/*;q=0.8"})
+
+        assert status == 302
+        assert headers["Location"] == "/dashboard/"
+
+    def test_root_names_the_entry_points_to_an_api_client(self, server):
+        status, _, body = server.request("GET", "/", headers={"Accept": "application/json"})
+
+        assert status == 200
+        assert json.loads(body)["docs"] == f"{server.url}api/docs/"
+
     def test_request_round_trips_through_the_handler(self, server):
         status, headers, body = server.request("GET", "/api-token-auth/")
 
