@@ -89,6 +89,6 @@ class TestLocalRegistrationRate:
         result = throttle_rates(tmp_path, FMA_LOCAL_REGISTRATION_RATE="fast")
 
         assert result.returncode != 0
-        assert "FMA_LOCAL_REGISTRATION_RATE must be a rate such as \"1000/min\", or \"none\", not 'fast'" in (
+        assert 'FMA_LOCAL_REGISTRATION_RATE must be a rate such as "1000/min", or "none", not \'fast\'' in (
             result.stderr
         )
