@@ -14,7 +14,6 @@ import subprocess
 import sys
 import venv
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -88,15 +87,20 @@ def _build_install_import(name, tmp_path):
     sources = tmp_path / "sources"
     for folder in folders:
         shutil.copytree(REPOSITORY / folder, sources / folder, ignore=COPY_IGNORE)
-    quiet = ("--disable-pip-version-check", "--quiet")
-    _run(sys.executable, "-m", "pip", "wheel", *quiet, "--no-deps", "--wheel-dir", tmp_path / "dist", sources / project)
+    # The repository's pip and setuptools build the wheel (no isolated build environment to download each time)
+    # and install into the new virtualenv (``--python``), which so needs no pip of its own.
+    pip = (sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet")
+    _run(*pip, "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", tmp_path / "dist", sources / project)
     (wheel,) = (tmp_path / "dist").glob("*.whl")
-    venv.create(tmp_path / "venv", with_pip=True)
+    venv.create(tmp_path / "venv", with_pip=False)
     python = tmp_path / "venv" / "bin" / "python"
     # A folder per wheel: the two are installed at once, and must not write the same file together.
     wheelhouse = WHEELHOUSE / name
-    _run(python, "-m", "pip", "download", *quiet, "--dest", wheelhouse, wheel)
-    _run(python, "-m", "pip", "install", *quiet, "--no-index", "--find-links", wheelhouse, wheel)
+    install = (*pip, "--python", python, "install", "--no-compile", "--no-index", "--find-links", wheelhouse, wheel)
+    if subprocess.run(install, capture_output=True, timeout=300, check=False).returncode != 0:
+        # A dependency not downloaded yet: fetch what the wheel needs (pip keeps the files already there).
+        _run(*pip, "--python", python, "download", "--dest", wheelhouse, wheel)
+        _run(*install)
     packages = ",".join((name, *extra_packages))
     # From an empty folder, isolated: only what the virtualenv holds can be imported.
     imported = _run(python, "-I", "-c", IMPORT_EVERYTHING, packages, tmp_path / "db.sqlite3", cwd=tmp_path)
