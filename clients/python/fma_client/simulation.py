@@ -64,7 +64,7 @@ def register_clients(
     enrollment_token
         For an ``invite`` model whose clients register themselves: a token with at least ``count`` uses.
     workers
-        Registrations in flight at once.
+        Registrations in flight at once (clients registering themselves; a developer adds them one by one).
     timeout, retry, progress
         Of each returned ``WebClient`` (``WebClient`` has their meaning); registering itself is tried once.
 
@@ -81,8 +81,6 @@ def register_clients(
         raise ValueError("a developer adds clients without an enrollment token: give developer or enrollment_token")
 
     def new_uuid() -> str:
-        if developer is not None:
-            return developer.add_client(federated_model_id)
         registering = WebClient(
             federated_model_id,
             url=url,
@@ -94,7 +92,11 @@ def register_clients(
         )
         return registering.register()
 
-    uuids = _map_concurrently(new_uuid, count, workers)
+    if developer is not None:
+        # One after the other: the developer's client is one session (requests' sessions are not thread-safe).
+        uuids = [developer.add_client(federated_model_id) for _ in range(count)]
+    else:
+        uuids = _map_concurrently(new_uuid, count, workers)
     logger.info("Registered %d clients of model %d", count, federated_model_id)
     return [
         WebClient(federated_model_id, uuid=uuid, url=url, timeout=timeout, retry=retry, progress=progress)
