@@ -349,8 +349,8 @@ class TestAdminUser:
         second = new_server(tmp_path / "data")
 
         password_file = tmp_path / "data" / "admin_password"
-        assert f"Login  admin / {password}   (generated, kept in {password_file})" in first.stdout
-        assert f"Login  admin / {password}   (kept in {password_file})" in second.stdout
+        assert f"Login      admin / {password}   (generated, kept in {password_file})" in first.stdout
+        assert f"Login      admin / {password}   (kept in {password_file})" in second.stdout
         assert password_file.read_text().strip() == password
         assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
         assert _admin_user_count(tmp_path / "data") == 1
@@ -359,7 +359,7 @@ class TestAdminUser:
     def test_password_from_environment(self, new_server, tmp_path):
         running = new_server(tmp_path / "data", admin_password="s3cret-from-env")
 
-        assert "Login  admin / s3cret-from-env   (from FMA_ADMIN_PASSWORD)" in running.stdout
+        assert "Login      admin / s3cret-from-env   (from FMA_ADMIN_PASSWORD)" in running.stdout
         assert _token_request(running, "s3cret-from-env")[0] == 200
         assert not (tmp_path / "data" / "admin_password").exists()
 
@@ -373,7 +373,7 @@ class TestAdminUser:
 
         assert _token_request(later, generated.admin_password)[0] == 400
         assert _token_request(later, "chosen-by-me")[0] == 200
-        assert "Login  admin / (unchanged)   (existing password kept; set FMA_ADMIN_PASSWORD" in later.stdout
+        assert "Login      admin / (unchanged)   (existing password kept; set FMA_ADMIN_PASSWORD" in later.stdout
         assert _admin_user_count(tmp_path / "data") == 1
 
 
