@@ -18,14 +18,39 @@ DEMO_ARGS ?=
 	lambda-package sam-install sam-build-local sam-build-remote sam-local build-ApiFunction build-AggregatorFunction build-DeployFunction \
 	checkov-install checkov terraform-validate
 
-install: $(VENV)/.installed
+# Each target installs only what it needs, by Pipfile category: serving (`make run`) the [packages];
+# `make demo` adds [demo] (scikit-learn, matplotlib, the client's requests and tqdm); tests and lint add
+# [dev-packages] (moto, schemathesis, Playwright, mypy, cfn-lint, pre-commit...) and the demo, which the
+# suite runs. A stamp per set; a new Pipfile.lock reinstalls.
+INSTALLED_SERVE := $(VENV)/.installed-serve
+INSTALLED_DEMO := $(VENV)/.installed-demo
+INSTALLED_DEV := $(VENV)/.installed-dev
 
-$(VENV)/.installed: Pipfile.lock
-	@python3 -m pipenv --version >/dev/null 2>&1 || python3 -m pip install --quiet pipenv
-	$(PIPENV) sync --dev
+# $(call install_categories,<Pipfile categories>)
+# What `pipenv sync --categories` does (the locked versions, hash-checked, no resolution), through pip itself:
+# pipenv sync prints nothing while pip works (a minute or more on a fresh clone), or, verbose, every hash.
+# --no-compile: Python compiles each module when it is first imported, so serving waits only for what it imports.
+define install_categories
+	@python3 -m pipenv --version >/dev/null 2>&1 || { echo "Installing pipenv..."; python3 -m pip install --quiet pipenv; }
+	@test -x $(PY) || { echo "Creating $(VENV)..."; python3 -m venv $(VENV); }
+	@echo "Installing the locked [$(1)] packages into $(VENV)..."
+	$(PIPENV) requirements --hash --categories "$(1)" > $@.txt
+	$(PY) -m pip install --require-hashes --no-deps --no-compile --progress-bar on -r $@.txt
 	@touch $@
+endef
 
-migrate: install
+install: $(INSTALLED_DEV)
+
+$(INSTALLED_SERVE): Pipfile.lock
+	$(call install_categories,packages)
+
+$(INSTALLED_DEMO): Pipfile.lock
+	$(call install_categories,packages demo)
+
+$(INSTALLED_DEV): Pipfile.lock
+	$(call install_categories,packages dev-packages demo)
+
+migrate: $(INSTALLED_SERVE)
 	cd api_service && ../$(PY) manage.py migrate --no-input
 
 run: migrate
@@ -33,7 +58,7 @@ run: migrate
 
 # Federated learning through fma_client (clients/python): the service of `make run` when it answers on PORT,
 # else one started for the demo. DEMO_ARGS="--rounds 20 --aggregator median" for more (README).
-demo: install
+demo: $(INSTALLED_DEMO)
 	PYTHONPATH=$(PYTHONPATH):$(CURDIR)/clients/python $(PY) -m fma_client.demo --url http://127.0.0.1:$(PORT)/ \
 		--password-file .local/admin_password --start-server api_service/local_server.py \
 		--plot build/demo-accuracy.png $(DEMO_ARGS)
@@ -53,7 +78,7 @@ test-and-coverage: install
 lint: install
 	$(VENV)/bin/pre-commit run --all-files
 
-fma-django-compile: install
+fma-django-compile: $(INSTALLED_SERVE)
 	rm -f artifacts/fma_django_connectors-*.whl
 	$(PY) -m pip wheel --no-deps --wheel-dir artifacts ./fma_django_connectors
 

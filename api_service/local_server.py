@@ -373,16 +373,19 @@ def migrate() -> None:
 
 
 def banner(*, url: str, login: AdminLogin, data_dir: Path, payload_format: str) -> str:
-    """What a developer needs to start: where the service is and how to log in to the admin."""
+    """What a developer needs to start: where the service, its docs and its pages are, and the admin's login."""
     password = login.password if login.password is not None else "(unchanged)"
     return "\n".join(
         [
             "FMA API service, local: every request goes through service_initialization.handler",
             _EVENT_LINES[payload_format],
             "",
-            f"  API    {url}api/v1/",
-            f"  Admin  {url}admin/",
-            f"  Login  {login.username} / {password}   ({login.note})",
+            f"  Dashboard  {url}dashboard/",
+            f"  API docs   {url}api/docs/   (OpenAPI: {url}api/schema/)",
+            # A browser gets a 401 there: the API wants a credential (token, Basic, CLIENT-UUID); the docs show how.
+            f"  API        {url}api/v1/   (for clients: token, Basic or CLIENT-UUID)",
+            f"  Admin      {url}admin/",
+            f"  Login      {login.username} / {password}   ({login.note})",
             "",
             f"Data in {data_dir}. Press Ctrl-C to stop.",
             "",

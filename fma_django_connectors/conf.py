@@ -17,6 +17,7 @@ README's "Settings" table (a test compares the two), and code reads ``fma_settin
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,15 @@ def optional_text(name: str, value: Any) -> str | None:
     return None if value is None else text(name, value)
 
 
+def throttle_rate(name: str, value: Any) -> str:
+    """A DRF throttle rate (``"1000/min"``: requests per second, minute, hour or day), ``"none"`` (no brake), or
+    ``""`` (not set)."""
+    rate = text(name, value).strip()
+    if rate in ("", "none") or re.fullmatch(r"\d+/(s|m|h|d)[a-z]*", rate):
+        return rate
+    raise ConfigurationError(f'{name} must be a rate such as "1000/min", or "none", not {value!r}')
+
+
 def _aggregator_settings(name: str, value: Any) -> dict[str, Any]:
     # The core owns these defaults (fma_core.settings.AGGREGATOR_DEFAULTS): it runs without Django too.
     return resolve_aggregator_settings(value)
@@ -142,6 +152,10 @@ SETTINGS: dict[str, Setting] = {
     "AGGREGATOR_LAMBDA_ARN": Setting("", text, from_environment=True),
     # With the local trigger, the local server sweeps for models with work left every this many seconds.
     "FMA_LOCAL_SWEEP_SECONDS": Setting(5.0, positive_float, from_environment=True),
+    # The embedded default only (settings_local; settings_remote refuses it): the per-IP rate of anonymous calls and
+    # registrations (REST_FRAMEWORK's "anon" and "registration"), "none" for no brake. Every client a simulation
+    # runs on one machine registers from one address; "" keeps the deployment's rates (docs/security.md).
+    "FMA_LOCAL_REGISTRATION_RATE": Setting("", throttle_rate, from_environment=True),
     # --- Uploads and downloads of weights (docs/api.md) --------------------------------------------------
     # Largest upload accepted by ``POST /api/v1/uploads/`` (a 100M-parameter float64 model is 800 MB).
     "FMA_UPLOAD_MAX_BYTES": Setting(2 * 1024**3, positive_int),

@@ -8,6 +8,10 @@ locals {
     "ANY /admin",
     "ANY /admin/{proxy+}",
     "GET /static/{proxy+}",
+    # The experiment dashboard (docs/dashboard.md), and the root that sends a browser to it.
+    "ANY /dashboard",
+    "ANY /dashboard/{proxy+}",
+    "GET /",
     # API Gateway matches /api-token-auth/ (the contract's spelling) to this route.
     "POST /api-token-auth",
   ])

@@ -16,8 +16,8 @@ from urllib.parse import unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from federated_learning_project.settings_base import *  # noqa: F403
-from federated_learning_project.settings_base import AGGREGATOR_SETTINGS, REPOSITORY_DIR
-from fma_django_connectors.conf import positive_float, positive_int
+from federated_learning_project.settings_base import AGGREGATOR_SETTINGS, REPOSITORY_DIR, REST_FRAMEWORK
+from fma_django_connectors.conf import positive_float, positive_int, setting_value
 
 LOCAL_DATA_DIR = Path(os.environ.get("FMA_LOCAL_DATA_DIR", REPOSITORY_DIR / ".local"))
 LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -107,4 +107,15 @@ if budget := os.environ.get("FMA_MEMORY_BUDGET_BYTES"):
     AGGREGATOR_SETTINGS = {
         **AGGREGATOR_SETTINGS,
         "memory_budget_bytes": positive_int("FMA_MEMORY_BUDGET_BYTES", budget),
+    }
+
+# A simulation of many clients on this machine registers every one from the same address, which the per-IP brakes
+# on anonymous calls would hold to a few dozen a minute: FMA_LOCAL_REGISTRATION_RATE replaces those two rates here.
+if local_rate := setting_value("FMA_LOCAL_REGISTRATION_RATE", globals()):
+    REST_FRAMEWORK = {
+        **REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            **dict.fromkeys(("anon", "registration"), None if local_rate == "none" else local_rate),
+        },
     }

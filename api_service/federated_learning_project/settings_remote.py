@@ -79,6 +79,13 @@ def _url_prefix(raw: str) -> str:
 
 DEBUG = False
 
+# The per-IP brakes protect a deployment; lifting them is for simulations on one machine (settings_local).
+if setting_value("FMA_LOCAL_REGISTRATION_RATE", globals()):
+    raise ImproperlyConfigured(
+        "FMA_LOCAL_REGISTRATION_RATE is honoured by the embedded default (settings_local) only: a deployment keeps "
+        'REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]; unset it'
+    )
+
 # Cold start: every listed secret must be readable now, not at the first request that needs it.
 pull_secrets(setting_value("API_SERVICE_SETTINGS", globals()), setting="API_SERVICE_SETTINGS")
 pull_secrets(setting_value("AGGREGATOR_SETTINGS", globals()), setting="AGGREGATOR_SETTINGS")

@@ -1,13 +1,16 @@
-"""URL map: admin, token endpoint, the v1 API, its OpenAPI description with interactive docs, and the dashboard."""
+"""URL map: the root, admin, token endpoint, the v1 API, its OpenAPI description with interactive docs, and the
+dashboard."""
 
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
+from federated_learning_project.entry_points import root
 from fma_django_connectors.access.login import guarded_form_login, token_login
 from fma_django_connectors.api.docs import RedocView, SchemaView
 
 urlpatterns = [
+    path("", root, name="root"),
     # The admin's login form under the password brake; ahead of the admin's own route for the same path.
     path("admin/login/", guarded_form_login(admin.site.login)),
     path("admin/", admin.site.urls),

@@ -76,6 +76,34 @@ class TestServing:
     def test_banner_names_the_event_kind(self, server):
         assert EVENT_LINES[server.payload_format] in server.stdout
 
+    def test_banner_names_the_entry_points_and_each_answers_a_browser(self, server):
+        printed = dict(re.findall(r"^  (Dashboard|API docs|Admin) +(http://\S+)", server.stdout, re.MULTILINE))
+        answers = {name: server.request("GET", url.removeprefix(server.url[:-1])) for name, url in printed.items()}
+
+        assert printed == {
+            "Dashboard": f"{server.url}dashboard/",
+            "API docs": f"{server.url}api/docs/",
+            "Admin": f"{server.url}admin/",
+        }
+        # The pages a browser opens: the docs at once, the dashboard and the admin after their login.
+        assert answers["API docs"][0] == 200
+        assert answers["Dashboard"][0] == 302
+        assert answers["Dashboard"][1]["Location"].startswith("/dashboard/login/")
+        assert answers["Admin"][0] == 302
+        assert answers["Admin"][1]["Location"].startswith("/admin/login/")
+
+    def test_root_sends_a_browser_to_the_dashboard(self, server):
+        status, headers, _ = server.request("GET", "/", headers={"Accept": "text/html,*/*;q=0.8"})
+
+        assert status == 302
+        assert headers["Location"] == "/dashboard/"
+
+    def test_root_names_the_entry_points_to_an_api_client(self, server):
+        status, _, body = server.request("GET", "/", headers={"Accept": "application/json"})
+
+        assert status == 200
+        assert json.loads(body)["docs"] == f"{server.url}api/docs/"
+
     def test_request_round_trips_through_the_handler(self, server):
         status, headers, body = server.request("GET", "/api-token-auth/")
 
@@ -321,8 +349,8 @@ class TestAdminUser:
         second = new_server(tmp_path / "data")
 
         password_file = tmp_path / "data" / "admin_password"
-        assert f"Login  admin / {password}   (generated, kept in {password_file})" in first.stdout
-        assert f"Login  admin / {password}   (kept in {password_file})" in second.stdout
+        assert f"Login      admin / {password}   (generated, kept in {password_file})" in first.stdout
+        assert f"Login      admin / {password}   (kept in {password_file})" in second.stdout
         assert password_file.read_text().strip() == password
         assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
         assert _admin_user_count(tmp_path / "data") == 1
@@ -331,7 +359,7 @@ class TestAdminUser:
     def test_password_from_environment(self, new_server, tmp_path):
         running = new_server(tmp_path / "data", admin_password="s3cret-from-env")
 
-        assert "Login  admin / s3cret-from-env   (from FMA_ADMIN_PASSWORD)" in running.stdout
+        assert "Login      admin / s3cret-from-env   (from FMA_ADMIN_PASSWORD)" in running.stdout
         assert _token_request(running, "s3cret-from-env")[0] == 200
         assert not (tmp_path / "data" / "admin_password").exists()
 
@@ -345,7 +373,7 @@ class TestAdminUser:
 
         assert _token_request(later, generated.admin_password)[0] == 400
         assert _token_request(later, "chosen-by-me")[0] == 200
-        assert "Login  admin / (unchanged)   (existing password kept; set FMA_ADMIN_PASSWORD" in later.stdout
+        assert "Login      admin / (unchanged)   (existing password kept; set FMA_ADMIN_PASSWORD" in later.stdout
         assert _admin_user_count(tmp_path / "data") == 1
 
 

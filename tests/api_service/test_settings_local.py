@@ -1,7 +1,10 @@
 """settings_local, the embedded default: loaded in a fresh interpreter, as the local server's cold start does."""
 
+import json
 import subprocess
 import sys
+
+import pytest
 
 from tests.servers import server_environment
 
@@ -43,3 +46,49 @@ def test_postgresql_needs_no_sqlite(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "django.db.backends.postgresql"
+
+
+PRINT_THROTTLE_RATES = (
+    "import json\n"
+    "import federated_learning_project.settings_local as settings\n"
+    "print(json.dumps(settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']))\n"
+)
+
+
+def throttle_rates(tmp_path, **env):
+    return subprocess.run(
+        [sys.executable, "-c", PRINT_THROTTLE_RATES],
+        env=server_environment(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class TestLocalRegistrationRate:
+    """``FMA_LOCAL_REGISTRATION_RATE``: the per-IP brakes on anonymous calls, lifted for simulations on one machine."""
+
+    def test_unset_the_deployments_rates_apply(self, tmp_path):
+        result = throttle_rates(tmp_path)
+
+        assert result.returncode == 0, result.stderr
+        rates = json.loads(result.stdout)
+        assert (rates["anon"], rates["registration"]) == ("120/min", "30/min")
+
+    @pytest.mark.parametrize(("given", "rate"), [("1000/min", "1000/min"), ("none", None)])
+    def test_it_replaces_both_per_ip_rates_of_anonymous_callers(self, tmp_path, given, rate):
+        result = throttle_rates(tmp_path, FMA_LOCAL_REGISTRATION_RATE=given)
+
+        assert result.returncode == 0, result.stderr
+        rates = json.loads(result.stdout)
+        assert (rates["anon"], rates["registration"]) == (rate, rate)
+        # The brakes on password guesses and failed credentials stay.
+        assert (rates["login"], rates["credentials"]) == ("10/min", "30/min")
+
+    def test_a_value_that_is_no_rate_stops_the_start_naming_it(self, tmp_path):
+        result = throttle_rates(tmp_path, FMA_LOCAL_REGISTRATION_RATE="fast")
+
+        assert result.returncode != 0
+        assert 'FMA_LOCAL_REGISTRATION_RATE must be a rate such as "1000/min", or "none", not \'fast\'' in (
+            result.stderr
+        )

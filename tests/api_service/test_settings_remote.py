@@ -150,6 +150,13 @@ class TestFromTheEnvironment:
         assert settings is None
         assert f"ImproperlyConfigured: settings_remote needs the environment variable {name}" in process.stderr
 
+    def test_the_local_registration_rate_is_refused(self):
+        """The per-IP brakes a simulation on one machine may lift stay on in a deployment."""
+        settings, process = boot(BASE_ENVIRONMENT | {"FMA_LOCAL_REGISTRATION_RATE": "none"})
+
+        assert settings is None
+        assert "FMA_LOCAL_REGISTRATION_RATE is honoured by the embedded default (settings_local) only" in process.stderr
+
     def test_a_missing_secret_key_names_both_ways_to_give_it(self):
         _, process = boot(unset=["FMA_SECRET_KEY_SECRET_ID"])
 

@@ -234,6 +234,9 @@ def test_the_api_routes_cover_the_contract(functions):
         ("ANY", "/admin"),
         ("ANY", "/admin/{proxy+}"),
         ("GET", "/static/{proxy+}"),
+        ("ANY", "/dashboard"),
+        ("ANY", "/dashboard/{proxy+}"),
+        ("GET", "/"),
         ("POST", "/api-token-auth"),
     }
 

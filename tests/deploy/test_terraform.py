@@ -383,6 +383,9 @@ def test_apply_and_destroy_against_moto(tmp_path, moto_url, deployer_account):
         "ANY /admin",
         "ANY /admin/{proxy+}",
         "GET /static/{proxy+}",
+        "ANY /dashboard",
+        "ANY /dashboard/{proxy+}",
+        "GET /",
         "POST /api-token-auth",
     }
 
