@@ -18,6 +18,7 @@ from fma_client.errors import (
 )
 from fma_client.signing import KeyFileError
 from fma_client.transport import RetryPolicy
+from fma_client.weights import read_safetensors as read_weights
 
 __all__ = [
     "APIError",
@@ -37,5 +38,6 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "WebClient",
+    "read_weights",
 ]
 __version__ = "0.1.0"

@@ -4,18 +4,30 @@ Small weights go as the contract's JSON; large ones, and named tensors (which JS
 safetensors through the upload flow, which keeps their dtype. Downloads come as safetensors, so the weights
 come back in the model's dtype: a list of arrays for a model of JSON layers, one array for a single-array
 model, a dict of names to arrays for named tensors.
+
+Both directions go through files, never through one ``bytes`` of the whole model: an upload is written to a
+file (safetensors' ``save_file`` writes from each array's own memory) and sent from it; a download is
+written to a file and its tensors read from it one by one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import struct
-from collections.abc import Mapping
-from typing import Any
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
-from safetensors.numpy import load as safetensors_load
-from safetensors.numpy import save as safetensors_save
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+# What an upload sends: a safetensors file as it is, or tensors (and whether they are layers; see ``to_tensors``).
+Upload = os.PathLike[str] | tuple[Mapping[str, np.ndarray], bool | None]
 
 # Metadata entry of the service's safetensors files: whether the JSON form is a list of layers.
 LAYERED = "fma.layered"
@@ -59,23 +71,51 @@ def to_json(tensors: Mapping[str, np.ndarray], layered: bool | None) -> Any:
     return tensors["0"].tolist()
 
 
-def to_safetensors(tensors: Mapping[str, np.ndarray], layered: bool | None) -> bytes:
+def write_safetensors(tensors: Mapping[str, np.ndarray], layered: bool | None, path: str | os.PathLike[str]) -> None:
+    """Write ``tensors`` as a safetensors file (from the arrays' memory: no copy of the model is made)."""
     metadata = None if layered is None else {LAYERED: "true" if layered else "false"}
-    return safetensors_save(dict(tensors), metadata=metadata)
+    save_file(dict(tensors), path, metadata=metadata)
 
 
-def from_safetensors(payload: bytes) -> Any:
-    """Weights of a safetensors file in their dtype: one array, a list of arrays, or a dict of named arrays."""
-    (header_size,) = struct.unpack("<Q", payload[:8])
-    header = json.loads(payload[8 : 8 + header_size])
+@contextmanager
+def upload_file(weights: Upload) -> Iterator[IO[bytes]]:
+    """The file an upload sends, open for reading: the given file, or the tensors written to a temporary one."""
+    if isinstance(weights, os.PathLike):
+        with Path(weights).open("rb") as file:
+            yield file
+        return
+    tensors, layered = weights
+    with tempfile.TemporaryDirectory(prefix="fma-") as folder:
+        path = Path(folder) / "weights.safetensors"
+        write_safetensors(tensors, layered, path)
+        with path.open("rb") as file:
+            yield file
+
+
+def file_digest(file: IO[bytes]) -> tuple[int, str]:
+    """The size and SHA-256 (hex) of a binary file, read in blocks from its start."""
+    file.seek(0)
+    digest = hashlib.file_digest(file, "sha256")
+    return file.tell(), digest.hexdigest()
+
+
+def read_safetensors(path: str | os.PathLike[str]) -> Any:
+    """Weights of a safetensors file in their dtype: one array, a list of arrays, or a dict of named arrays.
+
+    The tensors are read from the file one at a time (``safe_open``), so reading takes the memory of the
+    result and no more.
+    """
+    with Path(path).open("rb") as file:
+        (header_size,) = struct.unpack("<Q", file.read(8))
+        header = json.loads(file.read(header_size))
     metadata = header.pop("__metadata__", None) or {}
     # The file's order (by offset); safetensors itself orders tensors by dtype and name, not as given.
     names = sorted(header, key=lambda name: header[name]["data_offsets"][0])
-    tensors = safetensors_load(payload)
-    if metadata.get(LAYERED) == "false" and len(names) == 1:
-        return tensors[names[0]]
-    # Layers of a JSON model are named by position; any other names are a state_dict's.
-    positions = [str(index) for index in range(len(names))]
-    if sorted(names) == sorted(positions):
-        return [tensors[name] for name in positions]
-    return {name: tensors[name] for name in names}
+    with safe_open(os.fspath(path), framework="numpy") as file:
+        if metadata.get(LAYERED) == "false" and len(names) == 1:
+            return file.get_tensor(names[0])
+        # Layers of a JSON model are named by position; any other names are a state_dict's.
+        positions = [str(index) for index in range(len(names))]
+        if sorted(names) == sorted(positions):
+            return [file.get_tensor(name) for name in positions]
+        return {name: file.get_tensor(name) for name in names}
