@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-from safetensors import safe_open
 from safetensors.numpy import save_file
 
 # What an upload sends: a safetensors file as it is, or tensors (and whether they are layers; see ``to_tensors``).
@@ -99,23 +98,54 @@ def file_digest(file: IO[bytes]) -> tuple[int, str]:
     return file.tell(), digest.hexdigest()
 
 
+# safetensors dtype codes of the dtypes the service stores (bfloat16 and bool it refuses).
+_NUMPY_DTYPES = {
+    code: np.dtype(name).newbyteorder("<")
+    for code, name in {
+        "F16": "float16",
+        "F32": "float32",
+        "F64": "float64",
+        "I8": "int8",
+        "I16": "int16",
+        "I32": "int32",
+        "I64": "int64",
+        "U8": "uint8",
+        "U16": "uint16",
+        "U32": "uint32",
+        "U64": "uint64",
+    }.items()
+}
+
+
 def read_safetensors(path: str | os.PathLike[str]) -> Any:
     """Weights of a safetensors file in their dtype: one array, a list of arrays, or a dict of named arrays.
 
-    The tensors are read from the file one at a time (``safe_open``), so reading takes the memory of the
-    result and no more.
+    Each tensor is read from the file into its own array, so reading takes the memory of the result and
+    no more. (``safetensors.safe_open`` maps the file instead, and the pages it touches count in the
+    process's resident memory next to the arrays it copies out: twice the model at the end.)
     """
     with Path(path).open("rb") as file:
         (header_size,) = struct.unpack("<Q", file.read(8))
         header = json.loads(file.read(header_size))
-    metadata = header.pop("__metadata__", None) or {}
-    # The file's order (by offset); safetensors itself orders tensors by dtype and name, not as given.
-    names = sorted(header, key=lambda name: header[name]["data_offsets"][0])
-    with safe_open(os.fspath(path), framework="numpy") as file:
+        metadata = header.pop("__metadata__", None) or {}
+        start = 8 + header_size
+
+        def tensor(name: str) -> np.ndarray:
+            entry = header[name]
+            begin, end = entry["data_offsets"]
+            dtype = _NUMPY_DTYPES[entry["dtype"]]
+            file.seek(start + begin)
+            array = np.fromfile(file, dtype=dtype, count=(end - begin) // dtype.itemsize)
+            if array.nbytes != end - begin:
+                raise ValueError(f"{path}: tensor {name!r} is cut short")
+            return array.reshape(entry["shape"])
+
+        # The file's order (by offset); safetensors itself orders tensors by dtype and name, not as given.
+        names = sorted(header, key=lambda name: header[name]["data_offsets"][0])
         if metadata.get(LAYERED) == "false" and len(names) == 1:
-            return file.get_tensor(names[0])
+            return tensor(names[0])
         # Layers of a JSON model are named by position; any other names are a state_dict's.
         positions = [str(index) for index in range(len(names))]
         if sorted(names) == sorted(positions):
-            return [file.get_tensor(name) for name in positions]
-        return {name: file.get_tensor(name) for name in names}
+            return [tensor(name) for name in positions]
+        return {name: tensor(name) for name in names}
