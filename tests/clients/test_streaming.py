@@ -23,8 +23,9 @@ def _state_dict(seed: int, *, counters: bool = True) -> dict[str, np.ndarray]:
         "encoder.bias": rng.normal(size=400).astype(np.float32),
         "head.weight": rng.normal(size=(400, 10)),
     }
-    # An integer tensor travels as it is; aggregated, it becomes a float64 mean.
-    return {**tensors, "steps": np.arange(7, dtype=np.int64)} if counters else tensors
+    # Integer tensors (a 0-d one too) travel as they are; aggregated, they become float64 means.
+    counts = {"steps": np.array(7, dtype=np.int64), "seen": np.arange(5, dtype=np.int32)}
+    return {**tensors, **counts} if counters else tensors
 
 
 def _read_file(path: Path) -> dict[str, np.ndarray]:
@@ -40,6 +41,14 @@ def _assert_same(got: dict[str, np.ndarray], expected: dict[str, np.ndarray], *,
 
 
 class TestFiles:
+    def test_arrays_go_up_through_a_file_and_come_back_exactly(self, server, developer):
+        model = developer.create_model("from-arrays", initial_model=_state_dict(3))
+        client = WebClient(model["id"], url=server.url, progress=False)
+        client.register()
+
+        _assert_same(client.check_for_latest_model()["values"], _state_dict(3))
+        assert client.check_for_latest_model(update_after=-2)["values"]["steps"].shape == ()
+
     def test_a_file_goes_up_as_it_is_and_comes_back_to_a_file(self, server, developer, tmp_path):
         source = tmp_path / "initial.safetensors"
         save_file(_state_dict(1), source)

@@ -36,7 +36,8 @@ def as_array(value: Any) -> np.ndarray:
     """An array from a NumPy array, a nested list or a tensor-like (PyTorch: ``detach().cpu().numpy()``)."""
     if hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy"):
         value = value.detach().cpu().numpy()
-    return np.ascontiguousarray(np.asarray(value))
+    # Not ``np.ascontiguousarray``: it turns a 0-d array (a scalar buffer, BatchNorm's counter) into shape (1,).
+    return np.asarray(value, order="C")
 
 
 def _is_tensor(value: Any) -> bool:
@@ -57,6 +58,22 @@ def to_tensors(data: Any) -> tuple[dict[str, np.ndarray], bool | None]:
         except ValueError:  # ragged: layers of different shapes
             return {str(index): as_array(item) for index, item in enumerate(data)}, True
     return {"0": as_array(data)}, False
+
+
+def check_same_tensors(expected: Mapping[str, tuple[int, ...]], weights: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` naming what differs when ``weights`` do not have the names and shapes expected."""
+    if not isinstance(weights, Mapping):
+        raise ValueError(f"expected named tensors (a mapping), got {type(weights).__name__}")
+    missing, unexpected = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"the weights do not fit the model: missing {missing}, unexpected {unexpected}")
+    shapes = {
+        name: (shape, tuple(np.shape(weights[name])))
+        for name, shape in expected.items()
+        if tuple(np.shape(weights[name])) != shape
+    }
+    if shapes:
+        raise ValueError(f"the weights do not fit the model: shapes (model, weights) {shapes}")
 
 
 def nbytes(tensors: Mapping[str, np.ndarray]) -> int:
