@@ -3,6 +3,8 @@
 import hashlib
 import io
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,8 @@ import pytest
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from fma_client import WebClient, read_weights
+from fma_client import RetryPolicy, WebClient, read_weights
+from fma_client.transport import Transport
 from tests.clients.support import wait_for
 
 pytestmark = pytest.mark.integration
@@ -120,3 +123,35 @@ class TestUploadBody:
 
 def _json(request) -> dict:
     return json.loads(request.body)
+
+
+class _FlakyStore(BaseHTTPRequestHandler):
+    """A transfer URL that answers the first PUT 503 and the next 200, keeping each body it read."""
+
+    bodies: list = []
+
+    def do_PUT(self):
+        self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(503 if len(self.bodies) == 1 else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_retried_upload_sends_the_whole_file_again(tmp_path):
+    store = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyStore)
+    threading.Thread(target=store.serve_forever, daemon=True).start()
+    _FlakyStore.bodies = []
+    payload = np.random.default_rng(0).bytes(3 * 1024 * 1024 + 5)  # a few blocks and a partial one
+    (tmp_path / "body").write_bytes(payload)
+    transport = Transport(retry=RetryPolicy(attempts=2, sleep=lambda _: None), progress=False)
+    try:
+        with (tmp_path / "body").open("rb") as file:
+            transport.upload(f"http://127.0.0.1:{store.server_port}/put", "PUT", file, len(payload), {})
+    finally:
+        store.shutdown()
+        store.server_close()
+
+    assert _FlakyStore.bodies == [payload, payload]
