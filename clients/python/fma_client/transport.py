@@ -205,7 +205,7 @@ class _ProgressReader:
     def __iter__(self) -> Iterator[bytes]:
         return iter(lambda: self.read(_CHUNK), b"")
 
-    def read(self, size: int | None = -1) -> bytes:
+    def read(self, size: int = -1) -> bytes:
         block = self._file.read(size)
         if self._progress is not None:
             self._progress.update(len(block))

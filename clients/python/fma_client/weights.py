@@ -13,6 +13,7 @@ written to a file and its tensors read from it one by one.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import struct
@@ -20,7 +21,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from safetensors.numpy import save_file
@@ -94,7 +95,7 @@ def write_safetensors(tensors: Mapping[str, np.ndarray], layered: bool | None, p
 
 
 @contextmanager
-def upload_file(weights: Upload) -> Iterator[IO[bytes]]:
+def upload_file(weights: Upload) -> Iterator[io.BufferedReader]:
     """The file an upload sends, open for reading: the given file, or the tensors written to a temporary one."""
     if isinstance(weights, os.PathLike):
         with Path(weights).open("rb") as file:
@@ -108,7 +109,7 @@ def upload_file(weights: Upload) -> Iterator[IO[bytes]]:
             yield file
 
 
-def file_digest(file: IO[bytes]) -> tuple[int, str]:
+def file_digest(file: io.BufferedIOBase) -> tuple[int, str]:
     """The size and SHA-256 (hex) of a binary file, read in blocks from its start."""
     file.seek(0)
     digest = hashlib.file_digest(file, "sha256")
