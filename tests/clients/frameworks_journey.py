@@ -1,6 +1,7 @@
 """A federated round with a real PyTorch module or Keras model, run in the frameworks' virtualenv.
 
-Run by ``test_frameworks.py`` as ``python frameworks_journey.py FRAMEWORK URL TOKEN``: a developer makes a
+Run by ``test_frameworks.py`` as ``python frameworks_journey.py FRAMEWORK URL TOKEN`` (``bfloat16``: only
+what a bfloat16 state_dict is told): a developer makes a
 model from the framework's initial weights, two clients send theirs (perturbed), the aggregate is loaded
 back into a fresh model. It prints JSON: the names, shapes and dtypes of the weights before and after, and
 the largest difference between the loaded weights and the mean the clients expect.
@@ -64,6 +65,19 @@ def _keras():
     return make, describe, shifted, to_arrays, fma_keras.send_weights, fma_keras.load_weights, "model"
 
 
+def refused_bfloat16() -> str:
+    """The message a bfloat16 state_dict gets (NumPy and the service have no bfloat16)."""
+    import torch
+
+    from fma_client import pytorch
+
+    try:
+        pytorch.to_arrays({"w": torch.zeros(2, dtype=torch.bfloat16)})
+    except ValueError as error:
+        return str(error)
+    return "accepted"
+
+
 def main(framework: str, url: str, token: str) -> dict:
     make, describe, shifted, to_arrays, send, load, _ = {"torch": _torch, "keras": _keras}[framework]()
     initial = to_arrays(make())
@@ -97,4 +111,4 @@ def main(framework: str, url: str, token: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(*sys.argv[1:4])))
+    print(json.dumps(refused_bfloat16() if sys.argv[1] == "bfloat16" else main(*sys.argv[1:4])))

@@ -24,11 +24,10 @@ pytestmark = [
 ]
 
 
-def _journey(framework: str, server, developer) -> dict:
-    token = developer._transport.headers["Authorization"].removeprefix("Token ")
+def _journey(*args: str):
     env = {**os.environ, "PYTHONPATH": str(REPOSITORY / "clients" / "python"), "KERAS_BACKEND": "torch"}
     done = subprocess.run(
-        [str(PYTHON), str(JOURNEY), framework, server.url, token],
+        [str(PYTHON), str(JOURNEY), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -40,7 +39,8 @@ def _journey(framework: str, server, developer) -> dict:
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 def test_the_aggregate_loads_back_with_the_same_names_shapes_and_dtypes(framework, server, developer):
-    report = _journey(framework, server, developer)
+    token = developer._transport.headers["Authorization"].removeprefix("Token ")
+    report = _journey(framework, server.url, token)
 
     assert report["after"] == report["before"]
     # The service kept every name and shape, and the float tensors' dtype; integer counters come back as a
@@ -53,3 +53,9 @@ def test_the_aggregate_loads_back_with_the_same_names_shapes_and_dtypes(framewor
     assert len(report["before"]) >= 6, "weights, biases and the normalisation's statistics"
     # Each float tensor is the clients' mean (initial + 2); counters stay what they were.
     assert max(report["errors"].values()) < 1e-5, report["errors"]
+
+
+def test_a_bfloat16_state_dict_is_refused_before_sending():
+    refused = "tensors ['w'] are bfloat16 or bool, which the service does not store: convert them"
+
+    assert _journey("bfloat16") == refused

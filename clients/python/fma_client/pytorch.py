@@ -20,6 +20,10 @@ from fma_client.weights import check_same_tensors
 def to_arrays(source: torch.nn.Module | Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
     """NumPy arrays of a module's ``state_dict`` (or of a ``state_dict``), by name (CPU tensors: not copied)."""
     state_dict = source.state_dict() if isinstance(source, torch.nn.Module) else source
+    unstored = sorted(name for name, tensor in state_dict.items() if tensor.dtype in (torch.bfloat16, torch.bool))
+    if unstored:
+        # NumPy has no bfloat16, and the service aggregates neither it nor bool: say so before sending.
+        raise ValueError(f"tensors {unstored} are bfloat16 or bool, which the service does not store: convert them")
     return {name: tensor.detach().cpu().numpy() for name, tensor in state_dict.items()}
 
 
