@@ -16,7 +16,7 @@ DEMO_ARGS ?=
 
 .PHONY: install run demo migrate test test-postgres test-sqlite test-and-coverage lint fma-django-compile bench bench-cold-start clean \
 	lambda-package sam-install sam-build-local sam-build-remote sam-local build-ApiFunction build-AggregatorFunction build-DeployFunction \
-	checkov-install checkov terraform-validate
+	checkov-install checkov terraform-validate frameworks-install
 
 # Each target installs only what it needs, by Pipfile category: serving (`make run`) the [packages];
 # `make demo` adds [demo] (scikit-learn, matplotlib, the client's requests and tqdm); tests and lint add
@@ -103,6 +103,7 @@ LAMBDA_ZIP := artifacts/fma-lambda.zip
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 CHECKOV_VENV := .venv-checkov
+FRAMEWORKS_VENV := .venv-frameworks
 TF_PLUGIN_DIR ?= $(firstword $(wildcard /opt/tf-plugins $(HOME)/.terraform.d/plugins))
 
 # Bytecode is compiled by the runtime's own Python (the .pyc format changes with each minor version):
@@ -183,6 +184,16 @@ checkov-install: $(CHECKOV_VENV)/bin/checkov
 $(CHECKOV_VENV)/bin/checkov:
 	python3 -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet "checkov~=3.3"
+
+# PyTorch (its CPU build: `torch==2.13.0` is the file this machine's pip finds on disk; PyPI's default build
+# brings several GB of CUDA libraries) and Keras on its torch backend, for the SDK's round-trip tests: their
+# own virtualenv, with the client's other requirements (~1.1 GB, a few minutes the first time).
+frameworks-install: $(FRAMEWORKS_VENV)/.installed
+
+$(FRAMEWORKS_VENV)/.installed: clients/python/pyproject.toml
+	python3 -m venv $(FRAMEWORKS_VENV)
+	$(FRAMEWORKS_VENV)/bin/pip install --quiet "torch==2.13.0" "./clients/python[torch,keras]"
+	touch $@
 
 checkov: checkov-install
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -d terraform_deploy --framework terraform --compact --quiet

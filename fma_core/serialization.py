@@ -187,12 +187,14 @@ def parse_weights_json(document: bytes | str) -> Weights:
     return parse_weights(value)
 
 
-def weights_to_jsonable(weights: Weights) -> np.ndarray | list[np.ndarray]:
+def weights_to_jsonable(weights: Weights) -> Any:
     """What a JSON renderer that understands numpy (orjson) turns into the weights document.
 
-    Tensor names are dropped (the layers keep their order).
+    Tensor names are dropped (the layers keep their order). A 0-d tensor (a scalar buffer of a state_dict)
+    becomes its number: orjson serialises no 0-d array.
     """
-    return list(weights.layers) if weights.layered else weights.layers[0]
+    layers = [layer.item() if layer.ndim == 0 else layer for layer in weights.layers]
+    return layers if weights.layered else layers[0]
 
 
 def weights_to_json(weights: Weights) -> bytes:

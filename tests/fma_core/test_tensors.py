@@ -81,6 +81,14 @@ class TestJsonDocuments:
         assert tensors["0"].dtype == np.int64
         assert tensors["1"].dtype == np.float64
 
+    def test_a_0_d_tensor_renders_as_a_number(self):
+        """A scalar buffer of a state_dict (BatchNorm's counter) has shape (); its JSON form is the number."""
+        stored = safetensors.numpy.save({"w": np.array([1.5, 2.0], np.float32), "steps": np.array(7, np.int64)})
+
+        loaded = load_stored(BytesRangeReader(stored))
+
+        assert json.loads(weights_to_json(loaded)) == [7, [1.5, 2.0]]
+
 
 class TestSafetensors:
     def test_dtypes_and_names_stay_what_they_are(self):

@@ -23,6 +23,7 @@ from fma_client.errors import (
 from fma_client.results import Aggregate, Artifact, EnrollmentToken, Model, Score, Update, UpdateStatus
 from fma_client.signing import KeyFileError
 from fma_client.transport import RetryPolicy
+from fma_client.weights import read_safetensors as read_weights
 
 __all__ = [
     "APIError",
@@ -51,6 +52,7 @@ __all__ = [
     "UpdateStatus",
     "VersionTaken",
     "WebClient",
+    "read_weights",
 ]
 __version__ = "0.1.0"
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -107,16 +108,36 @@ class _Client:
             after = identify(found[-1])
 
     def _download(self, path: str) -> tuple[Any, dict[str, str]]:
-        payload, headers = self._transport.download(path, params=SAFETENSORS)
-        return wire.from_safetensors(payload), headers
+        # Through a file: the weights are read from it tensor by tensor, never held twice.
+        with tempfile.TemporaryDirectory(prefix="fma-") as folder:
+            target = Path(folder) / "weights.safetensors"
+            headers = self._download_to(path, target)
+            return wire.read_safetensors(target), headers
 
-    def _upload(self, fields: dict[str, Any], tensors: dict[str, Any], layered: bool | None) -> dict[str, Any]:
-        """The three steps of ``/api/v1/uploads/``; the answer of ``complete`` (an update or an artifact)."""
-        payload = wire.to_safetensors(tensors, layered)
-        body = {**fields, "format": "safetensors", "size": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
-        # Making an upload twice leaves an unused one that expires: safe to repeat.
-        target = self._transport.json("POST", "api/v1/uploads/", idempotent=True, json=body)
-        self._transport.upload(target["upload_url"], target["method"], payload, target["headers"])
+    def _download_to(self, path: str, target: str | os.PathLike[str]) -> dict[str, str]:
+        with Path(target).open("wb") as file:
+            return dict(self._transport.download(path, file, params=SAFETENSORS))
+
+    def download_aggregate(self, aggregate_id: int, path: str | os.PathLike[str]) -> Path:
+        """Write an aggregate's weights to ``path`` as a safetensors file, streamed: the model is never in memory.
+
+        Read it with ``fma_client.read_weights(path)``, or tensor by tensor with ``safetensors.safe_open``.
+        """
+        self._download_to(f"api/v1/model_aggregates/{aggregate_id}/result/", path)
+        return Path(path)
+
+    def _upload(self, fields: dict[str, Any], weights: wire.Upload) -> dict[str, Any]:
+        """The three steps of ``/api/v1/uploads/``; the answer of ``complete`` (an update or an artifact).
+
+        ``weights``: a safetensors file, sent as it is, or tensors, written to a temporary file first; either
+        way the body is streamed from the file (hashed there first), not held in memory.
+        """
+        with wire.upload_file(weights) as file:
+            size, sha256 = wire.file_digest(file)
+            body = {**fields, "format": "safetensors", "size": size, "sha256": sha256}
+            # Making an upload twice leaves an unused one that expires: safe to repeat.
+            target = self._transport.json("POST", "api/v1/uploads/", idempotent=True, json=body)
+            self._transport.upload(target["upload_url"], target["method"], file, size, target["headers"])
         return self._transport.json("POST", f"api/v1/uploads/{target['id']}/complete/", idempotent=True)
 
     def _needs_upload(self, tensors: dict[str, Any], layered: bool | None) -> bool:
@@ -233,15 +254,18 @@ class WebClient(_Client):
         """Send an update: the service's answer (the update, ``data`` as JSON or as its URL).
 
         ``data``: an array, a list of arrays (layers), nested lists, or a mapping of names to arrays
-        (a ``state_dict``; PyTorch tensors are taken as they are). Weights larger than ``upload_threshold``,
-        and named tensors, go through the upload flow as safetensors (dtypes kept), retried safely.
+        (a ``state_dict``; PyTorch tensors are taken as they are), or the path (``pathlib.Path``) of a
+        safetensors file, streamed from the disk as it is. Weights larger than ``upload_threshold``, and named
+        tensors, go through the upload flow as safetensors (dtypes kept), retried safely.
         """
-        tensors, layered = wire.to_tensors(data)
         fields: dict[str, Any] = {"federated_model": self._federated_model_id, "base_aggregate": base_aggregate}
         if num_examples is not None:
             fields["num_examples"] = num_examples
+        if isinstance(data, os.PathLike):
+            return self._upload({**fields, "purpose": "update"}, data)
+        tensors, layered = wire.to_tensors(data)
         if self._needs_upload(tensors, layered):
-            return self._upload({**fields, "purpose": "update"}, tensors, layered)
+            return self._upload({**fields, "purpose": "update"}, (tensors, layered))
         body = {**fields, "data": wire.to_json(tensors, layered)}
         # Not repeated when the outcome is unknown: the service would store the update twice.
         return self._transport.json("POST", "api/v1/model_updates/", idempotent=False, json=body)
@@ -332,6 +356,16 @@ class WebClient(_Client):
         aggregate_id = headers.get("fma-aggregate-id")
         return {"values": values, "aggregate": int(aggregate_id) if aggregate_id else None}
 
+    def download_latest_model(self, path: str | os.PathLike[str]) -> int | None:
+        """Write the model's latest weights (as ``check_for_latest_model``) to ``path`` as safetensors, streamed.
+
+        The id of the aggregate they are, or None for the current artifact's. Raises ``NotFound`` when the
+        model has no weights.
+        """
+        headers = self._download_to(f"api/v1/models/{self._federated_model_id}/get_latest_model/", path)
+        aggregate_id = headers.get("fma-aggregate-id")
+        return int(aggregate_id) if aggregate_id else None
+
     def get_current_artifact(self) -> dict:
         """The model's current artifact (``values`` as arrays in the model's dtype), or ``{}`` without one."""
         try:
@@ -405,8 +439,8 @@ class DeveloperClient(_Client):
         (its ``current_artifact``): what clients get until the first aggregate.
         """
         body = {"name": name, "aggregator": aggregator, **fields}
-        upload = None
-        if initial_model is not None:
+        upload: wire.Upload | None = initial_model if isinstance(initial_model, os.PathLike) else None
+        if initial_model is not None and upload is None:
             tensors, layered = wire.to_tensors(initial_model)
             if self._needs_upload(tensors, layered):
                 upload = (tensors, layered)
@@ -414,7 +448,7 @@ class DeveloperClient(_Client):
                 body["initial_model"] = wire.to_json(tensors, layered)
         model = self._row(Model, "POST", "api/v1/models/", idempotent=False, json=body)
         if upload is not None:
-            self._upload({"federated_model": model.id, "purpose": "initial_model"}, *upload)
+            self._upload({"federated_model": model.id, "purpose": "initial_model"}, upload)
             model = self.get_model(model.id)
         return model
 

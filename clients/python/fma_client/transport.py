@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -161,19 +160,23 @@ class Transport:
         response = self.request(method, path, idempotent=idempotent, **kwargs)
         return response.json() if response.content else None
 
-    def upload(self, url: str, method: str, payload: bytes, headers: Mapping[str, str]) -> None:
-        """Send ``payload`` to a transfer URL (idempotent: the same bytes to the same place)."""
-        body = _ProgressReader(payload, self._bar(len(payload), "upload"))
+    def upload(self, url: str, method: str, file: IO[bytes], size: int, headers: Mapping[str, str]) -> None:
+        """Send ``size`` bytes of ``file`` (from its start) to a transfer URL, streamed in blocks.
+
+        Idempotent: the same bytes to the same place, so a retry sends the file again from its start.
+        """
+        body = _ProgressReader(file, size, self._bar(size, "upload"))
         try:
             self.request(method, url, idempotent=True, authenticated=False, data=body, headers=dict(headers))
         finally:
             body.close_bar()
 
-    def download(self, path: str, *, params: Mapping[str, str]) -> tuple[bytes, Mapping[str, str]]:
-        """GET ``path``: its body and headers; a ``303`` is followed without the caller's credentials.
+    def download(self, path: str, file: IO[bytes], *, params: Mapping[str, str]) -> Mapping[str, str]:
+        """GET ``path`` into ``file``, block by block; the answer's ``FMA-*`` headers.
 
-        A signed URL needs none, and a presigned S3 URL must not get them. The ``FMA-*`` headers of the
-        ``303`` (which aggregate or artifact the weights are) are kept, named in lower case.
+        A ``303`` is followed without the caller's credentials: a signed URL needs none, and a presigned S3
+        URL must not get them. The ``FMA-*`` headers of the ``303`` (which aggregate or artifact the
+        weights are) are kept, named in lower case.
         """
         response = self.request("GET", path, idempotent=True, params=params, expect=(200, 303), stream=True)
         headers = {name.lower(): value for name, value in response.headers.items() if name.lower().startswith("fma-")}
@@ -183,14 +186,16 @@ class Transport:
             )
         total = int(response.headers.get("Content-Length") or 0)
         bar = self._bar(total, "download")
-        chunks = []
-        for chunk in response.iter_content(_CHUNK):
-            chunks.append(chunk)
+        try:
+            for chunk in response.iter_content(_CHUNK):
+                file.write(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            response.close()
             if bar is not None:
-                bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
-        return b"".join(chunks), headers
+                bar.close()
+        return headers
 
     def _bar(self, total: int, what: str) -> tqdm | None:
         if not self.progress or total < PROGRESS_THRESHOLD:
@@ -198,23 +203,39 @@ class Transport:
         return tqdm(total=total, unit="B", unit_scale=True, desc=f"fma {what}", leave=False)
 
 
-class _ProgressReader(io.BytesIO):
-    """The bytes of an upload, read by requests in blocks (so ``Content-Length`` is known), advancing a bar."""
+class _ProgressReader:
+    """The bytes of an upload, read from a file by requests in blocks, advancing a bar.
 
-    def __init__(self, payload: bytes, bar: tqdm | None) -> None:
-        super().__init__(payload)
+    ``len()`` gives requests the ``Content-Length`` (the transfer URL expects the exact size; no chunked
+    encoding), and ``seek(0)`` lets a retry send it again.
+    """
+
+    def __init__(self, file: IO[bytes], size: int, bar: tqdm | None) -> None:
+        self._file = file
+        self._size = size
         self._progress = bar
+        file.seek(0)
 
-    def read(self, size: int | None = -1) -> bytes:
-        block = super().read(size)
+    def __len__(self) -> int:
+        # The whole size: requests subtracts what ``tell()`` says was read already.
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(lambda: self.read(_CHUNK), b"")
+
+    def read(self, size: int = -1) -> bytes:
+        block = self._file.read(size)
         if self._progress is not None:
             self._progress.update(len(block))
         return block
 
+    def tell(self) -> int:
+        return self._file.tell()
+
     def seek(self, offset: int, whence: int = 0) -> int:
         if self._progress is not None and offset == 0 and whence == 0:
             self._progress.reset()
-        return super().seek(offset, whence)
+        return self._file.seek(offset, whence)
 
     def close_bar(self) -> None:
         if self._progress is not None:

@@ -87,21 +87,21 @@ class Session:
         The bytes go to a temporary file next to ``target``, renamed over it once complete: an interrupted or
         refused download never leaves a partial file under the name asked for.
         """
-        payload, _ = self._client._transport.download(
-            f"api/v1/model_aggregates/{aggregate_id}/result/", params={"format": weight_format}
-        )
         target = target.resolve()
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
         try:
             with os.fdopen(descriptor, "wb") as file:
-                file.write(payload)
+                # Streamed block by block: the model is never held in memory.
+                self._client._transport.download(
+                    f"api/v1/model_aggregates/{aggregate_id}/result/", file, params={"format": weight_format}
+                )
             # mkstemp made the file 0600; weights get the usual mode of a new file.
             os.chmod(temporary, 0o666 & ~_umask())
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        return len(payload)
+        return target.stat().st_size
 
     def list_tokens(self, model_id: int | None) -> list[Row]:
         return as_rows(self._client.list_enrollment_tokens(model_id))
