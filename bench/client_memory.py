@@ -83,7 +83,9 @@ def child(mode: str, url: str, token: str, parameters: int, scratch: Path) -> di
     model = developer.create_model(f"memory-{mode}-{parameters}", initial_model=initial)
     report["upload"], report["upload_s"] = _rss("VmHWM"), time.perf_counter() - started
 
-    client = WebClient(model["id"], url=url, progress=False)
+    # The baseline (an older fma_client) answers dicts; the current DeveloperClient typed records.
+    model_id = model["id"] if isinstance(model, dict) else model.id
+    client = WebClient(model_id, url=url, progress=False)
     client.register()
     del initial
     _reset_peak()
@@ -98,7 +100,7 @@ def child(mode: str, url: str, token: str, parameters: int, scratch: Path) -> di
         checked = sum(array.size for array in values.values()) == parameters
     report["download"], report["download_s"] = _rss("VmHWM"), time.perf_counter() - started
     report["complete"] = checked
-    developer.delete_model(model["id"])
+    developer.delete_model(model_id)
     return report
 
 

@@ -46,7 +46,7 @@ def _assert_same(got: dict[str, np.ndarray], expected: dict[str, np.ndarray], *,
 class TestFiles:
     def test_arrays_go_up_through_a_file_and_come_back_exactly(self, server, developer):
         model = developer.create_model("from-arrays", initial_model=_state_dict(3))
-        client = WebClient(model["id"], url=server.url, progress=False)
+        client = WebClient(model.id, url=server.url, progress=False)
         client.register()
 
         _assert_same(client.check_for_latest_model()["values"], _state_dict(3))
@@ -56,7 +56,7 @@ class TestFiles:
         source = tmp_path / "initial.safetensors"
         save_file(_state_dict(1), source)
         model = developer.create_model("from-file", initial_model=source)
-        client = WebClient(model["id"], url=server.url, progress=False)
+        client = WebClient(model.id, url=server.url, progress=False)
         client.register()
 
         target = tmp_path / "latest.safetensors"
@@ -70,7 +70,7 @@ class TestFiles:
         model = developer.create_model(
             "file-updates", initial_model=initial, requirement="all_clients", allow_aggregation=True
         )
-        client = WebClient(model["id"], url=server.url, progress=False)
+        client = WebClient(model.id, url=server.url, progress=False)
         client.register()
         update = tmp_path / "update.safetensors"
         save_file(_state_dict(2, counters=False), update)
@@ -88,7 +88,7 @@ class TestUploadBody:
     def test_the_body_is_streamed_from_a_file_with_its_length(self, server, developer):
         """requests gets a file-like body (read in blocks) and a Content-Length, never the payload's bytes."""
         model = developer.create_model("streamed", initial_model={"w": np.zeros(3, np.float32)})
-        client = WebClient(model["id"], url=server.url, progress=False)
+        client = WebClient(model.id, url=server.url, progress=False)
         client.register()
         sent = []
         client._transport.session.hooks["response"].append(lambda response, **_: sent.append(response.request))
@@ -106,7 +106,7 @@ class TestUploadBody:
     def test_a_file_is_sent_byte_for_byte(self, server, developer, tmp_path):
         """The size and SHA-256 announced are the file's own: the service stores exactly those bytes."""
         model = developer.create_model("as-is", initial_model={"w": np.zeros(3, np.float32)})
-        client = WebClient(model["id"], url=server.url, progress=False)
+        client = WebClient(model.id, url=server.url, progress=False)
         client.register()
         sent = []
         client._transport.session.hooks["response"].append(lambda response, **_: sent.append(response.request))
