@@ -1,6 +1,5 @@
 """``fma_client.simulation``: 100 clients of one model registered from one machine, against the real local server."""
 
-
 import pytest
 
 from fma_client import DeveloperClient, TooManyRequests
