@@ -9,7 +9,6 @@ the largest difference between the loaded weights and the mean the clients expec
 
 import json
 import sys
-import time
 
 import numpy as np
 
@@ -85,17 +84,14 @@ def main(framework: str, url: str, token: str) -> dict:
     model = developer.create_model(
         f"{framework}-round", initial_model=initial, requirement="all_clients", allow_aggregation=True
     )
-    clients = [WebClient(model["id"], url=url, progress=False) for _ in SHIFTS]
+    clients = [WebClient(model.id, url=url, progress=False) for _ in SHIFTS]
     for client in clients:  # all registered before the first update: the model waits for all its clients
         client.register()
     for client, shift in zip(clients, SHIFTS, strict=True):
         start = make()
         load(start, client.check_for_latest_model()["values"])
         send(client, shifted(start, shift), num_examples=1)
-    deadline = time.monotonic() + 60
-    while (aggregate := clients[0].check_for_new_model_aggregate()) is None:
-        assert time.monotonic() < deadline, "no aggregate within 60 s"
-        time.sleep(0.1)
+    aggregate = clients[0].wait_for_aggregate(timeout=60)
 
     loaded = make(seed=1)  # other weights than the answer's, to be replaced
     load(loaded, aggregate["result"])

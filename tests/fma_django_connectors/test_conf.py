@@ -178,7 +178,7 @@ class TestRegistration:
         """``<registry>.register`` is called by ``registrations.py`` alone, not by modules as they are imported."""
         registries = {"handlers", "aggregator_connectors", "metadata_connectors", "model_data_connectors"}
         callers = []
-        for path in sorted((REPOSITORY / "fma_django_connectors").rglob("*.py")):
+        for path in _sources(REPOSITORY / "fma_django_connectors"):
             for node in ast.walk(ast.parse(path.read_text())):
                 if (
                     isinstance(node, ast.Attribute)
@@ -207,10 +207,15 @@ def _literal(node):
         return None
 
 
+def _sources(folder):
+    """The package's own modules: not the copies a wheel build leaves in ``build/``."""
+    return sorted(path for path in folder.rglob("*.py") if "build" not in path.relative_to(folder).parts)
+
+
 def environment_reads(folder):
     """``path:line`` of every ``os.environ`` / ``os.getenv`` / ``environ`` import under ``folder``."""
     found = []
-    for path in sorted(folder.rglob("*.py")):
+    for path in _sources(folder):
         for node in ast.walk(ast.parse(path.read_text())):
             reads = (isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb")) or (
                 isinstance(node, ast.ImportFrom)
