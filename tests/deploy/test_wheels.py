@@ -9,6 +9,7 @@ of wheels lets a second run skip the downloads (``pip download`` keeps the files
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -68,8 +69,15 @@ print(json.dumps(imported))
 """
 
 
+# Without PYTHONPATH (the Makefile points it at the checkout): pip would take the checkout's packages, which the
+# target interpreter then sees, for the wheel already installed, and install nothing.
+CLEAN_ENVIRONMENT = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+
+
 def _run(*args, cwd=None, timeout=300):
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    result = subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False, env=CLEAN_ENVIRONMENT
+    )
     assert result.returncode == 0, f"{' '.join(map(str, args))}\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -115,7 +123,7 @@ def _build_install_import(name, tmp_path):
         wheelhouse,
         requirement,
     )
-    if subprocess.run(install, capture_output=True, timeout=300, check=False).returncode != 0:
+    if subprocess.run(install, capture_output=True, timeout=300, check=False, env=CLEAN_ENVIRONMENT).returncode != 0:
         # A dependency not downloaded yet: fetch what the wheel needs (pip keeps the files already there).
         _run(*pip, "--python", python, "download", "--dest", wheelhouse, requirement)
         _run(*install)
